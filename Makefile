@@ -1,0 +1,60 @@
+# Lakehouse jobs for music-streaming logs.
+#
+#   make bronze silver gold            run the jobs on the default lake (./lake over ./landing,
+#                                      generated sample data; no server, no credentials)
+#   make bronze silver gold LAKE=s3://bucket/lake LANDING=s3://bucket/landing
+#   make test                          every test; starts (and stops) LocalStack itself
+#   make localstack-up / localstack-down
+#   make sample                        (re)generate the sample landing data in ./landing
+#   make catalogue                     refresh the README's table catalogue from lake-schema
+#
+# LAKE and LANDING become --lake/--landing only when set, so LAKE_ROOT/LAKE_LANDING and
+# lake.toml still apply otherwise. PROFILE=release builds optimised binaries (slower to build).
+
+PROFILE ?= dev
+SAMPLE_ROWS ?= 100000
+SAMPLE_USERS ?= 100
+LAKE ?=
+LANDING ?=
+OUT ?=
+
+CARGO_RUN = cargo run -q --profile $(PROFILE) -p
+JOB_ARGS = $(if $(LAKE),--lake $(LAKE)) $(if $(LANDING),--landing $(LANDING))
+# The sample is made only when the default landing is in use.
+SAMPLE_DEP = $(if $(LANDING)$(LAKE_LANDING),,landing/lastfm)
+
+.PHONY: bronze silver gold sample test localstack-up localstack-down catalogue lint
+
+bronze: $(SAMPLE_DEP)
+	$(CARGO_RUN) bronze -- $(JOB_ARGS)
+
+silver:
+	$(CARGO_RUN) silver -- $(JOB_ARGS)
+
+gold:
+	$(CARGO_RUN) gold -- $(JOB_ARGS) $(if $(OUT),--out $(OUT))
+
+landing/lastfm:
+	$(CARGO_RUN) lake-gen -- lastfm landing/lastfm --rows $(SAMPLE_ROWS) --users $(SAMPLE_USERS)
+
+sample:
+	rm -rf landing/lastfm
+	$(MAKE) landing/lastfm
+
+test:
+	localstack/with-localstack.sh tests/run.sh
+
+localstack-up:
+	localstack/up.sh
+
+localstack-down:
+	localstack/down.sh
+
+catalogue:
+	cargo run -q -p lake-schema > target/catalogue.md
+	python3 -c 'import re,sys; r=open("README.md").read(); c=open("target/catalogue.md").read(); \
+	  open("README.md","w").write(re.sub(r"(<!-- catalogue:begin -->\n).*?(<!-- catalogue:end -->)", lambda m: m.group(1)+c+m.group(2), r, flags=re.S))'
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings

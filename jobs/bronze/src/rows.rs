@@ -1,0 +1,209 @@
+//! Arrow batch builders for bronze tables (text fields plus lineage) and quarantine rows, and
+//! the sinks that hand full batches to the Delta writers.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayBuilder, ArrayRef, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondArray,
+};
+use datafusion::arrow::datatypes::SchemaRef;
+use lake_runtime::BatchSender;
+use lake_schema::TableDef;
+
+/// Rows per batch handed to a writer.
+pub const BATCH_ROWS: usize = 64 * 1024;
+
+/// The bronze lineage every row carries.
+#[derive(Debug, Clone)]
+pub struct Lineage {
+    pub run_id: Arc<str>,
+    /// Microseconds since the epoch.
+    pub ingested_at: i64,
+}
+
+fn constant_strings(value: &str, n: usize) -> ArrayRef {
+    let mut b = StringBuilder::with_capacity(n, value.len() * n);
+    for _ in 0..n {
+        b.append_value(value);
+    }
+    Arc::new(b.finish())
+}
+
+fn constant_timestamps(micros: i64, n: usize) -> ArrayRef {
+    Arc::new(TimestampMicrosecondArray::from(vec![micros; n]).with_timezone("UTC"))
+}
+
+/// Builds batches of a bronze table: its text fields in order, then the lineage columns.
+pub struct TextRows {
+    schema: SchemaRef,
+    fields: Vec<StringBuilder>,
+    source_object: StringBuilder,
+    source_line: Int64Builder,
+    lineage: Lineage,
+}
+
+impl TextRows {
+    pub fn new(def: &TableDef, lineage: Lineage) -> Self {
+        let schema = def.arrow_schema();
+        // the last four columns are the lineage columns
+        let n = schema.fields().len() - 4;
+        Self {
+            schema,
+            fields: (0..n).map(|_| StringBuilder::new()).collect(),
+            source_object: StringBuilder::new(),
+            source_line: Int64Builder::new(),
+            lineage,
+        }
+    }
+
+    pub fn width(&self) -> usize {
+        self.fields.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.source_line.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends one row; `fields` must have [`Self::width`] items.
+    pub fn push<'a>(&mut self, fields: impl Iterator<Item = &'a str>, object: &str, line: u64) {
+        for (b, f) in self.fields.iter_mut().zip(fields) {
+            b.append_value(f);
+        }
+        self.source_object.append_value(object);
+        self.source_line.append_value(line as i64);
+    }
+
+    pub fn finish(&mut self) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+        let n = self.len();
+        let mut columns: Vec<ArrayRef> = self
+            .fields
+            .iter_mut()
+            .map(|b| Arc::new(b.finish()) as ArrayRef)
+            .collect();
+        columns.push(Arc::new(self.source_object.finish()));
+        columns.push(Arc::new(self.source_line.finish()));
+        columns.push(constant_strings(&self.lineage.run_id, n));
+        columns.push(constant_timestamps(self.lineage.ingested_at, n));
+        RecordBatch::try_new(self.schema.clone(), columns)
+    }
+}
+
+/// Builds batches of a quarantine table.
+pub struct QuarantineRows {
+    schema: SchemaRef,
+    table_name: StringBuilder,
+    source_object: StringBuilder,
+    source_line: Int64Builder,
+    raw_line: StringBuilder,
+    reason: StringBuilder,
+    lineage: Lineage,
+}
+
+impl QuarantineRows {
+    pub fn new(def: &TableDef, lineage: Lineage) -> Self {
+        Self {
+            schema: def.arrow_schema(),
+            table_name: StringBuilder::new(),
+            source_object: StringBuilder::new(),
+            source_line: Int64Builder::new(),
+            raw_line: StringBuilder::new(),
+            reason: StringBuilder::new(),
+            lineage,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.source_line.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn push(&mut self, table: &str, object: &str, line: u64, raw: &[u8], reason: &str) {
+        self.table_name.append_value(table);
+        self.source_object.append_value(object);
+        self.source_line.append_value(line as i64);
+        self.raw_line.append_value(String::from_utf8_lossy(raw));
+        self.reason.append_value(reason);
+    }
+
+    pub fn finish(&mut self) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+        let n = self.len();
+        RecordBatch::try_new(
+            self.schema.clone(),
+            vec![
+                Arc::new(self.table_name.finish()),
+                Arc::new(self.source_object.finish()),
+                Arc::new(self.source_line.finish()),
+                Arc::new(self.raw_line.finish()),
+                Arc::new(self.reason.finish()),
+                constant_strings(&self.lineage.run_id, n),
+                constant_timestamps(self.lineage.ingested_at, n),
+            ],
+        )
+    }
+}
+
+/// Something that can be turned into a batch.
+pub trait Rows {
+    fn rows(&self) -> usize;
+    fn batch(&mut self) -> Result<RecordBatch, datafusion::arrow::error::ArrowError>;
+}
+
+impl Rows for TextRows {
+    fn rows(&self) -> usize {
+        self.len()
+    }
+    fn batch(&mut self) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+        self.finish()
+    }
+}
+
+impl Rows for QuarantineRows {
+    fn rows(&self) -> usize {
+        self.len()
+    }
+    fn batch(&mut self) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+        self.finish()
+    }
+}
+
+/// The Delta writer on the other end has gone away (it failed; its error is reported there).
+#[derive(Debug)]
+pub struct WriterGone;
+
+/// A builder whose full batches go to a writer. Used from a blocking (parser) thread.
+pub struct Sink<B> {
+    pub rows: B,
+    tx: BatchSender,
+    pub total: u64,
+}
+
+impl<B: Rows> Sink<B> {
+    pub fn new(rows: B, tx: BatchSender) -> Self {
+        Self { rows, tx, total: 0 }
+    }
+
+    /// Sends the batch if it is full.
+    pub fn maybe_flush(&mut self) -> Result<(), WriterGone> {
+        if self.rows.rows() >= BATCH_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> Result<(), WriterGone> {
+        let n = self.rows.rows();
+        if n == 0 {
+            return Ok(());
+        }
+        self.total += n as u64;
+        let batch = self.rows.batch().map_err(Into::into);
+        self.tx.blocking_send(batch).map_err(|_| WriterGone)
+    }
+}

@@ -1,0 +1,212 @@
+//! The gold job: the SQL in `sql/` over silver, one definition for every source.
+//!
+//! Each source maps its silver table onto the view `plays` (`sql/plays/<source>.sql`:
+//! user_id, played_at, artist_name, track_name). `sessions.sql`, `top_sessions.sql` and
+//! `top_songs.sql` then run unchanged for every source, each result replacing its gold table
+//! in one commit, and the top songs are delivered as `<lake>/gold/<source>/top_songs.tsv`.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::prelude::{DataFrame, SessionContext};
+use lake_runtime::{Input, LakeError, Result, Run, Summary, WriteMode, Written, session};
+use lake_schema::{
+    GOLD_LASTFM_SESSIONS, GOLD_LASTFM_TOP_SESSIONS, GOLD_LASTFM_TOP_SONGS, LASTFM,
+    SILVER_LASTFM_LISTENS, TableDef,
+};
+
+/// A named SQL file of this job.
+pub struct Sql {
+    pub name: &'static str,
+    pub text: &'static str,
+}
+
+macro_rules! sql {
+    ($name:literal) => {
+        Sql {
+            name: concat!("jobs/gold/sql/", $name, ".sql"),
+            text: include_str!(concat!("../sql/", $name, ".sql")),
+        }
+    };
+}
+
+pub const SESSIONS: Sql = sql!("sessions");
+pub const TOP_SESSIONS: Sql = sql!("top_sessions");
+pub const TOP_SONGS: Sql = sql!("top_songs");
+
+/// A source the gold SQL runs over.
+pub struct Source {
+    pub name: &'static str,
+    /// Silver tables `plays` reads.
+    pub inputs: &'static [&'static TableDef],
+    pub plays: Sql,
+    pub sessions: &'static TableDef,
+    pub top_sessions: &'static TableDef,
+    pub top_songs: &'static TableDef,
+}
+
+pub const SOURCES: &[Source] = &[Source {
+    name: LASTFM,
+    inputs: &[&SILVER_LASTFM_LISTENS],
+    plays: sql!("plays/lastfm"),
+    sessions: &GOLD_LASTFM_SESSIONS,
+    top_sessions: &GOLD_LASTFM_TOP_SESSIONS,
+    top_songs: &GOLD_LASTFM_TOP_SONGS,
+}];
+
+pub const TOP_SONGS_FILE: &str = "top_songs.tsv";
+
+async fn query(ctx: &SessionContext, sql: &Sql) -> Result<DataFrame> {
+    ctx.sql(sql.text).await.map_err(LakeError::query(sql.name))
+}
+
+/// Registers `df` as the view `name` for the queries that follow.
+fn view(ctx: &SessionContext, name: &str, df: DataFrame) -> Result<()> {
+    ctx.deregister_table(name).map_err(LakeError::query(name))?;
+    ctx.register_table(name, df.into_view())
+        .map_err(LakeError::query(name))?;
+    Ok(())
+}
+
+pub async fn run(run: Arc<Run>, out: Option<PathBuf>) -> Result<Summary> {
+    let mut summary = Summary::default();
+    for source in SOURCES {
+        run_source(&run, source, out.as_ref(), &mut summary).await?;
+    }
+    Ok(summary)
+}
+
+async fn run_source(
+    run: &Run,
+    source: &Source,
+    out: Option<&PathBuf>,
+    summary: &mut Summary,
+) -> Result<()> {
+    let ctx = session();
+    let lake = &run.lake;
+    for def in source.inputs {
+        let version = lake.register(&ctx, def).await?;
+        summary.inputs.push(Input {
+            name: def.qualified_name(),
+            version,
+        });
+    }
+    view(&ctx, "plays", query(&ctx, &source.plays).await?)?;
+
+    // each step reads the table the previous one committed, so the answer matches the tables
+    let step = async |sql: &Sql, def: &TableDef, next_view: &str| -> Result<Written> {
+        let written = lake
+            .write(
+                &ctx,
+                def,
+                query(&ctx, sql).await?,
+                WriteMode::Overwrite,
+                &run.id,
+            )
+            .await?;
+        lake.register(&ctx, def).await?;
+        let table = ctx
+            .table(def.qualified_name())
+            .await
+            .map_err(LakeError::query(def.qualified_name()))?;
+        view(&ctx, next_view, table)?;
+        Ok(written)
+    };
+    let sessions = step(&SESSIONS, source.sessions, "sessions").await?;
+    let top_sessions = step(&TOP_SESSIONS, source.top_sessions, "top_sessions").await?;
+    let top_songs = step(&TOP_SONGS, source.top_songs, "top_songs").await?;
+
+    let plays = ctx
+        .table("plays")
+        .await
+        .and_then(|df| Ok(df.count()))
+        .map_err(LakeError::query("plays"))?
+        .await
+        .map_err(LakeError::query("plays"))?;
+    summary.rows_in += plays as u64;
+    summary.rows_out += sessions.rows + top_sessions.rows + top_songs.rows;
+    summary.outputs.extend([sessions, top_sessions, top_songs]);
+
+    let batches = ctx
+        .sql("SELECT track_name, artist_name, play_count FROM top_songs ORDER BY rank")
+        .await
+        .map_err(LakeError::query(source.top_songs.qualified_name()))?
+        .collect()
+        .await
+        .map_err(LakeError::query(source.top_songs.qualified_name()))?;
+    let tsv = top_songs_tsv(&batches).map_err(|e| LakeError::query(TOP_SONGS.name)(e.into()))?;
+    let folder = lake.root().child(&format!("gold/{}", source.name))?;
+    let url = folder
+        .put_file(TOP_SONGS_FILE, Bytes::from(tsv.clone()))
+        .await?;
+    tracing::info!("top songs of {} written to {url}", source.name);
+    let mut answers = vec![url];
+    if let Some(path) = out {
+        std::fs::write(path, &tsv).map_err(|e| LakeError::Io {
+            location: path.display().to_string(),
+            message: format!("cannot write the top-songs TSV: {e}"),
+        })?;
+        tracing::info!("top songs of {} written to {}", source.name, path.display());
+        answers.push(path.display().to_string());
+    }
+    summary.detail(&format!("{}_top_songs", source.name), answers);
+    Ok(())
+}
+
+/// The deliverable: header `track_name`, `artist_name`, `play_count`, one row per song.
+/// Names never hold tabs or line breaks in Last.fm; should another source have them, they are
+/// written as `\t`, `\n`, `\r` (and `\` as `\\`) so that the file stays one row per line.
+pub fn top_songs_tsv(
+    batches: &[RecordBatch],
+) -> std::result::Result<String, datafusion::arrow::error::ArrowError> {
+    let mut out = String::from("track_name\tartist_name\tplay_count\n");
+    for b in batches {
+        let track = cast(b.column(0), &DataType::Utf8)?;
+        let artist = cast(b.column(1), &DataType::Utf8)?;
+        let count = cast(b.column(2), &DataType::Int64)?;
+        let (Some(track), Some(artist), Some(count)) = (
+            track.as_any().downcast_ref::<StringArray>(),
+            artist.as_any().downcast_ref::<StringArray>(),
+            count.as_any().downcast_ref::<Int64Array>(),
+        ) else {
+            continue;
+        };
+        for i in 0..b.num_rows() {
+            let _ = writeln!(
+                out,
+                "{}\t{}\t{}",
+                escape(track.value(i)),
+                escape(artist.value(i)),
+                if count.is_null(i) { 0 } else { count.value(i) }
+            );
+        }
+    }
+    Ok(out)
+}
+
+fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains(['\t', '\n', '\r', '\\']) {
+        return s.into();
+    }
+    s.replace('\\', "\\\\")
+        .replace('\t', "\\t")
+        .replace('\n', "\\n")
+        .replace('\r', "\\r")
+        .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_with_tabs_or_newlines_stay_on_one_row() {
+        assert_eq!(escape("Plain \"Quoted\" Björk"), "Plain \"Quoted\" Björk");
+        assert_eq!(escape("a\tb\nc\\d"), "a\\tb\\nc\\\\d");
+    }
+}

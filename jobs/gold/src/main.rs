@@ -1,0 +1,29 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use lake_runtime::{EXIT_CODES_HELP, LakeArgs};
+
+/// Computes the gold tables from silver with the SQL in jobs/gold/sql: listening sessions
+/// (20-minute rule), the 50 longest sessions and the 10 most-played songs in them, and writes
+/// the answer as <lake>/gold/<source>/top_songs.tsv. Each table is replaced in one commit.
+#[derive(Parser, Debug)]
+#[command(version, after_help = EXIT_CODES_HELP)]
+struct Cli {
+    #[command(flatten)]
+    lake: LakeArgs,
+
+    /// Also write the top-songs TSV to this local file
+    #[arg(long, value_name = "PATH")]
+    out: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let out = cli.out.clone();
+    lake_runtime::run_job("gold", env!("CARGO_PKG_VERSION"), &cli.lake, |run| {
+        gold::run(run, out)
+    })
+    .await
+}

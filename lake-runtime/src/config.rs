@@ -1,0 +1,256 @@
+//! Where the lake and the landing zone are, and how a job learns it.
+//!
+//! Every key is read, in this order of precedence, from
+//! 1. a command-line flag (`--lake`, `--landing`),
+//! 2. an environment variable (`LAKE_ROOT`, `LAKE_LANDING`),
+//! 3. the configuration file (`--config FILE`, `LAKE_CONFIG`, or `./lake.toml` when it exists),
+//! 4. the embedded default: a local lake in `./lake` over the sample landing data in `./landing`.
+//!
+//! `lake.toml` keys (all optional):
+//!
+//! ```toml
+//! lake = "s3://my-bucket/lake"        # lake root: local path, file:///…, or s3://bucket/prefix
+//! landing = "s3://my-bucket/landing"  # landing root: one folder per source (lastfm/, …)
+//! s3_max_retries = 5                  # retries of a failed S3 request (backoff between them)
+//! s3_retry_timeout_secs = 60          # give up retrying a request after this long
+//! ```
+//!
+//! S3 credentials and region come from the AWS SDK's standard chain (environment, profile,
+//! SSO, web identity, instance role); `AWS_ENDPOINT_URL` and `AWS_ALLOW_HTTP=true` point the
+//! jobs at an S3-compatible store such as LocalStack or MinIO.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::error::{LakeError, Result};
+
+pub const DEFAULT_LAKE: &str = "./lake";
+pub const DEFAULT_LANDING: &str = "./landing";
+pub const DEFAULT_CONFIG_FILE: &str = "lake.toml";
+pub const DEFAULT_S3_MAX_RETRIES: usize = 5;
+pub const DEFAULT_S3_RETRY_TIMEOUT_SECS: u64 = 60;
+
+/// Flags shared by every job. Flatten into a job's clap parser.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct LakeArgs {
+    /// Lake root: a local path, file:///…, or s3://bucket/prefix [default: ./lake]
+    #[arg(long, env = "LAKE_ROOT", value_name = "URI")]
+    pub lake: Option<String>,
+
+    /// Landing root, one folder per source (lastfm/, …) [default: ./landing]
+    #[arg(long, env = "LAKE_LANDING", value_name = "URI")]
+    pub landing: Option<String>,
+
+    /// Configuration file [default: ./lake.toml when it exists]
+    #[arg(long, env = "LAKE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Log format on stderr: human-readable text, or JSON lines for log shippers
+    #[arg(long, env = "LAKE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The contents of `lake.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub lake: Option<String>,
+    pub landing: Option<String>,
+    pub s3_max_retries: Option<usize>,
+    pub s3_retry_timeout_secs: Option<u64>,
+}
+
+impl ConfigFile {
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| LakeError::Config {
+            message: format!("cannot read configuration file {}: {e}", path.display()),
+        })?;
+        toml::from_str(&text).map_err(|e| LakeError::Config {
+            message: format!(
+                "configuration file {} is not valid: {}",
+                path.display(),
+                e.to_string().trim_end()
+            ),
+        })
+    }
+}
+
+/// Resolved configuration of a run.
+#[derive(Debug, Clone)]
+pub struct LakeConfig {
+    /// Lake root, always ending in `/`.
+    pub lake: Url,
+    /// Landing root, always ending in `/`.
+    pub landing: Url,
+    pub s3_max_retries: usize,
+    pub s3_retry_timeout_secs: u64,
+    /// Where each value came from, for the run record.
+    pub origin: Vec<(String, String)>,
+}
+
+impl LakeConfig {
+    pub fn resolve(args: &LakeArgs) -> Result<Self> {
+        let file = match &args.config {
+            Some(path) => Some((path.clone(), ConfigFile::read(path)?)),
+            None => {
+                let path = PathBuf::from(DEFAULT_CONFIG_FILE);
+                if path.is_file() {
+                    Some((path.clone(), ConfigFile::read(&path)?))
+                } else {
+                    None
+                }
+            }
+        };
+        let file_name = file
+            .as_ref()
+            .map(|(p, _)| p.display().to_string())
+            .unwrap_or_default();
+        let file = file.map(|(_, f)| f).unwrap_or_default();
+        let mut origin = Vec::new();
+        // clap has already applied flag > environment; only the file and defaults are left.
+        let mut pick =
+            |key: &str, cli: &Option<String>, from_file: &Option<String>, default: &str| {
+                let (value, from) = match (cli, from_file) {
+                    (Some(v), _) => (v.clone(), "flag or environment".to_string()),
+                    (None, Some(v)) => (v.clone(), file_name.clone()),
+                    (None, None) => (default.to_string(), "default".to_string()),
+                };
+                origin.push((key.to_string(), from));
+                value
+            };
+        let lake = pick("lake", &args.lake, &file.lake, DEFAULT_LAKE);
+        let landing = pick("landing", &args.landing, &file.landing, DEFAULT_LANDING);
+        Ok(Self {
+            lake: parse_location("lake", &lake)?,
+            landing: parse_location("landing", &landing)?,
+            s3_max_retries: file.s3_max_retries.unwrap_or(DEFAULT_S3_MAX_RETRIES),
+            s3_retry_timeout_secs: file
+                .s3_retry_timeout_secs
+                .unwrap_or(DEFAULT_S3_RETRY_TIMEOUT_SECS),
+            origin,
+        })
+    }
+}
+
+/// Turns `s3://bucket/prefix`, `file:///abs/path` or a plain (relative or absolute) path into a
+/// directory URL ending in `/`.
+pub fn parse_location(key: &str, value: &str) -> Result<Url> {
+    let bad = |why: String| LakeError::Config {
+        message: format!("{key} location '{value}' is not usable: {why}"),
+    };
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(bad("it is empty".into()));
+    }
+    let mut url = if value.contains("://") {
+        let url = Url::parse(value).map_err(|e| bad(e.to_string()))?;
+        match url.scheme() {
+            "s3" | "s3a" => {
+                if url.host_str().is_none_or(str::is_empty) {
+                    return Err(bad("no bucket name (expected s3://bucket/prefix)".into()));
+                }
+                // one scheme inside the lake
+                let rest = &value[value.find("://").map_or(0, |i| i + 3)..];
+                Url::parse(&format!("s3://{rest}")).map_err(|e| bad(e.to_string()))?
+            }
+            "file" => url,
+            other => {
+                return Err(bad(format!(
+                    "scheme '{other}' is not supported (use a local path, file:// or s3://)"
+                )));
+            }
+        }
+    } else {
+        let path = std::path::absolute(value).map_err(|e| bad(e.to_string()))?;
+        Url::from_directory_path(&path).map_err(|()| bad("not an absolute path".into()))?
+    };
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_relative_path_becomes_an_absolute_directory_url() {
+        let url = parse_location("lake", "./lake").map(|u| u.to_string());
+        let cwd = std::env::current_dir().map(|d| d.display().to_string());
+        assert_eq!(url.ok(), cwd.ok().map(|d| format!("file://{d}/lake/")));
+    }
+
+    #[test]
+    fn s3_urls_keep_bucket_and_prefix_and_gain_a_trailing_slash() {
+        let url = parse_location("lake", "s3://bucket/some/prefix").map(|u| u.to_string());
+        assert_eq!(url.ok().as_deref(), Some("s3://bucket/some/prefix/"));
+        let url = parse_location("lake", "s3a://bucket").map(|u| u.to_string());
+        assert_eq!(url.ok().as_deref(), Some("s3://bucket/"));
+    }
+
+    #[test]
+    fn unsupported_schemes_and_missing_buckets_are_config_errors() {
+        for bad in ["gs://bucket/x", "s3:///nobucket", "http://host/x", "  "] {
+            match parse_location("lake", bad) {
+                Err(LakeError::Config { message }) => assert!(message.contains("lake location")),
+                other => panic!("{bad}: expected a config error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let dir = std::env::temp_dir().join(format!("lake-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok();
+        let file = dir.join("lake.toml");
+        std::fs::write(
+            &file,
+            "lake = \"s3://from-file/lake\"\nlanding = \"s3://from-file/landing\"\n",
+        )
+        .ok();
+        let args = LakeArgs {
+            lake: Some("s3://from-flag/lake".into()),
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        let cfg = LakeConfig::resolve(&args).map(|c| (c.lake.to_string(), c.landing.to_string()));
+        assert_eq!(
+            cfg.ok(),
+            Some((
+                "s3://from-flag/lake/".into(),
+                "s3://from-file/landing/".into()
+            ))
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_reported() {
+        let dir = std::env::temp_dir().join(format!("lake-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok();
+        let file = dir.join("lake.toml");
+        std::fs::write(&file, "lake_root = \"./x\"\n").ok();
+        let args = LakeArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        match LakeConfig::resolve(&args) {
+            Err(LakeError::Config { message }) => {
+                assert!(message.contains("lake_root"), "{message}")
+            }
+            other => panic!("expected a config error, got {other:?}"),
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

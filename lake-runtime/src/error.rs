@@ -1,0 +1,94 @@
+//! The runtime's errors, and the exit codes they map to.
+
+use std::process::ExitCode;
+
+pub type Result<T, E = LakeError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    /// The configuration cannot be used (bad location, bad file, missing landing data).
+    #[error("{message}")]
+    Config { message: String },
+
+    /// The object store failed (after its retries) on a named object or prefix.
+    #[error("object store error at {location}: {source}")]
+    Store {
+        location: String,
+        #[source]
+        source: object_store::Error,
+    },
+
+    /// AWS region or credentials could not be resolved.
+    #[error("AWS configuration for {location}: {message}")]
+    Aws { location: String, message: String },
+
+    /// A Delta table could not be read or written.
+    #[error("Delta table {table}: {source}")]
+    Delta {
+        table: String,
+        #[source]
+        source: deltalake::DeltaTableError,
+    },
+
+    /// A query failed.
+    #[error("{context}: {source}")]
+    Query {
+        context: String,
+        #[source]
+        source: datafusion::error::DataFusionError,
+    },
+
+    /// Reading an input object failed in a way that is not a data problem.
+    #[error("{location}: {message}")]
+    Io { location: String, message: String },
+}
+
+impl LakeError {
+    pub fn query(
+        context: impl Into<String>,
+    ) -> impl FnOnce(datafusion::error::DataFusionError) -> Self {
+        let context = context.into();
+        move |source| LakeError::Query { context, source }
+    }
+
+    pub fn delta(table: impl Into<String>) -> impl FnOnce(deltalake::DeltaTableError) -> Self {
+        let table = table.into();
+        move |source| LakeError::Delta { table, source }
+    }
+
+    pub fn store(location: impl Into<String>) -> impl FnOnce(object_store::Error) -> Self {
+        let location = location.into();
+        move |source| LakeError::Store { location, source }
+    }
+
+    pub fn exit_code(&self) -> Exit {
+        match self {
+            LakeError::Config { .. } => Exit::Config,
+            _ => Exit::Failed,
+        }
+    }
+}
+
+/// Exit codes of every job, documented in `--help` and the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// The run succeeded; bad data rows, if any, are in quarantine and counted in the summary.
+    Ok = 0,
+    /// The run failed: the store, a table or a query failed. Safe to retry.
+    Failed = 1,
+    /// Unusable arguments or configuration. Retrying will not help; fix the configuration.
+    Config = 2,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// Text for the `--help` footer of every job.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success (rows that break a rule are quarantined and counted, not a failure)
+  1  the run failed (object store, Delta table or query error); safe to re-run
+  2  unusable arguments or configuration; fix them before re-running";

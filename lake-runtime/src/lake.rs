@@ -1,0 +1,343 @@
+//! The lake: Delta tables of the catalogue at their locations under the lake root, and a
+//! DataFusion session that knows them by their SQL names (`silver.lastfm_listens`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::catalog::{MemTable, MemorySchemaProvider};
+use datafusion::common::TableReference;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, ident};
+use deltalake::delta_datafusion::DeltaSessionConfig;
+use deltalake::delta_datafusion::planner::DeltaPlanner;
+use deltalake::kernel::StructType;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use futures::StreamExt;
+use lake_schema::{Layer, TableDef};
+use tokio::sync::mpsc;
+use url::Url;
+
+use crate::config::LakeConfig;
+use crate::error::{LakeError, Result};
+use crate::store::Location;
+
+/// How a write treats what a table already holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    Append,
+    /// Replace the whole table in one commit (readers see the old or the new version).
+    Overwrite,
+}
+
+/// What a write committed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Written {
+    pub table: String,
+    pub version: u64,
+    pub rows: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Lake {
+    root: Location,
+}
+
+impl Lake {
+    pub async fn open(cfg: &LakeConfig) -> Result<Self> {
+        deltalake::aws::register_handlers(None);
+        Ok(Self {
+            root: Location::open(&cfg.lake, cfg).await?,
+        })
+    }
+
+    pub fn root(&self) -> &Location {
+        &self.root
+    }
+
+    pub fn location(&self, def: &TableDef) -> Result<Location> {
+        self.root.child(&def.path())
+    }
+
+    pub fn table_url(&self, def: &TableDef) -> Result<Url> {
+        Ok(self.location(def)?.url().clone())
+    }
+
+    fn builder(&self, def: &TableDef) -> Result<DeltaTableBuilder> {
+        let url = self.table_url(def)?;
+        let builder = DeltaTableBuilder::from_url(url.clone())
+            .map_err(LakeError::delta(def.qualified_name()))?;
+        Ok(if self.root.is_local() {
+            builder
+        } else {
+            builder.with_storage_backend(self.root.root_store(), url)
+        })
+    }
+
+    /// The table, loaded at its latest version; `None` when it was never written.
+    pub async fn table(&self, def: &TableDef) -> Result<Option<DeltaTable>> {
+        if let Some(dir) = self.local_dir(def)?
+            && !dir.join("_delta_log").is_dir()
+        {
+            return Ok(None);
+        }
+        let mut table = self
+            .builder(def)?
+            .build()
+            .map_err(LakeError::delta(def.qualified_name()))?;
+        match table.load().await {
+            Ok(()) => Ok(Some(table)),
+            Err(DeltaTableError::NotATable(_)) => Ok(None),
+            Err(e) => Err(LakeError::delta(def.qualified_name())(e)),
+        }
+    }
+
+    /// The table's directory when the lake is local.
+    fn local_dir(&self, def: &TableDef) -> Result<Option<std::path::PathBuf>> {
+        if !self.root.is_local() {
+            return Ok(None);
+        }
+        let url = self.table_url(def)?;
+        Ok(url.to_file_path().ok())
+    }
+
+    /// The table, created empty with the catalogue's schema when it does not exist yet.
+    async fn table_or_create(&self, def: &TableDef) -> Result<DeltaTable> {
+        if let Some(table) = self.table(def).await? {
+            return Ok(table);
+        }
+        if let Some(dir) = self.local_dir(def)? {
+            std::fs::create_dir_all(&dir).map_err(|e| LakeError::Io {
+                location: dir.display().to_string(),
+                message: format!("cannot create the table directory: {e}"),
+            })?;
+        }
+        let err = LakeError::delta(def.qualified_name());
+        let schema: StructType = def.arrow_schema().try_into_kernel().map_err(|e| {
+            LakeError::delta(def.qualified_name())(DeltaTableError::Generic(e.to_string()))
+        })?;
+        // Column docs stay in the catalogue: per-column comment metadata makes deltalake 1.1
+        // refuse later overwrites ("cannot merge metadata").
+        let columns = schema.fields().cloned();
+        let empty = self
+            .builder(def)?
+            .build()
+            .map_err(LakeError::delta(def.qualified_name()))?;
+        let created = empty
+            .create()
+            .with_table_name(def.qualified_name())
+            .with_comment(def.doc.split_whitespace().collect::<Vec<_>>().join(" "))
+            .with_columns(columns)
+            .with_partition_columns(def.partition_by.iter().copied())
+            .with_save_mode(SaveMode::Ignore)
+            .await;
+        match created {
+            Ok(table) => Ok(table),
+            // another writer created it at the same moment: use theirs
+            Err(_) => self.table(def).await?.ok_or_else(|| {
+                err(DeltaTableError::Generic(format!(
+                    "could not create the table at {}",
+                    def.path()
+                )))
+            }),
+        }
+    }
+
+    /// Writes `df` to the table in one commit. Columns are taken by name and cast to the
+    /// catalogue's types, so a query only has to produce the right names.
+    pub async fn write(
+        &self,
+        ctx: &SessionContext,
+        def: &TableDef,
+        df: DataFrame,
+        mode: WriteMode,
+        run_id: &str,
+    ) -> Result<Written> {
+        let name = def.qualified_name();
+        let table = self.table_or_create(def).await?;
+        let df = conform(df, def)?;
+        let table = table
+            .write(Vec::<RecordBatch>::new())
+            .with_input_plan(df.logical_plan().clone())
+            .with_session_state(Arc::new(ctx.state()))
+            .with_save_mode(match mode {
+                WriteMode::Append => SaveMode::Append,
+                WriteMode::Overwrite => SaveMode::Overwrite,
+            })
+            .with_commit_properties(
+                CommitProperties::default()
+                    .with_metadata([("lake.run_id".to_string(), serde_json::json!(run_id))]),
+            )
+            .await
+            .map_err(LakeError::delta(name.clone()))?;
+        let version = table.version().unwrap_or_default();
+        let rows = last_commit_rows(&table).await.unwrap_or(0);
+        tracing::info!(table = %name, version, rows, "committed");
+        Ok(Written {
+            table: name,
+            version,
+            rows,
+        })
+    }
+
+    /// Writes a stream of batches (sent by a producer, e.g. a parser thread) to the table in
+    /// one commit, without holding the stream in memory. The batches must have the table's
+    /// catalogue schema.
+    pub async fn write_stream(
+        &self,
+        ctx: &SessionContext,
+        def: &TableDef,
+        batches: BatchReceiver,
+        mode: WriteMode,
+        run_id: &str,
+    ) -> Result<Written> {
+        let schema = def.arrow_schema();
+        let partition = ChannelPartition {
+            schema: schema.clone(),
+            rx: Mutex::new(Some(batches)),
+        };
+        let source = StreamingTable::try_new(schema, vec![Arc::new(partition)])
+            .map_err(LakeError::query(def.qualified_name()))?;
+        let df = ctx
+            .read_table(Arc::new(source))
+            .map_err(LakeError::query(def.qualified_name()))?;
+        self.write(ctx, def, df, mode, run_id).await
+    }
+
+    /// Registers the table in `ctx` under its qualified name. A table that was never written is
+    /// registered empty, with its catalogue schema. Returns the version read.
+    pub async fn register(&self, ctx: &SessionContext, def: &TableDef) -> Result<Option<u64>> {
+        let reference = TableReference::partial(def.layer.as_str(), def.sql_name());
+        ctx.deregister_table(reference.clone())
+            .map_err(LakeError::query("deregister"))?;
+        let Some(table) = self.table(def).await? else {
+            let empty = MemTable::try_new(def.arrow_schema(), vec![vec![]])
+                .map_err(LakeError::query(def.qualified_name()))?;
+            ctx.register_table(reference, Arc::new(empty))
+                .map_err(LakeError::query(def.qualified_name()))?;
+            return Ok(None);
+        };
+        table
+            .update_datafusion_session(&ctx.state())
+            .map_err(LakeError::delta(def.qualified_name()))?;
+        let provider = table
+            .table_provider()
+            .await
+            .map_err(LakeError::query(def.qualified_name()))?;
+        ctx.register_table(reference, provider)
+            .map_err(LakeError::query(def.qualified_name()))?;
+        Ok(table.version())
+    }
+}
+
+/// The receiving end of a batch stream for [`Lake::write_stream`].
+pub type BatchReceiver = mpsc::Receiver<datafusion::error::Result<RecordBatch>>;
+/// The sending end of a batch stream for [`Lake::write_stream`].
+pub type BatchSender = mpsc::Sender<datafusion::error::Result<RecordBatch>>;
+
+/// A batch channel with room for `depth` batches in flight.
+pub fn batch_channel(depth: usize) -> (BatchSender, BatchReceiver) {
+    mpsc::channel(depth)
+}
+
+/// A one-shot partition whose batches arrive over a channel.
+#[derive(Debug)]
+struct ChannelPartition {
+    schema: SchemaRef,
+    rx: Mutex<Option<BatchReceiver>>,
+}
+
+impl PartitionStream for ChannelPartition {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let rx = self.rx.lock().ok().and_then(|mut rx| rx.take());
+        let stream = match rx {
+            Some(rx) => futures::stream::unfold(rx, |mut rx| async move {
+                rx.recv().await.map(|batch| (batch, rx))
+            })
+            .boxed(),
+            None => futures::stream::once(async {
+                Err(datafusion::error::DataFusionError::Execution(
+                    "a streamed input can be read only once".into(),
+                ))
+            })
+            .boxed(),
+        };
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
+    }
+}
+
+/// Number of rows the table's latest commit added, from its commit metrics.
+async fn last_commit_rows(table: &DeltaTable) -> Option<u64> {
+    let mut history = table.history(Some(1));
+    let info = history.next().await?.ok()?;
+    info.info
+        .get("operationMetrics")
+        .and_then(|m| m.get("num_added_rows"))
+        .and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+}
+
+/// Selects the catalogue's columns from `df` by name, cast to the catalogue's types.
+pub fn conform(df: DataFrame, def: &TableDef) -> Result<DataFrame> {
+    let have: HashMap<String, ()> = df
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), ()))
+        .collect();
+    let missing: Vec<&str> = def
+        .columns
+        .iter()
+        .map(|c| c.name)
+        .filter(|n| !have.contains_key(*n))
+        .collect();
+    if !missing.is_empty() {
+        return Err(LakeError::query(def.qualified_name())(
+            datafusion::error::DataFusionError::Plan(format!(
+                "the query for {} does not produce column(s) {}",
+                def.qualified_name(),
+                missing.join(", ")
+            )),
+        ));
+    }
+    let exprs = def
+        .columns
+        .iter()
+        .map(|c| datafusion::logical_expr::cast(ident(c.name), c.ty.arrow()).alias(c.name));
+    df.select(exprs.collect::<Vec<_>>())
+        .map_err(LakeError::query(def.qualified_name()))
+}
+
+/// A DataFusion session with Delta's planner (needed to write) and one schema per layer (`bronze`, `silver`, `gold`, `meta`).
+pub fn session() -> SessionContext {
+    let config: SessionConfig = DeltaSessionConfig::default().into();
+    let config = config
+        .with_information_schema(true)
+        .with_default_catalog_and_schema("datafusion", "public");
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_query_planner(DeltaPlanner::new())
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    if let Some(catalog) = ctx.catalog("datafusion") {
+        for layer in [Layer::Bronze, Layer::Silver, Layer::Gold, Layer::Meta] {
+            let _ = catalog.register_schema(layer.as_str(), Arc::new(MemorySchemaProvider::new()));
+        }
+    }
+    ctx
+}

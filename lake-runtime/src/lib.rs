@@ -1,0 +1,19 @@
+//! The runtime every job shares: configuration ([`config`]), object stores ([`store`]),
+//! Delta tables and the DataFusion session ([`lake`]), logging ([`telemetry`]) and the run
+//! life cycle with its summary and run record ([`run`]).
+//!
+//! A job's `main.rs` parses its flags and hands its body to [`run::run_job`]; everything
+//! else a job does is library code over [`run::Run`].
+
+pub mod config;
+pub mod error;
+pub mod lake;
+pub mod run;
+pub mod store;
+pub mod telemetry;
+
+pub use config::{LakeArgs, LakeConfig};
+pub use error::{EXIT_CODES_HELP, Exit, LakeError, Result};
+pub use lake::{BatchReceiver, BatchSender, Lake, WriteMode, Written, batch_channel, session};
+pub use run::{Input, Run, Summary, run_job};
+pub use store::Location;

@@ -1,0 +1,206 @@
+//! A job run from start to exit code: configuration, logging, the one-line summary and the
+//! machine-readable run record (appended to `meta.runs` and printed as the last stdout line).
+
+use std::future::Future;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::config::{LakeArgs, LakeConfig};
+use crate::error::{Exit, LakeError, Result};
+use crate::lake::{Lake, WriteMode, Written, session};
+use crate::telemetry;
+
+/// What a job is given: its run id, configuration and the opened lake.
+#[derive(Debug)]
+pub struct Run {
+    pub id: String,
+    pub job: &'static str,
+    pub started_at: DateTime<Utc>,
+    pub cfg: LakeConfig,
+    pub lake: Lake,
+    started: Instant,
+}
+
+impl Run {
+    /// Run start as microseconds since the epoch (for lineage columns).
+    pub fn started_micros(&self) -> i64 {
+        self.started_at.timestamp_micros()
+    }
+}
+
+/// A table or object a run read, with the version it saw.
+#[derive(Debug, Clone, Serialize)]
+pub struct Input {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+}
+
+/// What a job reports when it ends.
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    pub rows_in: u64,
+    pub rows_out: u64,
+    pub rows_quarantined: u64,
+    pub inputs: Vec<Input>,
+    pub outputs: Vec<Written>,
+    /// Job-specific counts and facts (duplicates dropped, objects skipped, answer location…).
+    pub details: Map<String, Value>,
+}
+
+impl Summary {
+    pub fn detail(&mut self, key: &str, value: impl Into<Value>) {
+        self.details.insert(key.to_string(), value.into());
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct RunRecord<'a> {
+    run_id: &'a str,
+    job: &'a str,
+    version: &'a str,
+    started_at: String,
+    finished_at: String,
+    seconds: f64,
+    outcome: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    exit_code: u8,
+    lake: String,
+    landing: String,
+    arguments: Vec<String>,
+    #[serde(flatten)]
+    summary: &'a Summary,
+}
+
+fn new_run_id(now: DateTime<Utc>) -> String {
+    let rand = uuid::Uuid::new_v4().simple().to_string();
+    format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), &rand[..8])
+}
+
+/// Runs a job: sets up logging, resolves configuration, opens the lake, calls `body`, then
+/// prints the summary line and the run record and turns the outcome into an exit code.
+pub async fn run_job<F, Fut>(
+    job: &'static str,
+    version: &'static str,
+    args: &LakeArgs,
+    body: F,
+) -> ExitCode
+where
+    F: FnOnce(Arc<Run>) -> Fut,
+    Fut: Future<Output = Result<Summary>>,
+{
+    telemetry::init(args.log_format);
+    let started = Instant::now();
+    let started_at = Utc::now();
+    let cfg = match LakeConfig::resolve(args) {
+        Ok(cfg) => cfg,
+        Err(e) => return fail_early(job, &e),
+    };
+    let lake = match Lake::open(&cfg).await {
+        Ok(lake) => lake,
+        Err(e) => return fail_early(job, &e),
+    };
+    let run = Arc::new(Run {
+        id: new_run_id(started_at),
+        job,
+        started_at,
+        cfg,
+        lake,
+        started,
+    });
+    tracing::info!(run_id = %run.id, lake = %run.cfg.lake, landing = %run.cfg.landing, "{job} started");
+    let outcome = body(run.clone()).await;
+    let seconds = run.started.elapsed().as_secs_f64();
+    let empty = Summary::default();
+    let (summary, error, exit) = match &outcome {
+        Ok(summary) => (summary, None, Exit::Ok),
+        Err(e) => (&empty, Some(e.to_string()), e.exit_code()),
+    };
+    let record = RunRecord {
+        run_id: &run.id,
+        job,
+        version,
+        started_at: run.started_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        finished_at: Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true),
+        seconds: (seconds * 1000.0).round() / 1000.0,
+        outcome: if error.is_none() {
+            "succeeded"
+        } else {
+            "failed"
+        },
+        error: error.clone(),
+        exit_code: exit as u8,
+        lake: run.cfg.lake.to_string(),
+        landing: run.cfg.landing.to_string(),
+        arguments: std::env::args().collect(),
+        summary,
+    };
+    let json = serde_json::to_string(&record).unwrap_or_default();
+    // A failed store would fail this write too, after its retries: skip it then.
+    let store_down = matches!(outcome, Err(LakeError::Store { .. }));
+    if !store_down && let Err(e) = append_run_record(&run, &record, &json).await {
+        tracing::warn!("could not append the run record to meta.runs: {e}");
+    }
+    match &error {
+        None => tracing::info!(
+            "{job} succeeded: {} rows in, {} rows out, {} rows quarantined, {seconds:.1} s",
+            summary.rows_in,
+            summary.rows_out,
+            summary.rows_quarantined
+        ),
+        Some(e) => tracing::error!("{job} failed after {seconds:.1} s: {e}"),
+    }
+    println!("{json}");
+    exit.into()
+}
+
+fn fail_early(job: &str, e: &LakeError) -> ExitCode {
+    tracing::error!("{job} cannot start: {e}");
+    e.exit_code().into()
+}
+
+async fn append_run_record(run: &Run, record: &RunRecord<'_>, json: &str) -> Result<()> {
+    let def = &lake_schema::META_RUNS;
+    let ts = |s: &str| {
+        DateTime::parse_from_rfc3339(s)
+            .map(|d| d.timestamp_micros())
+            .unwrap_or_default()
+    };
+    let batch = RecordBatch::try_new(
+        def.arrow_schema(),
+        vec![
+            Arc::new(StringArray::from(vec![record.run_id])),
+            Arc::new(StringArray::from(vec![record.job])),
+            Arc::new(StringArray::from(vec![record.version])),
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![ts(&record.started_at)]).with_timezone("UTC"),
+            ),
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![ts(&record.finished_at)]).with_timezone("UTC"),
+            ),
+            Arc::new(StringArray::from(vec![record.outcome])),
+            Arc::new(Int64Array::from(vec![record.summary.rows_in as i64])),
+            Arc::new(Int64Array::from(vec![record.summary.rows_out as i64])),
+            Arc::new(Int64Array::from(vec![
+                record.summary.rows_quarantined as i64,
+            ])),
+            Arc::new(StringArray::from(vec![json])),
+        ],
+    )
+    .map_err(|e| LakeError::query("run record")(e.into()))?;
+    let ctx = session();
+    let df = ctx
+        .read_batch(batch)
+        .map_err(LakeError::query("run record"))?;
+    run.lake
+        .write(&ctx, def, df, WriteMode::Append, &run.id)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Reads the lake's Delta tables with independent engines and prints what each saw, as JSON.
+
+Usage: read_lake.py LAKE_DIR TABLE_PATH... (paths under the lake, e.g. silver/lastfm/listens)
+
+For every engine (duckdb with its delta extension, polars, deltalake): the row count of each
+table, the column types of each table, and the rows of gold/lastfm/top_songs ordered by rank.
+"""
+import glob
+import json
+import os
+import sys
+import sysconfig
+
+
+def duckdb_engine(lake, tables):
+    import duckdb
+
+    pattern = os.path.join(sysconfig.get_paths()["purelib"], "duckdb_ext", "extensions", "*", "*",
+                           "delta.duckdb_extension")
+    found = glob.glob(pattern)
+    if not found:
+        raise RuntimeError(f"no delta.duckdb_extension under {pattern}")
+    con = duckdb.connect()
+    con.execute(f"LOAD '{found[0]}'")
+    out = {"counts": {}, "types": {}}
+    for t in tables:
+        scan = f"delta_scan('{os.path.join(lake, t)}')"
+        out["counts"][t] = con.execute(f"SELECT count(*) FROM {scan}").fetchone()[0]
+        out["types"][t] = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()}
+    top = f"delta_scan('{os.path.join(lake, 'gold/lastfm/top_songs')}')"
+    out["top_songs"] = [list(r) for r in con.execute(
+        f"SELECT track_name, artist_name, play_count FROM {top} ORDER BY rank").fetchall()]
+    return out
+
+
+def polars_engine(lake, tables):
+    import polars as pl
+
+    out = {"counts": {}, "types": {}}
+    for t in tables:
+        df = pl.read_delta(os.path.join(lake, t))
+        out["counts"][t] = df.height
+        out["types"][t] = {k: str(v) for k, v in df.schema.items()}
+    top = pl.read_delta(os.path.join(lake, "gold/lastfm/top_songs")).sort("rank")
+    out["top_songs"] = [[r["track_name"], r["artist_name"], r["play_count"]] for r in top.iter_rows(named=True)]
+    return out
+
+
+def deltalake_engine(lake, tables):
+    from deltalake import DeltaTable
+
+    out = {"counts": {}, "types": {}}
+    for t in tables:
+        table = DeltaTable(os.path.join(lake, t)).to_pyarrow_table()
+        out["counts"][t] = table.num_rows
+        out["types"][t] = {f.name: str(f.type) for f in table.schema}
+    top = DeltaTable(os.path.join(lake, "gold/lastfm/top_songs")).to_pyarrow_table().sort_by("rank").to_pylist()
+    out["top_songs"] = [[r["track_name"], r["artist_name"], r["play_count"]] for r in top]
+    return out
+
+
+def main():
+    lake, tables = sys.argv[1], sys.argv[2:]
+    result = {}
+    for name, engine in [("duckdb", duckdb_engine), ("polars", polars_engine), ("deltalake", deltalake_engine)]:
+        try:
+            result[name] = engine(lake, tables)
+        except Exception as e:  # report, let the test decide
+            result[name] = {"error": f"{type(e).__name__}: {e}"}
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

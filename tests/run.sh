@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The test suite behind `make test` (run inside localstack/with-localstack.sh): builds the job
+# binaries the tests run, prepares the interop engines, and runs every test of the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if py=$(tests/interop/setup.sh); then
+  export LAKE_TEST_PYTHON=$py
+else
+  echo "warning: interop engines could not be installed; the interop tests will skip" >&2
+fi
+export LAKE_TEST_S3_ENDPOINT=${LAKE_TEST_S3_ENDPOINT:-http://127.0.0.1:4566}
+export LAKE_TEST_REQUIRE_S3=1
+export LAKE_TEST_DATA=${LAKE_TEST_DATA:-$(cd .. && pwd)/shared/data}
+export LAKE_TEST_BENCH=${LAKE_TEST_BENCH:-$(cd .. && pwd)/shared/bench}
+cargo build --workspace --bins
+cargo test --workspace

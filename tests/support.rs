@@ -1,0 +1,316 @@
+//! Helpers for the end-to-end tests: running the job binaries as a user does, temporary lakes,
+//! LocalStack buckets, and the optional inputs (real data, peer engines) that tests skip without.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn fixture(rel: &str) -> PathBuf {
+    repo().join("tests/fixtures").join(rel)
+}
+
+/// A job binary of the same build as this test (`cargo build --bins` puts them beside `deps/`).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in <target>/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build the jobs first (`cargo build --workspace --bins`; `make test` does it)",
+        path.display()
+    );
+    path
+}
+
+/// A directory removed when dropped.
+pub struct TempDir(PathBuf);
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("lake-tests-{}-{tag}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        Self(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, rel: &str) -> PathBuf {
+        self.0.join(rel)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What a job run left behind.
+#[derive(Debug)]
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    /// The run record: the last stdout line, parsed.
+    pub record: serde_json::Value,
+}
+
+impl Ran {
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "job failed:\n{}", self.stderr);
+        self
+    }
+
+    pub fn num(&self, key: &str) -> u64 {
+        self.record[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no {key} in {}", self.record))
+    }
+
+    pub fn detail(&self, key: &str) -> &serde_json::Value {
+        &self.record["details"][key]
+    }
+
+    /// Rows written to a table, from the run record's outputs.
+    pub fn rows_written(&self, table: &str) -> u64 {
+        self.record["outputs"]
+            .as_array()
+            .and_then(|o| o.iter().find(|w| w["table"] == table))
+            .and_then(|w| w["rows"].as_u64())
+            .unwrap_or_else(|| panic!("no output {table} in {}", self.record))
+    }
+}
+
+/// Runs a job binary in `cwd` (so that no stray lake.toml applies), with a clean lake
+/// environment plus `env`.
+pub fn run(job: &str, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Ran {
+    let mut cmd = Command::new(bin(job));
+    cmd.current_dir(cwd).args(args);
+    for var in [
+        "LAKE_ROOT",
+        "LAKE_LANDING",
+        "LAKE_CONFIG",
+        "LAKE_LOG_FORMAT",
+        "AWS_ENDPOINT_URL",
+        "AWS_PROFILE",
+    ] {
+        cmd.env_remove(var);
+    }
+    // never let the AWS SDK look for an instance role
+    cmd.env("AWS_EC2_METADATA_DISABLED", "true");
+    cmd.envs(env.iter().copied());
+    let out = cmd.output().expect("run job binary");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let record = stdout
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or(serde_json::Value::Null);
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        stdout,
+        stderr,
+        record,
+    }
+}
+
+/// Runs bronze, silver and gold in order with the same arguments; all must succeed.
+pub fn pipeline(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> [Ran; 3] {
+    [
+        run("bronze", cwd, args, env).ok(),
+        run("silver", cwd, args, env).ok(),
+        run("gold", cwd, args, env).ok(),
+    ]
+}
+
+/// Real data from ../shared/data (or `LAKE_TEST_DATA`); `None`, with a message, when absent.
+pub fn shared_data(rel: &str) -> Option<PathBuf> {
+    let base = std::env::var_os("LAKE_TEST_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared/data"));
+    let path = base.join(rel);
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!(
+            "SKIP: {} is absent (set LAKE_TEST_DATA to the shared data folder)",
+            path.display()
+        );
+        None
+    }
+}
+
+/// The Python of the interop venv (`tests/interop/setup.sh`), if it was installed.
+pub fn python() -> Option<PathBuf> {
+    match std::env::var_os("LAKE_TEST_PYTHON").filter(|p| !p.is_empty()) {
+        Some(p) => Some(PathBuf::from(p)),
+        None => {
+            eprintln!(
+                "SKIP: LAKE_TEST_PYTHON is not set (`make test` installs the engines with tests/interop/setup.sh)"
+            );
+            None
+        }
+    }
+}
+
+/// `peers.py` of the shared benchmark folder, if present.
+pub fn peers_py() -> Option<PathBuf> {
+    let base = std::env::var_os("LAKE_TEST_BENCH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared/bench"));
+    let path = base.join("peers.py");
+    if path.is_file() {
+        Some(path)
+    } else {
+        eprintln!("SKIP: {} is absent (set LAKE_TEST_BENCH)", path.display());
+        None
+    }
+}
+
+/// The answer of a peer engine of `peers.py` on a plays file, as TSV text.
+pub fn peer_answer(engine: &str, plays: &Path) -> Option<String> {
+    let py = python()?;
+    let peers = peers_py()?;
+    let out = Command::new(py)
+        .arg(peers)
+        .arg(engine)
+        .arg(plays)
+        .output()
+        .expect("run peers.py");
+    assert!(
+        out.status.success(),
+        "peers.py {engine} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// LocalStack S3, when the test run has it.
+pub struct S3 {
+    pub endpoint: String,
+}
+
+impl S3 {
+    /// `None` (with a message) when LocalStack is not running, unless `LAKE_TEST_REQUIRE_S3`
+    /// is set (as `make test` does), in which case a missing LocalStack fails the test.
+    pub fn get() -> Option<S3> {
+        let endpoint = std::env::var("LAKE_TEST_S3_ENDPOINT")
+            .unwrap_or_else(|_| "http://127.0.0.1:4566".into());
+        let healthy = Command::new("curl")
+            .args([
+                "-sf",
+                "--max-time",
+                "3",
+                &format!("{endpoint}/_localstack/health"),
+            ])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if healthy {
+            return Some(S3 { endpoint });
+        }
+        assert!(
+            std::env::var_os("LAKE_TEST_REQUIRE_S3").is_none(),
+            "LocalStack is not answering at {endpoint}"
+        );
+        eprintln!("SKIP: LocalStack is not running at {endpoint} (`make test` starts it)");
+        None
+    }
+
+    /// The environment a job needs to reach this S3.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
+    }
+
+    /// A fresh bucket for one test.
+    pub fn bucket(&self, tag: &str) -> Bucket {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("t-{tag}-{}-{n}", std::process::id());
+        let ok = Command::new("curl")
+            .args(["-sf", "-X", "PUT", &format!("{}/{name}", self.endpoint)])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(ok, "could not create bucket {name}");
+        let store = AmazonS3Builder::new()
+            .with_endpoint(&self.endpoint)
+            .with_allow_http(true)
+            .with_bucket_name(&name)
+            .with_region("us-east-1")
+            .with_access_key_id("test")
+            .with_secret_access_key("test")
+            .build()
+            .expect("S3 client");
+        Bucket {
+            name,
+            store: Arc::new(store),
+        }
+    }
+}
+
+pub struct Bucket {
+    pub name: String,
+    pub store: Arc<dyn ObjectStore>,
+}
+
+impl Bucket {
+    pub fn url(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.name)
+    }
+
+    pub fn put(&self, key: &str, bytes: Vec<u8>) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(
+            self.store
+                .put(&ObjectPath::from(key), PutPayload::from(bytes)),
+        )
+        .expect("upload");
+    }
+
+    pub fn get(&self, key: &str) -> Vec<u8> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let got = self.store.get(&ObjectPath::from(key)).await?;
+            got.bytes().await
+        })
+        .unwrap_or_else(|e| panic!("download {key}: {e}"))
+        .to_vec()
+    }
+}
+
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).expect("gzip");
+    enc.finish().expect("gzip")
+}
