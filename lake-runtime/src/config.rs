@@ -171,13 +171,30 @@ pub fn parse_location(key: &str, value: &str) -> Result<Url> {
         }
     } else {
         let path = std::path::absolute(value).map_err(|e| bad(e.to_string()))?;
-        Url::from_directory_path(&path).map_err(|()| bad("not an absolute path".into()))?
+        Url::from_directory_path(normalize(&path))
+            .map_err(|()| bad("not an absolute path".into()))?
     };
     if !url.path().ends_with('/') {
         let path = format!("{}/", url.path());
         url.set_path(&path);
     }
     Ok(url)
+}
+
+/// `/a/b/../c/./d` → `/a/c/d`, without touching the file system (object stores reject `..`).
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -189,6 +206,12 @@ mod tests {
         let url = parse_location("lake", "./lake").map(|u| u.to_string());
         let cwd = std::env::current_dir().map(|d| d.display().to_string());
         assert_eq!(url.ok(), cwd.ok().map(|d| format!("file://{d}/lake/")));
+    }
+
+    #[test]
+    fn dot_dot_in_a_local_path_is_resolved() {
+        let url = parse_location("landing", "/data/jobs/../landing/./x").map(|u| u.to_string());
+        assert_eq!(url.ok().as_deref(), Some("file:///data/landing/x/"));
     }
 
     #[test]

@@ -341,3 +341,35 @@ pub fn session() -> SessionContext {
     }
     ctx
 }
+
+/// Column `i` of `batch` as plain UTF-8, whatever string type the scan produced
+/// (Delta scans return `Utf8View`).
+pub fn text_column(
+    batch: &RecordBatch,
+    i: usize,
+) -> std::result::Result<datafusion::arrow::array::StringArray, datafusion::arrow::error::ArrowError>
+{
+    let array = datafusion::arrow::compute::cast(
+        batch.column(i),
+        &datafusion::arrow::datatypes::DataType::Utf8,
+    )?;
+    Ok(datafusion::arrow::array::AsArray::as_string::<i32>(&array).clone())
+}
+
+/// Column `i` of `batch` as Int64.
+pub fn int64_column(
+    batch: &RecordBatch,
+    i: usize,
+) -> std::result::Result<datafusion::arrow::array::Int64Array, datafusion::arrow::error::ArrowError>
+{
+    let array = datafusion::arrow::compute::cast(
+        batch.column(i),
+        &datafusion::arrow::datatypes::DataType::Int64,
+    )?;
+    Ok(
+        datafusion::arrow::array::AsArray::as_primitive::<datafusion::arrow::datatypes::Int64Type>(
+            &array,
+        )
+        .clone(),
+    )
+}

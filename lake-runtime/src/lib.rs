@@ -14,6 +14,9 @@ pub mod telemetry;
 
 pub use config::{LakeArgs, LakeConfig};
 pub use error::{EXIT_CODES_HELP, Exit, LakeError, Result};
-pub use lake::{BatchReceiver, BatchSender, Lake, WriteMode, Written, batch_channel, session};
+pub use lake::{
+    BatchReceiver, BatchSender, Lake, WriteMode, Written, batch_channel, int64_column, session,
+    text_column,
+};
 pub use run::{Input, Run, Summary, run_job};
 pub use store::Location;

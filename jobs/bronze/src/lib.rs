@@ -20,7 +20,8 @@ use datafusion::arrow::array::{
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
 use lake_runtime::{
-    Input, LakeError, Location, Result, Run, Summary, WriteMode, Written, batch_channel, session,
+    Input, LakeError, Location, Result, Run, Summary, WriteMode, Written, batch_channel,
+    int64_column, session, text_column,
 };
 use lake_schema::{
     BRONZE_LASTFM_PLAYS, BRONZE_LASTFM_PROFILES, BRONZE_LASTFM_QUARANTINE, LASTFM,
@@ -279,14 +280,15 @@ async fn landed_objects(run: &Run, ctx: &SessionContext) -> Result<Seen> {
         .await
         .map_err(LakeError::query("reading meta.landed_objects"))?;
     let mut seen = Seen::new();
+    let bad = |e: datafusion::arrow::error::ArrowError| {
+        LakeError::query("reading meta.landed_objects")(e.into())
+    };
     for b in batches {
-        let (Some(o), Some(s), Some(e)) = (
-            b.column(0).as_any().downcast_ref::<StringArray>(),
-            b.column(1).as_any().downcast_ref::<Int64Array>(),
-            b.column(2).as_any().downcast_ref::<StringArray>(),
-        ) else {
-            continue;
-        };
+        let (o, s, e) = (
+            text_column(&b, 0).map_err(bad)?,
+            int64_column(&b, 1).map_err(bad)?,
+            text_column(&b, 2).map_err(bad)?,
+        );
         for i in 0..b.num_rows() {
             let etag = (!e.is_null(i)).then(|| e.value(i).to_string());
             seen.insert(o.value(i).to_string(), (s.value(i) as u64, etag));

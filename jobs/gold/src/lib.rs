@@ -10,11 +10,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::array::RecordBatch;
 use datafusion::prelude::{DataFrame, SessionContext};
-use lake_runtime::{Input, LakeError, Result, Run, Summary, WriteMode, Written, session};
+use lake_runtime::{
+    Input, LakeError, Result, Run, Summary, WriteMode, Written, int64_column, session, text_column,
+};
 use lake_schema::{
     GOLD_LASTFM_SESSIONS, GOLD_LASTFM_TOP_SESSIONS, GOLD_LASTFM_TOP_SONGS, LASTFM,
     SILVER_LASTFM_LISTENS, TableDef,
@@ -166,23 +166,14 @@ pub fn top_songs_tsv(
 ) -> std::result::Result<String, datafusion::arrow::error::ArrowError> {
     let mut out = String::from("track_name\tartist_name\tplay_count\n");
     for b in batches {
-        let track = cast(b.column(0), &DataType::Utf8)?;
-        let artist = cast(b.column(1), &DataType::Utf8)?;
-        let count = cast(b.column(2), &DataType::Int64)?;
-        let (Some(track), Some(artist), Some(count)) = (
-            track.as_any().downcast_ref::<StringArray>(),
-            artist.as_any().downcast_ref::<StringArray>(),
-            count.as_any().downcast_ref::<Int64Array>(),
-        ) else {
-            continue;
-        };
+        let (track, artist, count) = (text_column(b, 0)?, text_column(b, 1)?, int64_column(b, 2)?);
         for i in 0..b.num_rows() {
             let _ = writeln!(
                 out,
                 "{}\t{}\t{}",
                 escape(track.value(i)),
                 escape(artist.value(i)),
-                if count.is_null(i) { 0 } else { count.value(i) }
+                count.value(i)
             );
         }
     }

@@ -9,10 +9,11 @@ pub mod functions;
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, Int64Array, StringArray};
 use datafusion::prelude::{SessionContext, lit};
 use datafusion::scalar::ScalarValue;
-use lake_runtime::{Input, LakeError, Result, Run, Summary, WriteMode, session};
+use lake_runtime::{
+    Input, LakeError, Result, Run, Summary, WriteMode, int64_column, session, text_column,
+};
 use lake_schema::{
     BRONZE_LASTFM_PLAYS, BRONZE_LASTFM_PROFILES, SILVER_LASTFM_LISTENS, SILVER_LASTFM_QUARANTINE,
     SILVER_LASTFM_USERS, TableDef,
@@ -52,15 +53,9 @@ async fn count(ctx: &SessionContext, sql: &str) -> Result<u64> {
         .collect()
         .await
         .map_err(LakeError::query(sql))?;
-    Ok(batches
-        .first()
-        .and_then(|b| {
-            b.column(0)
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .map(|a| a.value(0))
-        })
-        .unwrap_or(0) as u64)
+    let first = batches.first().map(|b| int64_column(b, 0)).transpose();
+    let first = first.map_err(|e| LakeError::query(sql)(e.into()))?;
+    Ok(first.filter(|a| !a.is_empty()).map_or(0, |a| a.value(0)) as u64)
 }
 
 pub async fn run(run: Arc<Run>) -> Result<Summary> {
@@ -156,22 +151,13 @@ async fn rejected_by_table(ctx: &SessionContext) -> Result<(u64, u64)> {
         .await
         .map_err(LakeError::query(sql))?;
     let (mut plays, mut profiles) = (0, 0);
+    let bad = |e: datafusion::arrow::error::ArrowError| LakeError::query(sql)(e.into());
     for b in batches {
-        let names = datafusion::arrow::compute::cast(
-            b.column(0),
-            &datafusion::arrow::datatypes::DataType::Utf8,
-        )
-        .map_err(|e| LakeError::query(sql)(e.into()))?;
-        let (Some(names), Some(counts)) = (
-            names.as_any().downcast_ref::<StringArray>(),
-            b.column(1).as_any().downcast_ref::<Int64Array>(),
-        ) else {
-            continue;
-        };
+        let (names, counts) = (
+            text_column(&b, 0).map_err(bad)?,
+            int64_column(&b, 1).map_err(bad)?,
+        );
         for i in 0..b.num_rows() {
-            if names.is_null(i) {
-                continue;
-            }
             match names.value(i) {
                 "silver.lastfm_listens" => plays += counts.value(i) as u64,
                 _ => profiles += counts.value(i) as u64,

@@ -1,0 +1,434 @@
+//! The three job binaries, run as a user runs them, on local and LocalStack S3 lakes.
+
+use std::path::Path;
+use std::process::Command;
+
+use lake_tests::*;
+
+const PLAYS: &str = "userid-timestamp-artid-artname-traid-traname.tsv";
+const PROFILES: &str = "userid-profile.tsv";
+
+fn hand_landing() -> std::path::PathBuf {
+    fixture("lastfm-hand")
+}
+
+fn hand_expected() -> String {
+    std::fs::read_to_string(fixture("lastfm-hand/expected_top_songs.tsv")).expect("expected answer")
+}
+
+fn local_args(dir: &TempDir, landing: &Path) -> Vec<String> {
+    vec![
+        "--lake".into(),
+        dir.join("lake").display().to_string(),
+        "--landing".into(),
+        landing.display().to_string(),
+    ]
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn hand_fixture_gives_the_hand_derived_answer_and_every_line_is_accounted_for() {
+    let dir = TempDir::new("hand");
+    let out = dir.join("answer.tsv");
+    let args = local_args(&dir, &hand_landing());
+    let [bronze, silver, _] = pipeline(dir.path(), &strs(&args), &[]);
+    let gold = run(
+        "gold",
+        dir.path(),
+        &[strs(&args), vec!["--out", out.to_str().unwrap_or_default()]].concat(),
+        &[],
+    )
+    .ok();
+
+    // bronze: 150 play lines + 7 profile lines (header excluded); 4 + 1 cannot be landed
+    assert_eq!(
+        (
+            bronze.num("rows_in"),
+            bronze.num("rows_out"),
+            bronze.num("rows_quarantined")
+        ),
+        (157, 152, 5)
+    );
+    assert_eq!(bronze.rows_written("bronze.lastfm_plays"), 146);
+    assert_eq!(bronze.rows_written("bronze.lastfm_profiles"), 6);
+    // silver: 8 plays and 2 profiles break a rule, 1 play is an exact duplicate
+    assert_eq!(silver.rows_written("silver.lastfm_listens"), 137);
+    assert_eq!(silver.rows_written("silver.lastfm_users"), 4);
+    assert_eq!(silver.num("rows_quarantined"), 10);
+    assert_eq!(silver.detail("duplicate_plays_dropped"), 1);
+    // gold
+    assert_eq!(gold.rows_written("gold.lastfm_sessions"), 82);
+    assert_eq!(gold.rows_written("gold.lastfm_top_sessions"), 50);
+    let answer = std::fs::read_to_string(dir.join("lake/gold/lastfm/top_songs.tsv"))
+        .expect("answer in the lake");
+    assert_eq!(answer, hand_expected());
+    assert_eq!(
+        std::fs::read_to_string(&out).ok(),
+        Some(hand_expected()),
+        "--out copy"
+    );
+    assert!(
+        gold.stderr.contains("top_songs.tsv"),
+        "gold says where it wrote the answer"
+    );
+    assert!(
+        gold.stderr.contains("gold succeeded: 137 rows in"),
+        "one-line summary: {}",
+        gold.stderr
+    );
+}
+
+#[test]
+fn quarantine_rows_say_why_and_where() {
+    let dir = TempDir::new("reasons");
+    let args = local_args(&dir, &hand_landing());
+    pipeline(dir.path(), &strs(&args), &[]);
+    let py = match python() {
+        Some(py) => py,
+        None => return,
+    };
+    let script = r#"
+import sys, polars as pl
+for t in ["bronze/lastfm/quarantine", "silver/lastfm/quarantine"]:
+    df = pl.read_delta(sys.argv[1] + "/" + t).sort("source_line")
+    for r in df.iter_rows(named=True):
+        print(t.split("/")[0], r["source_line"], r["reason"])
+"#;
+    let out = Command::new(py)
+        .args(["-c", script, &dir.join("lake").display().to_string()])
+        .output()
+        .expect("python");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for expected in [
+        "expected 6 tab-separated fields, found 4",
+        "expected 6 tab-separated fields, found 7",
+        "not valid UTF-8",
+        "empty line",
+        "expected 5 tab-separated fields, found 4",
+        "user_id is empty or only white space",
+        "timestamp '2009-13-45T99:61:00Z' is not a valid YYYY-MM-DDTHH:MM:SSZ",
+        "timestamp '2009-02-29T10:00:00Z' is not a valid YYYY-MM-DDTHH:MM:SSZ",
+        "artist_name is empty or only white space",
+        "track_name is empty or only white space",
+        "age 'abc' is not a whole number",
+        "registered 'Foo 99, 2006' is not a date like 'Aug 13, 2006'",
+    ] {
+        assert!(
+            text.contains(expected),
+            "no quarantine reason {expected:?} in:\n{text}"
+        );
+    }
+    assert_eq!(text.lines().count(), 15, "{text}");
+}
+
+#[test]
+fn rerunning_the_jobs_lands_nothing_twice_and_gives_the_same_answer() {
+    let dir = TempDir::new("rerun");
+    let args = local_args(&dir, &hand_landing());
+    pipeline(dir.path(), &strs(&args), &[]);
+    let [bronze, silver, _] = pipeline(dir.path(), &strs(&args), &[]);
+    assert_eq!(bronze.num("rows_in"), 0);
+    assert_eq!(bronze.detail("nothing_new"), true);
+    assert_eq!(bronze.detail("objects_already_landed"), 2);
+    assert_eq!(silver.rows_written("silver.lastfm_listens"), 137);
+    let answer =
+        std::fs::read_to_string(dir.join("lake/gold/lastfm/top_songs.tsv")).expect("answer");
+    assert_eq!(answer, hand_expected());
+}
+
+#[test]
+fn the_original_tar_gz_lands_like_the_plain_files() {
+    let dir = TempDir::new("tar");
+    let src = dir.join("lastfm-dataset-1K");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    for f in [PLAYS, PROFILES] {
+        std::fs::copy(hand_landing().join("lastfm").join(f), src.join(f)).expect("copy");
+    }
+    std::fs::write(src.join("README.txt"), "the data set's readme\n").expect("readme");
+    let landing = dir.join("landing");
+    std::fs::create_dir_all(landing.join("lastfm")).expect("mkdir");
+    let tar = Command::new("tar")
+        .current_dir(dir.path())
+        .args([
+            "czf",
+            "landing/lastfm/lastfm-dataset-1K.tar.gz",
+            "lastfm-dataset-1K",
+        ])
+        .status()
+        .expect("tar");
+    assert!(tar.success());
+    let args = local_args(&dir, &landing);
+    let [bronze, _, _] = pipeline(dir.path(), &strs(&args), &[]);
+    assert_eq!(
+        (bronze.num("rows_in"), bronze.num("rows_quarantined")),
+        (157, 5)
+    );
+    let objects = bronze.detail("objects").to_string();
+    assert!(
+        objects.contains("README.txt"),
+        "skipped member listed: {objects}"
+    );
+    let answer =
+        std::fs::read_to_string(dir.join("lake/gold/lastfm/top_songs.tsv")).expect("answer");
+    assert_eq!(answer, hand_expected());
+}
+
+#[test]
+fn pipeline_on_localstack_s3_gives_the_expected_answer() {
+    let Some(s3) = S3::get() else { return };
+    let bucket = s3.bucket("pipeline");
+    let lastfm = hand_landing().join("lastfm");
+    // plays gzipped, profiles plain, plus a file that is not data
+    let plays = std::fs::read(lastfm.join(PLAYS)).expect("plays");
+    bucket.put(&format!("landing/lastfm/{PLAYS}.gz"), gzip(&plays));
+    bucket.put(
+        &format!("landing/lastfm/{PROFILES}"),
+        std::fs::read(lastfm.join(PROFILES)).expect("profiles"),
+    );
+    bucket.put("landing/lastfm/.DS_Store", vec![0, 1, 2]);
+    let dir = TempDir::new("s3");
+    let env = s3.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (lake, landing) = (bucket.url("lake"), bucket.url("landing"));
+    let args = ["--lake", lake.as_str(), "--landing", landing.as_str()];
+    let [bronze, silver, gold] = pipeline(dir.path(), &args, &env);
+    assert_eq!(
+        (bronze.num("rows_in"), bronze.num("rows_quarantined")),
+        (157, 5)
+    );
+    assert_eq!(
+        bronze.detail("objects_ignored").as_array().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(silver.rows_written("silver.lastfm_listens"), 137);
+    assert!(gold.stderr.contains(&format!(
+        "s3://{}/lake/gold/lastfm/top_songs.tsv",
+        bucket.name
+    )));
+    let answer = String::from_utf8(bucket.get("lake/gold/lastfm/top_songs.tsv")).expect("utf-8");
+    assert_eq!(answer, hand_expected());
+    // the run records went into the lake too
+    let log = bucket.get("lake/meta/runs/_delta_log/00000000000000000002.json");
+    assert!(
+        String::from_utf8_lossy(&log).contains("\"add\""),
+        "three run records committed"
+    );
+}
+
+#[test]
+fn real_lastfm_head_reconciles_and_equals_duckdb() {
+    let (Some(head), Some(profile)) = (
+        shared_data(
+            "lastfm1k/samples/myluco_userid-timestamp-artid-artname-traid-traname.head5000.tsv",
+        ),
+        shared_data("lastfm1k/userid-profile.tsv"),
+    ) else {
+        return;
+    };
+    let dir = TempDir::new("real");
+    let landing = dir.join("landing");
+    std::fs::create_dir_all(landing.join("lastfm")).expect("mkdir");
+    std::fs::copy(&head, landing.join("lastfm").join(PLAYS)).expect("copy");
+    std::fs::copy(&profile, landing.join("lastfm").join(PROFILES)).expect("copy");
+    let args = local_args(&dir, &landing);
+    let [bronze, silver, gold] = pipeline(dir.path(), &strs(&args), &[]);
+    assert_eq!(bronze.num("rows_in"), 5000 + 992);
+    assert_eq!(
+        bronze.num("rows_out") + bronze.num("rows_quarantined"),
+        bronze.num("rows_in"),
+        "lines in = landed + quarantined"
+    );
+    assert_eq!(silver.rows_written("silver.lastfm_users"), 992);
+    // MANIFEST.md: 374 sessions of user_000001 and 1 of user_000002
+    assert_eq!(gold.rows_written("gold.lastfm_sessions"), 375);
+    let answer =
+        std::fs::read_to_string(dir.join("lake/gold/lastfm/top_songs.tsv")).expect("answer");
+    let recorded =
+        std::fs::read_to_string(repo().join("tests/expected/lastfm_head5000_top_songs.tsv"))
+            .expect("checked-in answer of peers.py duckdb");
+    assert_eq!(answer, recorded);
+    if let Some(duckdb) = peer_answer("duckdb", &head) {
+        assert_eq!(answer, duckdb, "equals peers.py duckdb");
+    }
+}
+
+#[test]
+fn generated_data_with_bad_and_duplicate_lines_equals_duckdb_and_polars() {
+    let dir = TempDir::new("gen");
+    let landing = dir.join("landing");
+    let generated = Command::new(bin("lake-gen"))
+        .args(["lastfm", &landing.join("lastfm").display().to_string()])
+        .args([
+            "--rows",
+            "30000",
+            "--users",
+            "25",
+            "--seed",
+            "11",
+            "--bad-rate",
+            "0.01",
+            "--dup-rate",
+            "0.01",
+        ])
+        .output()
+        .expect("lake-gen");
+    assert!(generated.status.success());
+    let args = local_args(&dir, &landing);
+    let [bronze, silver, _] = pipeline(dir.path(), &strs(&args), &[]);
+    assert!(bronze.num("rows_quarantined") > 0 && silver.num("rows_quarantined") > 0);
+    assert!(silver.detail("duplicate_plays_dropped").as_u64() > Some(0));
+    let answer =
+        std::fs::read_to_string(dir.join("lake/gold/lastfm/top_songs.tsv")).expect("answer");
+    assert_eq!(answer.lines().count(), 11);
+    let plays = landing.join("lastfm").join(PLAYS);
+    for engine in ["duckdb", "polars"] {
+        if let Some(peer) = peer_answer(engine, &plays) {
+            assert_eq!(answer, peer, "equals peers.py {engine}");
+        }
+    }
+}
+
+#[test]
+fn other_engines_read_the_tables_with_the_same_rows_and_types() {
+    let Some(py) = python() else { return };
+    let dir = TempDir::new("interop");
+    let args = local_args(&dir, &hand_landing());
+    pipeline(dir.path(), &strs(&args), &[]);
+    let tables = [
+        ("silver/lastfm/listens", 137),
+        ("silver/lastfm/users", 4),
+        ("gold/lastfm/sessions", 82),
+        ("gold/lastfm/top_sessions", 50),
+        ("gold/lastfm/top_songs", 10),
+    ];
+    let out = Command::new(py)
+        .arg(repo().join("tests/interop/read_lake.py"))
+        .arg(dir.join("lake"))
+        .args(tables.iter().map(|(t, _)| *t))
+        .output()
+        .expect("read_lake.py");
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("read_lake.py: {}", String::from_utf8_lossy(&out.stderr)));
+    let expected_top: Vec<Vec<serde_json::Value>> = hand_expected()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            vec![
+                f[0].into(),
+                f[1].into(),
+                f[2].parse::<u64>().unwrap_or_default().into(),
+            ]
+        })
+        .collect();
+    for engine in ["duckdb", "polars", "deltalake"] {
+        let e = &seen[engine];
+        assert!(e.get("error").is_none(), "{engine}: {}", e["error"]);
+        for (table, rows) in tables {
+            assert_eq!(e["counts"][table], rows, "{engine} counts {table}");
+        }
+        assert_eq!(
+            e["top_songs"],
+            serde_json::json!(expected_top),
+            "{engine} top songs"
+        );
+    }
+    // UTC microsecond timestamps, signed integers, partition columns
+    assert_eq!(
+        seen["duckdb"]["types"]["silver/lastfm/listens"]["played_at"],
+        "TIMESTAMP WITH TIME ZONE"
+    );
+    assert_eq!(
+        seen["duckdb"]["types"]["silver/lastfm/listens"]["year"],
+        "INTEGER"
+    );
+    assert_eq!(
+        seen["deltalake"]["types"]["silver/lastfm/listens"]["played_at"],
+        "timestamp[us, tz=UTC]"
+    );
+    assert_eq!(
+        seen["duckdb"]["types"]["silver/lastfm/users"]["registered"],
+        "DATE"
+    );
+}
+
+#[test]
+fn unusable_configuration_exits_2_with_a_clear_message() {
+    let dir = TempDir::new("config");
+    let bad_toml = dir.join("bad.toml");
+    std::fs::write(&bad_toml, "lake_root = \"./x\"\n").expect("write");
+    let empty_landing = dir.join("empty-landing");
+    std::fs::create_dir_all(&empty_landing).expect("mkdir");
+    let lake = dir.join("lake").display().to_string();
+    let cases: Vec<(&str, Vec<String>, &str)> = vec![
+        (
+            "bronze",
+            vec!["--lake".into(), "gs://bucket/lake".into()],
+            "scheme 'gs' is not supported",
+        ),
+        (
+            "silver",
+            vec!["--config".into(), bad_toml.display().to_string()],
+            "lake_root",
+        ),
+        (
+            "bronze",
+            vec![
+                "--lake".into(),
+                lake,
+                "--landing".into(),
+                empty_landing.display().to_string(),
+            ],
+            "no Last.fm landing data",
+        ),
+        ("gold", vec!["--no-such-flag".into()], "--no-such-flag"),
+    ];
+    for (job, args, message) in cases {
+        let ran = run(job, dir.path(), &strs(&args), &[]);
+        assert_eq!(ran.code, 2, "{job} {args:?}: {}", ran.stderr);
+        assert!(
+            ran.stderr.contains(message),
+            "{job} {args:?}: {}",
+            ran.stderr
+        );
+        assert!(!ran.stderr.contains("panicked"), "{}", ran.stderr);
+    }
+}
+
+#[test]
+fn an_unreachable_store_exits_1_naming_it() {
+    let dir = TempDir::new("down");
+    let config = dir.join("lake.toml");
+    std::fs::write(&config, "s3_max_retries = 1\ns3_retry_timeout_secs = 3\n").expect("write");
+    let env = [
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ("AWS_ALLOW_HTTP", "true"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    for job in ["bronze", "silver", "gold"] {
+        let ran = run(
+            job,
+            dir.path(),
+            &[
+                "--lake",
+                "s3://nowhere/lake",
+                "--landing",
+                "s3://nowhere/landing",
+            ],
+            &env,
+        );
+        assert_eq!(ran.code, 1, "{job}: {}", ran.stderr);
+        assert!(
+            ran.stderr.contains("s3://nowhere/"),
+            "{job} names the store: {}",
+            ran.stderr
+        );
+        assert!(!ran.stderr.contains("panicked"), "{}", ran.stderr);
+        assert_eq!(ran.record["outcome"], "failed");
+    }
+}
