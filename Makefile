@@ -51,8 +51,7 @@ localstack-down:
 	localstack/down.sh
 
 catalogue:
-	cargo run -q -p lake-schema > target/catalogue.md
-	python3 -c 'import re,sys; r=open("README.md").read(); c=open("target/catalogue.md").read(); \
+	cargo run -q -p lake-schema | python3 -c 'import re,sys; c=sys.stdin.read(); r=open("README.md").read(); \
 	  open("README.md","w").write(re.sub(r"(<!-- catalogue:begin -->\n).*?(<!-- catalogue:end -->)", lambda m: m.group(1)+c+m.group(2), r, flags=re.S))'
 
 lint:

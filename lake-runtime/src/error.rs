@@ -15,7 +15,7 @@ pub enum LakeError {
     Store {
         location: String,
         #[source]
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
 
     /// AWS region or credentials could not be resolved.
@@ -27,7 +27,7 @@ pub enum LakeError {
     Delta {
         table: String,
         #[source]
-        source: deltalake::DeltaTableError,
+        source: Box<deltalake::DeltaTableError>,
     },
 
     /// A query failed.
@@ -35,7 +35,7 @@ pub enum LakeError {
     Query {
         context: String,
         #[source]
-        source: datafusion::error::DataFusionError,
+        source: Box<datafusion::error::DataFusionError>,
     },
 
     /// Reading an input object failed in a way that is not a data problem.
@@ -48,17 +48,26 @@ impl LakeError {
         context: impl Into<String>,
     ) -> impl FnOnce(datafusion::error::DataFusionError) -> Self {
         let context = context.into();
-        move |source| LakeError::Query { context, source }
+        move |source| LakeError::Query {
+            context,
+            source: Box::new(source),
+        }
     }
 
     pub fn delta(table: impl Into<String>) -> impl FnOnce(deltalake::DeltaTableError) -> Self {
         let table = table.into();
-        move |source| LakeError::Delta { table, source }
+        move |source| LakeError::Delta {
+            table,
+            source: Box::new(source),
+        }
     }
 
     pub fn store(location: impl Into<String>) -> impl FnOnce(object_store::Error) -> Self {
         let location = location.into();
-        move |source| LakeError::Store { location, source }
+        move |source| LakeError::Store {
+            location,
+            source: Box::new(source),
+        }
     }
 
     pub fn exit_code(&self) -> Exit {

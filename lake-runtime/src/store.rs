@@ -110,7 +110,7 @@ impl Location {
     }
 
     /// The path of `path` relative to this location.
-    pub fn relative<'a>(&self, path: &'a Path) -> String {
+    pub fn relative(&self, path: &Path) -> String {
         let prefix = self.prefix.as_ref();
         let p = path.as_ref();
         p.strip_prefix(prefix)

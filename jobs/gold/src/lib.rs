@@ -124,7 +124,7 @@ async fn run_source(
     let plays = ctx
         .table("plays")
         .await
-        .and_then(|df| Ok(df.count()))
+        .map(|df| df.count())
         .map_err(LakeError::query("plays"))?
         .await
         .map_err(LakeError::query("plays"))?;

@@ -313,7 +313,7 @@ pub fn generate(dir: &Path, opt: &Options) -> io::Result<u64> {
             .collect();
         plays.extend(dups);
         // newest first, as in the real file (stable, so duplicates stay next to each other)
-        plays.sort_by(|a, b| b.0.cmp(&a.0));
+        plays.sort_by_key(|p| std::cmp::Reverse(p.0));
         for (t, track) in plays {
             let artist = cat.track_artist[track];
             let ts = timestamp(t);
@@ -341,7 +341,7 @@ pub fn generate(dir: &Path, opt: &Options) -> io::Result<u64> {
                         fields[..3].join("\t"),
                         fields[4..].join("\t")
                     )?,
-                    _ => writeln!(out, "{}\t{}", fields[..5].join("\t"), " ")?,
+                    _ => writeln!(out, "{}\t ", fields[..5].join("\t"))?,
                 }
             } else {
                 writeln!(out, "{}", fields.join("\t"))?;
