@@ -291,12 +291,9 @@ fn generated_data_with_bad_and_duplicate_lines_equals_duckdb_and_polars() {
     }
 }
 
-#[test]
-fn other_engines_read_the_tables_with_the_same_rows_and_types() {
-    let Some(py) = python() else { return };
-    let dir = TempDir::new("interop");
-    let args = local_args(&dir, &hand_landing());
-    pipeline(dir.path(), &strs(&args), &[]);
+/// Reads the lake the hand fixture made with DuckDB, Polars and deltalake (`read_lake.py`) and
+/// checks rows, types and the answer.
+fn check_other_engines(py: &Path, lake: &str, env: &[(&str, &str)]) {
     let tables = [
         ("silver/lastfm/listens", 137),
         ("silver/lastfm/users", 4),
@@ -306,8 +303,9 @@ fn other_engines_read_the_tables_with_the_same_rows_and_types() {
     ];
     let out = Command::new(py)
         .arg(repo().join("tests/interop/read_lake.py"))
-        .arg(dir.join("lake"))
+        .arg(lake)
         .args(tables.iter().map(|(t, _)| *t))
+        .envs(env.iter().copied())
         .output()
         .expect("read_lake.py");
     let seen: serde_json::Value = serde_json::from_slice(&out.stdout)
@@ -326,7 +324,11 @@ fn other_engines_read_the_tables_with_the_same_rows_and_types() {
         .collect();
     for engine in ["duckdb", "polars", "deltalake"] {
         let e = &seen[engine];
-        assert!(e.get("error").is_none(), "{engine}: {}", e["error"]);
+        assert!(
+            e.get("error").is_none(),
+            "{engine} on {lake}: {}",
+            e["error"]
+        );
         for (table, rows) in tables {
             assert_eq!(e["counts"][table], rows, "{engine} counts {table}");
         }
@@ -336,23 +338,45 @@ fn other_engines_read_the_tables_with_the_same_rows_and_types() {
             "{engine} top songs"
         );
     }
-    // UTC microsecond timestamps, signed integers, partition columns
+    // UTC microsecond timestamps, signed integers, dates
+    let duck = &seen["duckdb"]["types"];
     assert_eq!(
-        seen["duckdb"]["types"]["silver/lastfm/listens"]["played_at"],
+        duck["silver/lastfm/listens"]["played_at"],
         "TIMESTAMP WITH TIME ZONE"
     );
-    assert_eq!(
-        seen["duckdb"]["types"]["silver/lastfm/listens"]["year"],
-        "INTEGER"
-    );
+    assert_eq!(duck["silver/lastfm/listens"]["year"], "INTEGER");
+    assert_eq!(duck["silver/lastfm/users"]["registered"], "DATE");
     assert_eq!(
         seen["deltalake"]["types"]["silver/lastfm/listens"]["played_at"],
         "timestamp[us, tz=UTC]"
     );
-    assert_eq!(
-        seen["duckdb"]["types"]["silver/lastfm/users"]["registered"],
-        "DATE"
-    );
+}
+
+#[test]
+fn other_engines_read_the_local_lake_with_the_same_rows_and_types() {
+    let Some(py) = python() else { return };
+    let dir = TempDir::new("interop");
+    let args = local_args(&dir, &hand_landing());
+    pipeline(dir.path(), &strs(&args), &[]);
+    check_other_engines(&py, &dir.join("lake").display().to_string(), &[]);
+}
+
+#[test]
+fn other_engines_read_the_s3_lake_with_the_same_rows_and_types() {
+    let (Some(py), Some(s3)) = (python(), S3::get()) else {
+        return;
+    };
+    let bucket = s3.bucket("interop");
+    for f in [PLAYS, PROFILES] {
+        let bytes = std::fs::read(hand_landing().join("lastfm").join(f)).expect("fixture");
+        bucket.put(&format!("landing/lastfm/{f}"), bytes);
+    }
+    let env = s3.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (lake, landing) = (bucket.url("lake"), bucket.url("landing"));
+    let dir = TempDir::new("interop-s3");
+    pipeline(dir.path(), &["--lake", &lake, "--landing", &landing], &env);
+    check_other_engines(&py, &lake, &env);
 }
 
 #[test]

@@ -78,7 +78,7 @@ impl Lake {
         Ok(if self.root.is_local() {
             builder
         } else {
-            builder.with_storage_backend(self.root.root_store(), url)
+            builder.with_storage_backend(self.root.store().clone(), url)
         })
     }
 

@@ -74,6 +74,8 @@ struct RunRecord<'a> {
     exit_code: u8,
     lake: String,
     landing: String,
+    /// Where each configuration value came from (flag or environment, file, default).
+    config_origin: std::collections::BTreeMap<String, String>,
     arguments: Vec<String>,
     #[serde(flatten)]
     summary: &'a Summary,
@@ -139,6 +141,7 @@ where
         exit_code: exit as u8,
         lake: run.cfg.lake.to_string(),
         landing: run.cfg.landing.to_string(),
+        config_origin: run.cfg.origin.iter().cloned().collect(),
         arguments: std::env::args().collect(),
         summary,
     };

@@ -63,13 +63,9 @@ impl Location {
         &self.url
     }
 
+    /// The store, rooted at the bucket (S3) or at `/` (local), as Delta wants it.
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
-    }
-
-    /// The store rooted at the bucket (S3) or `/` (local), as Delta wants it.
-    pub fn root_store(&self) -> Arc<dyn ObjectStore> {
-        self.store.clone()
     }
 
     pub fn is_local(&self) -> bool {

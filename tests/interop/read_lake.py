@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Reads the lake's Delta tables with independent engines and prints what each saw, as JSON.
 
-Usage: read_lake.py LAKE_DIR TABLE_PATH... (paths under the lake, e.g. silver/lastfm/listens)
+Usage: read_lake.py LAKE TABLE_PATH... (paths under the lake, e.g. silver/lastfm/listens)
+
+LAKE is a local directory or s3://bucket/prefix; for S3 the usual AWS_* variables apply
+(AWS_ENDPOINT_URL and AWS_ALLOW_HTTP for LocalStack).
 
 For every engine (duckdb with its delta extension, polars, deltalake): the row count of each
 table, the column types of each table, and the rows of gold/lastfm/top_songs ordered by rank.
@@ -16,13 +19,25 @@ import sysconfig
 def duckdb_engine(lake, tables):
     import duckdb
 
-    pattern = os.path.join(sysconfig.get_paths()["purelib"], "duckdb_ext", "extensions", "*", "*",
-                           "delta.duckdb_extension")
-    found = glob.glob(pattern)
-    if not found:
-        raise RuntimeError(f"no delta.duckdb_extension under {pattern}")
+    def extension(name):
+        pattern = os.path.join(sysconfig.get_paths()["purelib"], "duckdb_ext", "extensions", "*", "*",
+                               f"{name}.duckdb_extension")
+        found = glob.glob(pattern)
+        if not found:
+            raise RuntimeError(f"no {name}.duckdb_extension under {pattern}")
+        return found[0]
+
     con = duckdb.connect()
-    con.execute(f"LOAD '{found[0]}'")
+    if lake.startswith("s3://"):
+        con.execute(f"LOAD '{extension('httpfs')}'")
+        endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
+        host = endpoint.split("://", 1)[-1].rstrip("/")
+        options = [f"KEY_ID '{os.environ['AWS_ACCESS_KEY_ID']}'", f"SECRET '{os.environ['AWS_SECRET_ACCESS_KEY']}'",
+                   f"REGION '{os.environ.get('AWS_REGION', 'us-east-1')}'"]
+        if host:
+            options += [f"ENDPOINT '{host}'", "URL_STYLE 'path'", f"USE_SSL {str(not endpoint.startswith('http://')).lower()}"]
+        con.execute(f"CREATE SECRET lake (TYPE s3, {', '.join(options)})")
+    con.execute(f"LOAD '{extension('delta')}'")
     out = {"counts": {}, "types": {}}
     for t in tables:
         scan = f"delta_scan('{os.path.join(lake, t)}')"

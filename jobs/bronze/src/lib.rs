@@ -147,23 +147,22 @@ pub async fn run(run: Arc<Run>) -> Result<Summary> {
     let (plays, profiles, quarantine) = written?;
     let per_object = parsed?;
 
-    let mut summary_out = summary;
     for c in &per_object {
-        summary_out.rows_in += c.lines;
-        summary_out.rows_out += c.landed;
-        summary_out.rows_quarantined += c.quarantined;
-        summary_out.inputs.push(Input {
+        summary.rows_in += c.lines;
+        summary.rows_out += c.landed;
+        summary.rows_quarantined += c.quarantined;
+        summary.inputs.push(Input {
             name: c.object.clone(),
             version: None,
         });
     }
     let record = record_landed(&run, &ctx, &todo, &source, &per_object).await?;
-    summary_out.outputs = vec![plays, profiles, quarantine, record];
-    summary_out.detail(
+    summary.outputs = vec![plays, profiles, quarantine, record];
+    summary.detail(
         "objects",
         serde_json::to_value(&per_object).unwrap_or_default(),
     );
-    Ok(summary_out)
+    Ok(summary)
 }
 
 /// Reads every object in turn on a blocking thread and feeds the sinks.

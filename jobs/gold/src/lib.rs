@@ -200,4 +200,139 @@ mod tests {
         assert_eq!(escape("Plain \"Quoted\" Björk"), "Plain \"Quoted\" Björk");
         assert_eq!(escape("a\tb\nc\\d"), "a\\tb\\nc\\\\d");
     }
+
+    /// The cases of `tests/cases.txt`, run through the gold SQL on in-memory tables.
+    mod sql_cases {
+        use std::sync::Arc;
+
+        use datafusion::arrow::array::{RecordBatch, StringArray, TimestampMicrosecondArray};
+        use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+        use datafusion::catalog::MemTable;
+        use datafusion::prelude::SessionContext;
+
+        use super::super::{SESSIONS, Sql, TOP_SESSIONS, TOP_SONGS};
+
+        #[derive(Default, Debug)]
+        struct Case {
+            name: String,
+            plays: Vec<Vec<String>>,
+            sessions: Option<Vec<String>>,
+            top_songs: Option<Vec<String>>,
+        }
+
+        fn cases() -> Vec<Case> {
+            let mut cases: Vec<Case> = Vec::new();
+            let mut section = String::new();
+            for line in include_str!("../tests/cases.txt").lines() {
+                if line.starts_with('#') || line.trim().is_empty() {
+                    continue;
+                }
+                if let Some(name) = line.strip_prefix("case: ") {
+                    cases.push(Case {
+                        name: name.into(),
+                        ..Default::default()
+                    });
+                } else if let Some(name) = line.strip_suffix(':') {
+                    section = name.to_string();
+                } else if let Some(case) = cases.last_mut() {
+                    let row = line.to_string();
+                    match section.as_str() {
+                        "plays" => case.plays.push(row.split('\t').map(String::from).collect()),
+                        "sessions" => case.sessions.get_or_insert_with(Vec::new).push(row),
+                        "top_songs" => case.top_songs.get_or_insert_with(Vec::new).push(row),
+                        other => panic!("unknown section {other}"),
+                    }
+                }
+            }
+            cases
+        }
+
+        fn plays(case: &Case) -> RecordBatch {
+            let col = |i: usize| {
+                Arc::new(StringArray::from_iter_values(
+                    case.plays.iter().map(|p| p[i].clone()),
+                ))
+            };
+            let at: TimestampMicrosecondArray = case
+                .plays
+                .iter()
+                .map(|p| {
+                    chrono::NaiveDateTime::parse_from_str(&p[1], "%Y-%m-%dT%H:%M:%SZ")
+                        .map(|t| t.and_utc().timestamp_micros())
+                        .ok()
+                })
+                .collect();
+            let schema = lake_schema::SILVER_LASTFM_LISTENS.arrow_schema();
+            let fields: Vec<_> = ["user_id", "played_at", "artist_name", "track_name"]
+                .iter()
+                .filter_map(|n| schema.field_with_name(n).ok().cloned())
+                .collect();
+            RecordBatch::try_new(
+                Arc::new(datafusion::arrow::datatypes::Schema::new(fields)),
+                vec![col(0), Arc::new(at.with_timezone("UTC")), col(2), col(3)],
+            )
+            .expect("plays batch")
+        }
+
+        /// Runs `sql` and registers its result as the table `name`; returns it as text rows.
+        async fn step(ctx: &SessionContext, sql: &Sql, name: &str) -> Vec<String> {
+            let df = ctx.sql(sql.text).await.expect(sql.name);
+            let batches = df.collect().await.expect(sql.name);
+            let options =
+                FormatOptions::default().with_timestamp_tz_format(Some("%Y-%m-%dT%H:%M:%SZ"));
+            let mut rows = Vec::new();
+            for b in &batches {
+                let formatters: Vec<_> = b
+                    .columns()
+                    .iter()
+                    .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).expect("formatter"))
+                    .collect();
+                for r in 0..b.num_rows() {
+                    rows.push(
+                        formatters
+                            .iter()
+                            .map(|f| f.value(r).to_string())
+                            .collect::<Vec<_>>()
+                            .join("\t"),
+                    );
+                }
+            }
+            let schema = batches
+                .first()
+                .map(|b| b.schema())
+                .unwrap_or_else(|| Arc::new(datafusion::arrow::datatypes::Schema::empty()));
+            let table = MemTable::try_new(schema, vec![batches]).expect("mem table");
+            ctx.register_table(name, Arc::new(table)).expect("register");
+            rows
+        }
+
+        #[tokio::test]
+        async fn gold_sql_gives_the_rows_of_every_case() {
+            let cases = cases();
+            assert!(cases.len() >= 4, "cases.txt was not read");
+            for case in cases {
+                let ctx = SessionContext::new();
+                ctx.register_batch("plays", plays(&case)).expect("plays");
+                let mut sessions = step(&ctx, &SESSIONS, "sessions").await;
+                let _ = step(&ctx, &TOP_SESSIONS, "top_sessions").await;
+                let top_songs = step(&ctx, &TOP_SONGS, "top_songs").await;
+                if let Some(mut expected) = case.sessions {
+                    sessions.sort();
+                    expected.sort();
+                    assert_eq!(sessions, expected, "sessions: {}", case.name);
+                }
+                if let Some(expected) = case.top_songs {
+                    // drop the rank column
+                    let got: Vec<String> = top_songs
+                        .iter()
+                        .map(|r| {
+                            r.split_once('\t')
+                                .map_or(r.clone(), |(_, rest)| rest.to_string())
+                        })
+                        .collect();
+                    assert_eq!(got, expected, "top songs: {}", case.name);
+                }
+            }
+        }
+    }
 }
