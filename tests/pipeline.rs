@@ -131,8 +131,8 @@ fn rerunning_the_jobs_lands_nothing_twice_and_gives_the_same_answer() {
     pipeline(dir.path(), &strs(&args), &[]);
     let [bronze, silver, _] = pipeline(dir.path(), &strs(&args), &[]);
     assert_eq!(bronze.num("rows_in"), 0);
-    assert_eq!(bronze.detail("nothing_new"), true);
-    assert_eq!(bronze.detail("objects_already_landed"), 2);
+    assert_eq!(bronze.source_detail("lastfm", "nothing_new"), true);
+    assert_eq!(bronze.source_detail("lastfm", "objects_already_landed"), 2);
     assert_eq!(silver.rows_written("silver.lastfm_listens"), 137);
     let answer =
         std::fs::read_to_string(dir.join("lake/gold/lastfm/top_songs.tsv")).expect("answer");
@@ -166,7 +166,7 @@ fn the_original_tar_gz_lands_like_the_plain_files() {
         (bronze.num("rows_in"), bronze.num("rows_quarantined")),
         (157, 5)
     );
-    let objects = bronze.detail("objects").to_string();
+    let objects = bronze.source_detail("lastfm", "objects").to_string();
     assert!(
         objects.contains("README.txt"),
         "skipped member listed: {objects}"
@@ -200,7 +200,10 @@ fn pipeline_on_localstack_s3_gives_the_expected_answer() {
         (157, 5)
     );
     assert_eq!(
-        bronze.detail("objects_ignored").as_array().map(Vec::len),
+        bronze
+            .source_detail("lastfm", "objects_ignored")
+            .as_array()
+            .map(Vec::len),
         Some(1)
     );
     assert_eq!(silver.rows_written("silver.lastfm_listens"), 137);
@@ -406,7 +409,7 @@ fn unusable_configuration_exits_2_with_a_clear_message() {
                 "--landing".into(),
                 empty_landing.display().to_string(),
             ],
-            "no Last.fm landing data",
+            "no landing data",
         ),
         ("gold", vec!["--no-such-flag".into()], "--no-such-flag"),
     ];
@@ -455,4 +458,82 @@ fn an_unreachable_store_exits_1_naming_it() {
         assert!(!ran.stderr.contains("panicked"), "{}", ran.stderr);
         assert_eq!(ran.record["outcome"], "failed");
     }
+}
+
+/// Rows bronze landed into `table`, from its run record.
+fn landed(bronze: &Ran, table: &str) -> u64 {
+    bronze.rows_written(table)
+}
+
+#[test]
+fn sparkify_zips_land_the_same_records_as_the_unpacked_files_and_skip_macos_junk() {
+    let (Some(tree), Some(zips)) = (shared_data("sparkify"), shared_data("sparkify-zips")) else {
+        return;
+    };
+    let dir = TempDir::new("sparkify-bronze");
+    let (unpacked, zipped) = (dir.join("unpacked"), dir.join("zipped"));
+    std::fs::create_dir_all(unpacked.join("sparkify")).expect("mkdir");
+    std::fs::create_dir_all(zipped.join("sparkify")).expect("mkdir");
+    for sub in ["song_data", "log_data"] {
+        let ok = Command::new("cp")
+            .args(["-r", &tree.join(sub).display().to_string()])
+            .arg(unpacked.join("sparkify"))
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "copy {sub}");
+    }
+    for zip in ["song-data.zip", "log-data.zip"] {
+        std::fs::copy(zips.join(zip), zipped.join("sparkify").join(zip)).expect("copy zip");
+    }
+    let lake_a = dir.join("lake-a").display().to_string();
+    let lake_b = dir.join("lake-b").display().to_string();
+    let a = run(
+        "bronze",
+        dir.path(),
+        &[
+            "--lake",
+            &lake_a,
+            "--landing",
+            &unpacked.display().to_string(),
+        ],
+        &[],
+    )
+    .ok();
+    let b = run(
+        "bronze",
+        dir.path(),
+        &[
+            "--lake",
+            &lake_b,
+            "--landing",
+            &zipped.display().to_string(),
+        ],
+        &[],
+    )
+    .ok();
+    for ran in [&a, &b] {
+        // MANIFEST.md: 71 song records, 8,056 events; every record read is landed or quarantined
+        assert_eq!(landed(ran, "bronze.sparkify_songs"), 71);
+        assert_eq!(landed(ran, "bronze.sparkify_events"), 8056);
+        assert_eq!(
+            ran.num("rows_in"),
+            ran.num("rows_out") + ran.num("rows_quarantined")
+        );
+        assert_eq!(ran.num("rows_quarantined"), 0);
+    }
+    let skipped: usize = b
+        .source_detail("sparkify", "objects")
+        .as_array()
+        .map(|objects| {
+            objects
+                .iter()
+                .map(|o| o["members_skipped"].as_array().map_or(0, Vec::len))
+                .sum()
+        })
+        .unwrap_or(0);
+    // 30 AppleDouble ._*.json and every .DS_Store (with their own ._ twins)
+    assert!(
+        skipped >= 34,
+        "macOS junk members skipped and listed: {skipped}"
+    );
 }

@@ -90,6 +90,11 @@ impl Ran {
         &self.record["details"][key]
     }
 
+    /// A detail bronze reports per source, e.g. `source_detail("lastfm", "nothing_new")`.
+    pub fn source_detail(&self, source: &str, key: &str) -> &serde_json::Value {
+        &self.record["details"][source][key]
+    }
+
     /// Rows written to a table, from the run record's outputs.
     pub fn rows_written(&self, table: &str) -> u64 {
         self.record["outputs"]

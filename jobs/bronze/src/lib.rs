@@ -1,14 +1,17 @@
-//! The bronze job: lands the raw files of each source in the landing zone into bronze Delta
-//! tables, as text with lineage, and quarantines every line it cannot land, with a reason.
+//! The bronze job: lands the raw files of each source folder of the landing zone (`lastfm/`,
+//! `sparkify/`; see [`sources`]) into bronze Delta tables, as text with lineage, and
+//! quarantines every record it cannot land, with a reason.
 //!
-//! Objects are streamed: a blocking parser thread reads each object (decompressing gzip and
-//! tar on the fly) and hands Arrow batches to one streaming Delta writer per table, so no file
-//! is ever held in memory. Each table gets one commit per run. Lines in = lines landed +
-//! lines quarantined, for every object, reported in the run record.
+//! Objects are streamed: a blocking parser thread reads each object (decompressing gzip, tar
+//! and zip on the fly) and hands Arrow batches to one streaming Delta writer per table, so no
+//! file is held in memory (a zip is spooled to a temporary file, for random access). Each table
+//! gets one commit per run. Records in = landed + quarantined, for every object, reported in
+//! the run record; junk that is not data (`.DS_Store`, `__MACOSX/`) is skipped and listed.
 
-pub mod lastfm;
+pub mod landing;
 pub mod lines;
 pub mod rows;
+pub mod sources;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,46 +22,75 @@ use datafusion::arrow::array::{
 };
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
+use futures::future::try_join_all;
 use lake_runtime::{
     Input, LakeError, Location, Result, Run, Summary, WriteMode, Written, batch_channel,
     int64_column, session, text_column,
 };
-use lake_schema::{
-    BRONZE_LASTFM_PLAYS, BRONZE_LASTFM_PROFILES, BRONZE_LASTFM_QUARANTINE, LASTFM,
-    META_LANDED_OBJECTS,
-};
+use lake_schema::META_LANDED_OBJECTS;
 use object_store::{ObjectMeta, ObjectStoreExt};
+use serde_json::json;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
-use crate::lastfm::{Kind, LandError, ObjectCounts, Sinks, classify, land_object};
+use crate::landing::{LandError, ObjectCounts, Sinks, land_object};
 use crate::rows::{Lineage, QuarantineRows, Sink, TextRows};
+use crate::sources::{Kind, SOURCES, Source};
 
 /// Batches in flight between the parser and each writer.
 const CHANNEL_DEPTH: usize = 4;
 
 pub async fn run(run: Arc<Run>) -> Result<Summary> {
     let landing = Location::open(&run.cfg.landing, &run.cfg).await?;
-    let source = landing.child(LASTFM)?;
-    if !source.exists().await? {
-        return Err(LakeError::Config {
-            message: format!(
-                "no Last.fm landing data at {}: put the Last.fm 1K files there \
-                 (or run `make sample` for the generated sample), or point --landing / LAKE_LANDING elsewhere",
-                source.url()
-            ),
-        });
-    }
     let ctx = session();
     let landed = landed_objects(&run, &ctx).await?;
     let mut summary = Summary::default();
+    let mut found = Vec::new();
+    for source in SOURCES {
+        let folder = landing.child(source.name)?;
+        if !folder.exists().await? {
+            tracing::info!(
+                "no {}/ folder under {}: nothing to land for {}",
+                source.name,
+                landing.url(),
+                source.name
+            );
+            continue;
+        }
+        found.push(source.name);
+        land_source(&run, &ctx, source, &folder, &landed, &mut summary).await?;
+    }
+    if found.is_empty() {
+        let names: Vec<String> = SOURCES.iter().map(|s| format!("{}/", s.name)).collect();
+        return Err(LakeError::Config {
+            message: format!(
+                "no landing data at {}: expected a folder per source ({}); put the source files there \
+                 (or run `make sample` for the generated sample), or point --landing / LAKE_LANDING elsewhere",
+                landing.url(),
+                names.join(", ")
+            ),
+        });
+    }
+    Ok(summary)
+}
+
+/// Lands the new objects of one source folder: one streaming writer per target table and one
+/// for its quarantine, fed by a parser thread; then records the objects as landed.
+async fn land_source(
+    run: &Run,
+    ctx: &SessionContext,
+    source: &'static Source,
+    folder: &Location,
+    landed: &Seen,
+    summary: &mut Summary,
+) -> Result<()> {
     let mut todo = Vec::new();
     let (mut ignored, mut unchanged, mut changed) = (Vec::new(), Vec::new(), Vec::new());
-    for meta in source.list().await? {
-        let rel = source.relative(&meta.location);
-        let url = source.object_url(&meta.location);
-        if let Kind::Ignored(why) = classify(&rel) {
+    for meta in folder.list().await? {
+        let rel = folder.relative(&meta.location);
+        let url = folder.object_url(&meta.location);
+        if let Kind::Ignored(why) = (source.classify)(&rel) {
             tracing::info!(object = %url, "skipped: {why}");
-            ignored.push(serde_json::json!({"object": url, "reason": why}));
+            ignored.push(json!({"object": url, "reason": why}));
             continue;
         }
         match landed.get(&url) {
@@ -71,80 +103,62 @@ pub async fn run(run: Arc<Run>) -> Result<Summary> {
             None => todo.push(meta),
         }
     }
-    summary.detail("objects_ignored", ignored);
-    summary.detail("objects_already_landed", unchanged.len());
-    summary.detail("objects_changed", changed);
+    let mut details = json!({
+        "objects_ignored": ignored,
+        "objects_already_landed": unchanged.len(),
+        "objects_changed": changed,
+    });
     if todo.is_empty() {
-        tracing::info!("nothing new to land under {}", source.url());
-        summary.detail("nothing_new", true);
-        return Ok(summary);
+        tracing::info!("nothing new to land under {}", folder.url());
+        details["nothing_new"] = json!(true);
+        summary.detail(source.name, details);
+        return Ok(());
     }
 
     let lineage = Lineage {
         run_id: run.id.as_str().into(),
         ingested_at: run.started_micros(),
     };
-    let (plays_tx, plays_rx) = batch_channel(CHANNEL_DEPTH);
-    let (profiles_tx, profiles_rx) = batch_channel(CHANNEL_DEPTH);
-    let (quarantine_tx, quarantine_rx) = batch_channel(CHANNEL_DEPTH);
-    let aborts = [plays_tx.clone(), profiles_tx.clone(), quarantine_tx.clone()];
+    let mut aborts = Vec::new();
+    let mut writers = Vec::new();
+    let mut targets = Vec::new();
+    for target in source.targets {
+        let (tx, rx) = batch_channel(CHANNEL_DEPTH);
+        aborts.push(tx.clone());
+        targets.push(Sink::new(TextRows::new(target.def, lineage.clone()), tx));
+        writers.push(
+            run.lake
+                .write_stream(ctx, target.def, rx, WriteMode::Append, &run.id),
+        );
+    }
+    let (tx, rx) = batch_channel(CHANNEL_DEPTH);
+    aborts.push(tx.clone());
+    let quarantine = Sink::new(QuarantineRows::new(source.quarantine, lineage), tx);
+    writers.push(
+        run.lake
+            .write_stream(ctx, source.quarantine, rx, WriteMode::Append, &run.id),
+    );
     let sinks = Sinks {
-        plays: Sink::new(
-            TextRows::new(&BRONZE_LASTFM_PLAYS, lineage.clone()),
-            plays_tx,
-        ),
-        profiles: Sink::new(
-            TextRows::new(&BRONZE_LASTFM_PROFILES, lineage.clone()),
-            profiles_tx,
-        ),
-        quarantine: Sink::new(
-            QuarantineRows::new(&BRONZE_LASTFM_QUARANTINE, lineage),
-            quarantine_tx,
-        ),
+        targets,
+        quarantine,
     };
-    let lake = &run.lake;
-    let writers = async {
-        tokio::try_join!(
-            lake.write_stream(
-                &ctx,
-                &BRONZE_LASTFM_PLAYS,
-                plays_rx,
-                WriteMode::Append,
-                &run.id
-            ),
-            lake.write_stream(
-                &ctx,
-                &BRONZE_LASTFM_PROFILES,
-                profiles_rx,
-                WriteMode::Append,
-                &run.id
-            ),
-            lake.write_stream(
-                &ctx,
-                &BRONZE_LASTFM_QUARANTINE,
-                quarantine_rx,
-                WriteMode::Append,
-                &run.id
-            ),
-        )
-    };
+
     let parser = async {
-        let result = land_all(&source, &todo, sinks).await;
+        let result = land_all(folder, source, &todo, sinks).await;
         if let Err(e) = &result {
             // make every writer fail instead of committing a partial landing
             for tx in &aborts {
+                let message = format!("landing aborted: {e}");
                 let _ = tx
-                    .send(Err(datafusion::error::DataFusionError::Execution(format!(
-                        "landing aborted: {e}"
-                    ))))
+                    .send(Err(datafusion::error::DataFusionError::Execution(message)))
                     .await;
             }
         }
         drop(aborts);
         result
     };
-    let (written, parsed) = tokio::join!(writers, parser);
-    let (plays, profiles, quarantine) = written?;
+    let (written, parsed) = tokio::join!(try_join_all(writers), parser);
+    let mut written = written?;
     let per_object = parsed?;
 
     for c in &per_object {
@@ -156,27 +170,26 @@ pub async fn run(run: Arc<Run>) -> Result<Summary> {
             version: None,
         });
     }
-    let record = record_landed(&run, &ctx, &todo, &source, &per_object).await?;
-    summary.outputs = vec![plays, profiles, quarantine, record];
-    summary.detail(
-        "objects",
-        serde_json::to_value(&per_object).unwrap_or_default(),
-    );
-    Ok(summary)
+    written.push(record_landed(run, ctx, source.name, &todo, folder, &per_object).await?);
+    summary.outputs.extend(written);
+    details["objects"] = serde_json::to_value(&per_object).unwrap_or_default();
+    summary.detail(source.name, details);
+    Ok(())
 }
 
 /// Reads every object in turn on a blocking thread and feeds the sinks.
 async fn land_all(
-    source: &Location,
+    folder: &Location,
+    source: &'static Source,
     todo: &[ObjectMeta],
     mut sinks: Sinks,
 ) -> Result<Vec<ObjectCounts>> {
     let mut per_object = Vec::new();
     for meta in todo {
-        let url = source.object_url(&meta.location);
-        let name = source.relative(&meta.location);
+        let url = folder.object_url(&meta.location);
+        let name = folder.relative(&meta.location);
         tracing::info!(object = %url, bytes = meta.size, "landing");
-        let get = source
+        let get = folder
             .store()
             .get(&meta.location)
             .await
@@ -194,7 +207,7 @@ async fn land_all(
                 object: object.clone(),
                 ..Default::default()
             };
-            let outcome = land_object(reader, &name, &object, &mut sinks, &mut counts);
+            let outcome = land_object(reader, &name, &object, source, &mut sinks, &mut counts);
             (sinks, counts, outcome)
         })
         .await
@@ -216,7 +229,7 @@ async fn land_all(
                 return Err(LakeError::Io {
                     location: url,
                     message: format!(
-                        "reading failed after line {after_line}: {error}; re-run when the store is reachable"
+                        "reading failed after record {after_line}: {error}; re-run when the store is reachable"
                     ),
                 });
             }
@@ -224,7 +237,7 @@ async fn land_all(
                 // the bytes themselves are broken (corrupt gzip, truncated archive): keep what was
                 // read, and quarantine the rest of the object as one row
                 let reason = format!(
-                    "object is corrupt or truncated after line {after_line}: {error}; the lines before were landed"
+                    "object is corrupt or truncated after record {after_line}: {error}; the records before were landed"
                 );
                 tracing::warn!(object = %url, "{reason}");
                 sinks
@@ -237,40 +250,33 @@ async fn land_all(
         }
         tracing::info!(
             object = %url,
-            lines = counts.lines,
+            records = counts.lines,
             landed = counts.landed,
             quarantined = counts.quarantined,
             "object read"
         );
         per_object.push(counts);
     }
-    tokio::task::spawn_blocking(move || {
-        sinks.plays.flush()?;
-        sinks.profiles.flush()?;
-        sinks.quarantine.flush()
-    })
-    .await
-    .map_err(|e| LakeError::Io {
-        location: source.url().to_string(),
-        message: format!("the parser thread stopped: {e}"),
-    })?
-    .map_err(|_| LakeError::Io {
-        location: source.url().to_string(),
-        message: "a table writer stopped (see its error above)".into(),
-    })?;
+    tokio::task::spawn_blocking(move || sinks.flush())
+        .await
+        .map_err(|e| LakeError::Io {
+            location: folder.url().to_string(),
+            message: format!("the parser thread stopped: {e}"),
+        })?
+        .map_err(|_| LakeError::Io {
+            location: folder.url().to_string(),
+            message: "a table writer stopped (see its error above)".into(),
+        })?;
     Ok(per_object)
 }
 
 type Seen = HashMap<String, (u64, Option<String>)>;
 
-/// Objects of this source already landed, with the size and ETag they had.
+/// Objects already landed (of every source), with the size and ETag they had.
 async fn landed_objects(run: &Run, ctx: &SessionContext) -> Result<Seen> {
     let def = &META_LANDED_OBJECTS;
     run.lake.register(ctx, def).await?;
-    let sql = format!(
-        "SELECT object, size, e_tag FROM {} WHERE source = '{LASTFM}'",
-        def.qualified_name()
-    );
+    let sql = format!("SELECT object, size, e_tag FROM {}", def.qualified_name());
     let batches = ctx
         .sql(&sql)
         .await
@@ -299,8 +305,9 @@ async fn landed_objects(run: &Run, ctx: &SessionContext) -> Result<Seen> {
 async fn record_landed(
     run: &Run,
     ctx: &SessionContext,
+    source: &str,
     todo: &[ObjectMeta],
-    source: &Location,
+    folder: &Location,
     per_object: &[ObjectCounts],
 ) -> Result<Written> {
     let def = &META_LANDED_OBJECTS;
@@ -309,10 +316,10 @@ async fn record_landed(
     let batch = RecordBatch::try_new(
         def.arrow_schema(),
         vec![
-            col(vec![Some(LASTFM.to_string()); n]),
+            col(vec![Some(source.to_string()); n]),
             col(todo
                 .iter()
-                .map(|m| Some(source.object_url(&m.location)))
+                .map(|m| Some(folder.object_url(&m.location)))
                 .collect()),
             Arc::new(Int64Array::from(
                 todo.iter().map(|m| m.size as i64).collect::<Vec<_>>(),

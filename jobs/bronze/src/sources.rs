@@ -1,0 +1,218 @@
+//! The sources bronze lands, each a folder of the landing zone: which objects hold records of
+//! which bronze table, and what a well-formed record looks like.
+
+use lake_schema::{
+    BRONZE_LASTFM_PLAYS, BRONZE_LASTFM_PROFILES, BRONZE_LASTFM_QUARANTINE, BRONZE_SPARKIFY_EVENTS,
+    BRONZE_SPARKIFY_QUARANTINE, BRONZE_SPARKIFY_SONGS, LASTFM, SPARKIFY, TableDef,
+};
+
+/// How the records of a target table are written in its files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One record per line, `width` tab-separated fields, no quoting. With `header`, a first
+    /// line starting with `#` is a header, not data.
+    Tsv { width: usize, header: bool },
+    /// One JSON value per line.
+    JsonLines,
+    /// JSON values written one after the other, each possibly over several lines (the usual
+    /// case is one object per file, pretty-printed or not).
+    JsonDocument,
+}
+
+#[derive(Debug)]
+pub struct Target {
+    pub def: &'static TableDef,
+    pub format: Format,
+}
+
+/// What a landing object (or archive member) is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Records of `targets[target]`, gzip-compressed when `gzip`.
+    Records {
+        target: usize,
+        gzip: bool,
+    },
+    TarGz,
+    Zip,
+    Ignored(&'static str),
+}
+
+#[derive(Debug)]
+pub struct Source {
+    pub name: &'static str,
+    pub targets: &'static [Target],
+    pub quarantine: &'static TableDef,
+    /// Classifies a path relative to the source folder (or an archive member's path).
+    pub classify: fn(&str) -> Kind,
+}
+
+pub const SOURCES: &[&Source] = &[&LASTFM_SOURCE, &SPARKIFY_SOURCE];
+
+/// Last.fm 1K: every `.tsv`/`.tsv.gz` whose name starts with `userid-profile` holds profiles,
+/// every other one plays; `.tar.gz`/`.tgz` archives (the original `lastfm-dataset-1K.tar.gz`)
+/// are read member by member with the same rules.
+pub const LASTFM_SOURCE: Source = Source {
+    name: LASTFM,
+    targets: &[
+        Target {
+            def: &BRONZE_LASTFM_PLAYS,
+            format: Format::Tsv {
+                width: 6,
+                header: false,
+            },
+        },
+        Target {
+            def: &BRONZE_LASTFM_PROFILES,
+            format: Format::Tsv {
+                width: 5,
+                header: true,
+            },
+        },
+    ],
+    quarantine: &BRONZE_LASTFM_QUARANTINE,
+    classify: classify_lastfm,
+};
+
+/// Sparkify: `song_data/**.json` (one song per file) and `log_data/**.json` (JSON lines of
+/// eventsim events), or the zipped distribution (`song-data.zip`, `log-data.zip`) as it is.
+pub const SPARKIFY_SOURCE: Source = Source {
+    name: SPARKIFY,
+    targets: &[
+        Target {
+            def: &BRONZE_SPARKIFY_SONGS,
+            format: Format::JsonDocument,
+        },
+        Target {
+            def: &BRONZE_SPARKIFY_EVENTS,
+            format: Format::JsonLines,
+        },
+    ],
+    quarantine: &BRONZE_SPARKIFY_QUARANTINE,
+    classify: classify_sparkify,
+};
+
+fn base_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Hidden files and macOS metadata (`.DS_Store`, AppleDouble `._*`, `__MACOSX/`).
+fn is_junk(path: &str) -> bool {
+    base_name(path).starts_with('.') || path.split('/').any(|p| p == "__MACOSX")
+}
+
+/// `name` without a final `.gz`, and whether it had one.
+fn strip_gz(lower: &str) -> (&str, bool) {
+    match lower.strip_suffix(".gz") {
+        Some(stem) => (stem, true),
+        None => (lower, false),
+    }
+}
+
+pub fn classify_lastfm(path: &str) -> Kind {
+    if is_junk(path) {
+        return Kind::Ignored("hidden or macOS metadata file");
+    }
+    let lower = base_name(path).to_ascii_lowercase();
+    if lower.ends_with(".tar.gz") || lower.ends_with(".tgz") {
+        return Kind::TarGz;
+    }
+    let (stem, gzip) = strip_gz(&lower);
+    if !stem.ends_with(".tsv") {
+        return Kind::Ignored("not a .tsv, .tsv.gz or .tar.gz file");
+    }
+    let target = usize::from(stem.starts_with("userid-profile"));
+    Kind::Records { target, gzip }
+}
+
+pub fn classify_sparkify(path: &str) -> Kind {
+    if is_junk(path) {
+        return Kind::Ignored("hidden or macOS metadata file");
+    }
+    let lower = path.to_ascii_lowercase();
+    if lower.ends_with(".zip") {
+        return Kind::Zip;
+    }
+    let (stem, gzip) = strip_gz(&lower);
+    if !stem.ends_with(".json") {
+        return Kind::Ignored("not a .json or .zip file");
+    }
+    let in_folder = |names: [&str; 2]| lower.split('/').any(|p| names.contains(&p));
+    if in_folder(["song_data", "song-data"]) {
+        Kind::Records { target: 0, gzip }
+    } else if in_folder(["log_data", "log-data"]) {
+        Kind::Records { target: 1, gzip }
+    } else {
+        Kind::Ignored("JSON outside song_data/ and log_data/")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lastfm_objects_are_classified_by_name() {
+        let plays = Kind::Records {
+            target: 0,
+            gzip: false,
+        };
+        assert_eq!(
+            classify_lastfm("userid-timestamp-artid-artname-traid-traname.tsv"),
+            plays
+        );
+        assert_eq!(
+            classify_lastfm("more/plays-2009.tsv.gz"),
+            Kind::Records {
+                target: 0,
+                gzip: true
+            }
+        );
+        assert_eq!(
+            classify_lastfm("userid-profile.tsv"),
+            Kind::Records {
+                target: 1,
+                gzip: false
+            }
+        );
+        assert_eq!(classify_lastfm("lastfm-dataset-1K.tar.gz"), Kind::TarGz);
+        assert!(matches!(classify_lastfm("README.txt"), Kind::Ignored(_)));
+        assert!(matches!(
+            classify_lastfm("._userid-profile.tsv"),
+            Kind::Ignored(_)
+        ));
+    }
+
+    #[test]
+    fn sparkify_objects_are_classified_by_folder_and_junk_is_ignored() {
+        assert_eq!(
+            classify_sparkify("song_data/A/B/C/TRABCEI128F424C983.json"),
+            Kind::Records {
+                target: 0,
+                gzip: false
+            }
+        );
+        assert_eq!(
+            classify_sparkify("log_data/2018/11/2018-11-01-events.json"),
+            Kind::Records {
+                target: 1,
+                gzip: false
+            }
+        );
+        assert_eq!(classify_sparkify("song-data.zip"), Kind::Zip);
+        for junk in [
+            "__MACOSX/log_data/2018/11/._2018-11-01-events.json",
+            "song_data/.DS_Store",
+            "log_data/._x.json",
+        ] {
+            assert!(
+                matches!(classify_sparkify(junk), Kind::Ignored(_)),
+                "{junk}"
+            );
+        }
+        assert!(matches!(
+            classify_sparkify("notes/x.json"),
+            Kind::Ignored(_)
+        ));
+    }
+}
