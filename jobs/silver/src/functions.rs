@@ -5,20 +5,32 @@
 //! - `is_blank(text)`: true when the text is NULL, empty, or only (Unicode) white space.
 //! - `try_parse_date(text, format)`: a date parsed with a chrono/strftime format, NULL when it
 //!   does not parse.
+//! - `json_kind(record, key)`: what `key` of the JSON object `record` holds: `string`, `number`,
+//!   `boolean`, `null`, `object`, `array`, `missing`, or `not an object`.
+//! - `json_text(record, key)`, `json_number(record, key)`, `json_int(record, key)`: the value when
+//!   it has that type (`json_int` accepts a number with no fraction, such as `1540919166796.0`),
+//!   NULL otherwise; `json_kind` tells why.
+//! - `json_expect(record, key, kinds)`: NULL when `key` holds one of the comma-separated `kinds`
+//!   (as `json_kind` names them), else the reason in words, e.g. `ts is a string, expected number`.
+//! - `repair_mojibake(text)`: undoes UTF-8 that was decoded as Latin-1 and encoded again (once or
+//!   twice), only where the repair round-trips exactly; other text is returned unchanged.
 
 use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use datafusion::arrow::array::{
-    Array, ArrayRef, BooleanArray, Date32Array, StringArray, TimestampMicrosecondArray,
+    Array, ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray,
+    TimestampMicrosecondArray,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::error::Result;
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
+use serde_json::Value;
 
 pub fn register(ctx: &SessionContext) {
+    register_json(ctx);
     ctx.register_udf(create_udf(
         "parse_utc_timestamp",
         vec![DataType::Utf8],
@@ -69,6 +81,174 @@ pub fn register(ctx: &SessionContext) {
     ));
 }
 
+fn register_json(ctx: &SessionContext) {
+    ctx.register_udf(create_udf(
+        "json_kind",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args| json_map::<String, StringArray>(args, |v| Some(kind(v).to_string()))),
+    ));
+    ctx.register_udf(create_udf(
+        "json_expect",
+        vec![DataType::Utf8, DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args| {
+            let records = strings(args, 0)?;
+            let keys = strings(args, 1)?;
+            let kinds = strings(args, 2)?;
+            let out: StringArray = (0..records.len())
+                .map(|i| {
+                    let parsed: Option<serde_json::Map<String, Value>> = records
+                        .is_valid(i)
+                        .then(|| serde_json::from_str(records.value(i)).ok())
+                        .flatten();
+                    let key = keys.is_valid(i).then(|| keys.value(i))?;
+                    let allowed = kinds
+                        .is_valid(i)
+                        .then(|| kinds.value(i))
+                        .unwrap_or_default();
+                    let found = kind(parsed.as_ref().map(|m| m.get(key)));
+                    if allowed.split(',').any(|k| k.trim() == found) {
+                        return None;
+                    }
+                    let expected = allowed
+                        .split(',')
+                        .map(str::trim)
+                        .collect::<Vec<_>>()
+                        .join(" or ");
+                    Some(match found {
+                        "not an object" => "record is not a JSON object".to_string(),
+                        "missing" => format!("{key} is missing, expected {expected}"),
+                        other => {
+                            format!("{key} is {} {other}, expected {expected}", article(other))
+                        }
+                    })
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    ));
+    ctx.register_udf(create_udf(
+        "json_text",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args| {
+            json_map::<String, StringArray>(args, |v| {
+                v.flatten().and_then(Value::as_str).map(str::to_string)
+            })
+        }),
+    ));
+    ctx.register_udf(create_udf(
+        "json_number",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Float64,
+        Volatility::Immutable,
+        Arc::new(|args| {
+            json_map::<f64, Float64Array>(args, |v| v.flatten().and_then(Value::as_f64))
+        }),
+    ));
+    ctx.register_udf(create_udf(
+        "json_int",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Int64,
+        Volatility::Immutable,
+        Arc::new(|args| json_map::<i64, Int64Array>(args, |v| v.flatten().and_then(as_whole))),
+    ));
+    ctx.register_udf(create_udf(
+        "repair_mojibake",
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args| {
+            let text = strings(args, 0)?;
+            let out: StringArray = text
+                .iter()
+                .map(|v| v.map(|s| repair_mojibake(s).into_owned()))
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    ));
+}
+
+/// `record[key]`: `None` when the record is not a JSON object, `Some(None)` when the key is
+/// missing.
+type Lookup<'a> = Option<Option<&'a Value>>;
+
+fn kind(v: Lookup<'_>) -> &'static str {
+    match v {
+        None => "not an object",
+        Some(None) => "missing",
+        Some(Some(Value::String(_))) => "string",
+        Some(Some(Value::Number(_))) => "number",
+        Some(Some(Value::Bool(_))) => "boolean",
+        Some(Some(Value::Null)) => "null",
+        Some(Some(Value::Object(_))) => "object",
+        Some(Some(Value::Array(_))) => "array",
+    }
+}
+
+fn article(kind: &str) -> &'static str {
+    if kind.starts_with(['a', 'o']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+fn as_whole(v: &Value) -> Option<i64> {
+    v.as_i64().or_else(|| {
+        let f = v.as_f64()?;
+        (f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64)
+    })
+}
+
+/// Applies `get` to `record[key]` of every row.
+fn json_map<U, A>(
+    args: &[ColumnarValue],
+    get: impl Fn(Lookup<'_>) -> Option<U>,
+) -> Result<ColumnarValue>
+where
+    A: Array + FromIterator<Option<U>> + 'static,
+{
+    let records = strings(args, 0)?;
+    let keys = strings(args, 1)?;
+    let out: A = records
+        .iter()
+        .zip(keys.iter())
+        .map(|(record, key)| {
+            let parsed: Option<serde_json::Map<String, Value>> =
+                record.and_then(|r| serde_json::from_str(r).ok());
+            let lookup = parsed.as_ref().map(|m| key.and_then(|k| m.get(k)));
+            get(lookup)
+        })
+        .collect();
+    Ok(ColumnarValue::Array(Arc::new(out)))
+}
+
+/// Undoes double-encoded UTF-8 (`BeyoncÃ©` → `Beyoncé`), up to twice, where the text is made
+/// only of Latin-1 characters whose bytes form valid UTF-8; anything else is left as it is.
+pub fn repair_mojibake(s: &str) -> std::borrow::Cow<'_, str> {
+    let mut current = std::borrow::Cow::Borrowed(s);
+    for _ in 0..2 {
+        if current.is_ascii() {
+            break;
+        }
+        let bytes: Option<Vec<u8>> = current
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).ok())
+            .collect();
+        let Some(bytes) = bytes else { break };
+        match String::from_utf8(bytes) {
+            Ok(repaired) if repaired != *current => current = repaired.into(),
+            _ => break,
+        }
+    }
+    current
+}
+
 /// Argument `i` as a UTF-8 array with one row per input row.
 fn strings(args: &[ColumnarValue], i: usize) -> Result<StringArray> {
     let arrays = ColumnarValue::values_to_arrays(args)?;
@@ -110,6 +290,34 @@ pub fn parse_utc_seconds(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn double_encoded_utf8_is_repaired_only_where_it_round_trips() {
+        // "é" encoded as UTF-8, read as Latin-1 and encoded again, twice (as in Sparkify's logs)
+        assert_eq!(repair_mojibake("Beyonc\u{c3}\u{83}\u{c2}\u{a9}"), "Beyoncé");
+        assert_eq!(repair_mojibake("BeyoncÃ©"), "Beyoncé");
+        // genuine Latin-1 text whose bytes are not UTF-8 stays as written
+        for keep in [
+            "Clementina Santafè",
+            "¿Dónde va Chichi?",
+            "Björk",
+            "plain",
+            "坂本龍一",
+        ] {
+            assert_eq!(repair_mojibake(keep), keep);
+        }
+    }
+
+    #[test]
+    fn whole_numbers_written_as_floats_are_integers() {
+        assert_eq!(
+            as_whole(&serde_json::json!(1540919166796.0)),
+            Some(1_540_919_166_796)
+        );
+        assert_eq!(as_whole(&serde_json::json!(38)), Some(38));
+        assert_eq!(as_whole(&serde_json::json!(1.5)), None);
+        assert_eq!(as_whole(&serde_json::json!("38")), None);
+    }
 
     #[test]
     fn only_the_strict_layout_parses() {
