@@ -6,6 +6,7 @@
 #   make test                          every test; starts (and stops) LocalStack itself
 #   make localstack-up / localstack-down
 #   make sample                        (re)generate the sample landing data in ./landing
+#                                      (Last.fm and Sparkify, by tools/lake-gen)
 #   make catalogue                     refresh the README's table catalogue from lake-schema
 #
 # LAKE and LANDING become --lake/--landing only when set, so LAKE_ROOT/LAKE_LANDING and
@@ -14,6 +15,7 @@
 PROFILE ?= dev
 SAMPLE_ROWS ?= 100000
 SAMPLE_USERS ?= 100
+SAMPLE_EVENTS ?= 20000
 LAKE ?=
 LANDING ?=
 OUT ?=
@@ -21,7 +23,7 @@ OUT ?=
 CARGO_RUN = cargo run -q --profile $(PROFILE) -p
 JOB_ARGS = $(if $(LAKE),--lake $(LAKE)) $(if $(LANDING),--landing $(LANDING))
 # The sample is made only when the default landing is in use.
-SAMPLE_DEP = $(if $(LANDING)$(LAKE_LANDING),,landing/lastfm)
+SAMPLE_DEP = $(if $(LANDING)$(LAKE_LANDING),,landing/lastfm landing/sparkify)
 
 .PHONY: bronze silver gold sample test localstack-up localstack-down catalogue lint
 
@@ -37,9 +39,12 @@ gold:
 landing/lastfm:
 	$(CARGO_RUN) lake-gen -- lastfm landing/lastfm --rows $(SAMPLE_ROWS) --users $(SAMPLE_USERS)
 
+landing/sparkify:
+	$(CARGO_RUN) lake-gen -- sparkify landing/sparkify --events $(SAMPLE_EVENTS)
+
 sample:
-	rm -rf landing/lastfm
-	$(MAKE) landing/lastfm
+	rm -rf landing/lastfm landing/sparkify
+	$(MAKE) landing/lastfm landing/sparkify
 
 test:
 	localstack/with-localstack.sh tests/run.sh

@@ -466,7 +466,7 @@ fn landed(bronze: &Ran, table: &str) -> u64 {
 }
 
 #[test]
-fn sparkify_zips_land_the_same_records_as_the_unpacked_files_and_skip_macos_junk() {
+fn sparkify_zips_give_the_same_tables_as_the_unpacked_files_and_skip_macos_junk() {
     let (Some(tree), Some(zips)) = (shared_data("sparkify"), shared_data("sparkify-zips")) else {
         return;
     };
@@ -536,4 +536,248 @@ fn sparkify_zips_land_the_same_records_as_the_unpacked_files_and_skip_macos_junk
         skipped >= 34,
         "macOS junk members skipped and listed: {skipped}"
     );
+}
+
+/// Copies the real Sparkify tree (song_data, log_data) into `<landing>/sparkify/`.
+fn sparkify_landing(tree: &Path, landing: &Path) {
+    std::fs::create_dir_all(landing.join("sparkify")).expect("mkdir");
+    for sub in ["song_data", "log_data"] {
+        let ok = Command::new("cp")
+            .args(["-r", &tree.join(sub).display().to_string()])
+            .arg(landing.join("sparkify"))
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "copy {sub}");
+    }
+}
+
+/// Every object under `dir`, as (path relative to `dir`, bytes).
+fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path
+                    .strip_prefix(dir)
+                    .expect("under dir")
+                    .display()
+                    .to_string();
+                out.push((rel, std::fs::read(&path).expect("read")));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn sparkify_on_localstack_s3_gives_the_known_check_values() {
+    let Some(tree) = shared_data("sparkify") else {
+        return;
+    };
+    let Some(s3) = S3::get() else { return };
+    let bucket = s3.bucket("sparkify");
+    for sub in ["song_data", "log_data"] {
+        for (rel, bytes) in files_under(&tree.join(sub)) {
+            bucket.put(&format!("landing/sparkify/{sub}/{rel}"), bytes);
+        }
+    }
+    let env = s3.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (lake, landing) = (bucket.url("lake"), bucket.url("landing"));
+    let dir = TempDir::new("sparkify-s3");
+    let [bronze, silver, gold] =
+        pipeline(dir.path(), &["--lake", &lake, "--landing", &landing], &env);
+    // every record read is landed, skipped as junk or quarantined: 71 songs + 8,056 events
+    assert_eq!(bronze.num("rows_in"), 71 + 8056);
+    assert_eq!(
+        bronze.num("rows_out") + bronze.num("rows_quarantined"),
+        bronze.num("rows_in")
+    );
+    let s = silver.detail("sparkify");
+    assert_eq!(
+        (
+            &s["songs"],
+            &s["artists"],
+            &s["songplays"],
+            &s["songplays_matching_song_data"],
+            &s["users"]
+        ),
+        (&71.into(), &69.into(), &6820.into(), &1.into(), &97.into()),
+        "known check values: {s}"
+    );
+    assert_eq!(s["events_in"], 8056);
+    assert_eq!(s["events_of_other_pages"], 1236);
+    assert_eq!(
+        silver.rows_written("silver.sparkify_users_history"),
+        97 + 9,
+        "9 users change level"
+    );
+    let answer = String::from_utf8(bucket.get("lake/gold/sparkify/top_songs.tsv")).expect("utf-8");
+    assert_eq!(answer.lines().count(), 11);
+    assert!(
+        gold.rows_written("gold.sparkify_daily_active_users") == 30,
+        "one row per day of November"
+    );
+}
+
+#[test]
+fn sparkify_mojibake_is_repaired_on_real_titles_and_the_answer_equals_duckdb() {
+    let Some(tree) = shared_data("sparkify") else {
+        return;
+    };
+    let dir = TempDir::new("sparkify-local");
+    let landing = dir.join("landing");
+    sparkify_landing(&tree, &landing);
+    let args = local_args(&dir, &landing);
+    pipeline(dir.path(), &strs(&args), &[]);
+    let lake = dir.join("lake").display().to_string();
+    let songplays = format!("delta_scan('{lake}/silver/sparkify/songplays')");
+    let Some(rows) = duckdb(&format!(
+        "SELECT count(*) FILTER (WHERE song_title LIKE '%Ã%' OR song_title LIKE '%Â%' \
+                                  OR artist_name LIKE '%Ã%' OR artist_name LIKE '%Â%'), \
+                count(*) FILTER (WHERE artist_name = 'Beyoncé'), \
+                count(DISTINCT song_title) FILTER (WHERE regexp_matches(song_title, '[^ -~]')) \
+         FROM {songplays}"
+    )) else {
+        return;
+    };
+    // MANIFEST.md: 153 titles and 82 names were double-encoded; none is left, all read right
+    assert_eq!(rows[0][0], 0, "no mojibake left");
+    assert!(rows[0][1].as_u64() > Some(0), "Beyoncé repaired");
+    assert!(
+        rows[0][2].as_u64() >= Some(100),
+        "non-ASCII titles: {}",
+        rows[0][2]
+    );
+    let matched = duckdb(&format!(
+        "SELECT song_title, artist_name, user_id, epoch_ms(start_time) FROM {songplays} WHERE song_id IS NOT NULL"
+    ))
+    .unwrap_or_default();
+    assert_eq!(matched.len(), 1);
+    assert_eq!(
+        matched[0],
+        serde_json::json!(["Setanta matins", "Elena", "15", 1542837407796_u64])
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    );
+    // the same 20-minute question over Sparkify plays equals DuckDB's answer on those plays
+    let plays = dir.join("plays.tsv");
+    let exported = duckdb(&format!(
+        "COPY (SELECT user_id, strftime(start_time, '%Y-%m-%dT%H:%M:%SZ'), '', artist_name, '', song_title \
+         FROM {songplays}) TO '{}' (DELIMITER '\t', HEADER false, QUOTE '')",
+        plays.display()
+    ));
+    assert!(exported.is_some());
+    let answer =
+        std::fs::read_to_string(dir.join("lake/gold/sparkify/top_songs.tsv")).expect("answer");
+    if let Some(peer) = peer_answer("duckdb", &plays) {
+        assert_eq!(answer, peer);
+    }
+}
+
+#[test]
+fn bad_sparkify_records_are_quarantined_with_their_reasons() {
+    let dir = TempDir::new("sparkify-bad");
+    let args = local_args(&dir, &fixture("sparkify-bad"));
+    let [bronze, silver, _] = pipeline(dir.path(), &strs(&args), &[]);
+    // bronze: 9 event lines + 3 song files; the cut-off JSON, the empty line and the empty file
+    assert_eq!(
+        (
+            bronze.num("rows_in"),
+            bronze.num("rows_out"),
+            bronze.num("rows_quarantined")
+        ),
+        (12, 9, 3)
+    );
+    let s = silver.detail("sparkify");
+    // events 1 and 9 are Setanta matins by Elena, as in the song data
+    assert_eq!(
+        (&s["songplays"], &s["songplays_matching_song_data"]),
+        (&3.into(), &2.into()),
+        "{s}"
+    );
+    assert_eq!(
+        (&s["events_rejected"], &s["events_of_other_pages"]),
+        (&3.into(), &1.into()),
+        "{s}"
+    );
+    assert_eq!(
+        (&s["songs"], &s["songs_rejected"], &s["users"]),
+        (&1.into(), &1.into(), &1.into()),
+        "{s}"
+    );
+    assert_eq!(
+        silver.rows_written("silver.sparkify_users_history"),
+        2,
+        "paid, then free"
+    );
+    let lake = dir.join("lake").display().to_string();
+    let Some(reasons) = duckdb(&format!(
+        "SELECT reason FROM delta_scan('{lake}/bronze/sparkify/quarantine') UNION ALL \
+         SELECT reason FROM delta_scan('{lake}/silver/sparkify/quarantine') ORDER BY 1"
+    )) else {
+        return;
+    };
+    let reasons: Vec<String> = reasons
+        .iter()
+        .map(|r| r[0].as_str().unwrap_or_default().to_string())
+        .collect();
+    for expected in [
+        "a NextSong event without a user (userId is empty)",
+        "duration is a string, expected number",
+        "empty file (expected a JSON record)",
+        "empty line (expected a JSON record)",
+        "song is null, expected string",
+        "ts is a string, expected number",
+    ] {
+        assert!(
+            reasons.iter().any(|r| r == expected),
+            "no reason {expected:?} in {reasons:?}"
+        );
+    }
+    assert!(
+        reasons.iter().any(|r| r.starts_with("not valid JSON")),
+        "{reasons:?}"
+    );
+    let users = duckdb(&format!(
+        "SELECT user_id, level FROM delta_scan('{lake}/silver/sparkify/users')"
+    ))
+    .unwrap_or_default();
+    assert_eq!(
+        users,
+        vec![vec![serde_json::json!("15"), serde_json::json!("free")]]
+    );
+}
+
+#[test]
+fn generated_sparkify_data_flows_through_all_three_jobs() {
+    let dir = TempDir::new("sparkify-gen");
+    let landing = dir.join("landing");
+    let generated = Command::new(bin("lake-gen"))
+        .args(["sparkify", &landing.join("sparkify").display().to_string()])
+        .args([
+            "--songs", "60", "--events", "3000", "--users", "20", "--days", "5",
+        ])
+        .output()
+        .expect("lake-gen");
+    assert!(generated.status.success());
+    let args = local_args(&dir, &landing);
+    let [bronze, silver, gold] = pipeline(dir.path(), &strs(&args), &[]);
+    assert_eq!(bronze.num("rows_quarantined"), 0);
+    let s = silver.detail("sparkify");
+    assert_eq!(s["events_rejected"], 0, "{s}");
+    assert!(
+        s["songplays_matching_song_data"].as_u64() > Some(0),
+        "generated plays match the song data: {s}"
+    );
+    assert!(
+        silver.rows_written("silver.sparkify_users_history")
+            > silver.rows_written("silver.sparkify_users")
+    );
+    assert!(gold.rows_written("gold.sparkify_top_songs") == 10);
 }

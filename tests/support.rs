@@ -319,3 +319,28 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     enc.write_all(bytes).expect("gzip");
     enc.finish().expect("gzip")
 }
+
+/// Rows of a DuckDB query over a local lake (tables as `delta_scan('<lake>/<path>')`), as JSON
+/// values; `None` (with a message) when the interop engines are not installed.
+pub fn duckdb(sql: &str) -> Option<Vec<Vec<serde_json::Value>>> {
+    let py = python()?;
+    let script = r#"
+import glob, json, os, sys, sysconfig
+import duckdb
+ext = glob.glob(os.path.join(sysconfig.get_paths()["purelib"], "duckdb_ext", "extensions", "*", "*", "delta.duckdb_extension"))[0]
+con = duckdb.connect()
+con.execute("SET TimeZone = 'UTC'")
+con.execute(f"LOAD '{ext}'")
+print(json.dumps([list(r) for r in con.execute(sys.argv[1]).fetchall()], default=str))
+"#;
+    let out = Command::new(py)
+        .args(["-c", script, sql])
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "duckdb: {}\n{sql}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).expect("json rows"))
+}

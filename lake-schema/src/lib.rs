@@ -648,7 +648,7 @@ pub const GOLD_SPARKIFY_DAILY_ACTIVE_USERS: TableDef = TableDef {
     layer: Layer::Gold,
     source: Some(SPARKIFY),
     name: "daily_active_users",
-    doc: "Users with at least one event (any page, logged in) per day (UTC), in all and by level.",
+    doc: "Users with at least one song play per day (UTC), in all and by the level they played on.",
     columns: &[
         col("day", Date, "The day."),
         col(

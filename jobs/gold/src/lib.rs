@@ -4,6 +4,8 @@
 //! user_id, played_at, artist_name, track_name). `sessions.sql`, `top_sessions.sql` and
 //! `top_songs.sql` then run unchanged for every source, each result replacing its gold table
 //! in one commit, and the top songs are delivered as `<lake>/gold/<source>/top_songs.tsv`.
+//! A source may add tables of its own (`sql/<source>/*.sql`, e.g. Sparkify's listening
+//! analytics). A source whose silver tables do not exist yet is skipped.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -16,8 +18,11 @@ use lake_runtime::{
     Input, LakeError, Result, Run, Summary, WriteMode, Written, int64_column, session, text_column,
 };
 use lake_schema::{
-    GOLD_LASTFM_SESSIONS, GOLD_LASTFM_TOP_SESSIONS, GOLD_LASTFM_TOP_SONGS, LASTFM,
-    SILVER_LASTFM_LISTENS, TableDef,
+    GOLD_LASTFM_SESSIONS, GOLD_LASTFM_TOP_SESSIONS, GOLD_LASTFM_TOP_SONGS,
+    GOLD_SPARKIFY_CONVERSIONS_DAILY, GOLD_SPARKIFY_DAILY_ACTIVE_USERS, GOLD_SPARKIFY_PLAYS_BY_HOUR,
+    GOLD_SPARKIFY_SESSIONS, GOLD_SPARKIFY_TOP_ARTISTS_DAILY, GOLD_SPARKIFY_TOP_SESSIONS,
+    GOLD_SPARKIFY_TOP_SONGS, GOLD_SPARKIFY_TOP_SONGS_DAILY, LASTFM, SILVER_LASTFM_LISTENS,
+    SILVER_SPARKIFY_SONGPLAYS, SILVER_SPARKIFY_USERS_HISTORY, SPARKIFY, TableDef,
 };
 
 /// A named SQL file of this job.
@@ -42,22 +47,54 @@ pub const TOP_SONGS: Sql = sql!("top_songs");
 /// A source the gold SQL runs over.
 pub struct Source {
     pub name: &'static str,
-    /// Silver tables `plays` reads.
+    /// Silver tables the source's queries read.
     pub inputs: &'static [&'static TableDef],
     pub plays: Sql,
     pub sessions: &'static TableDef,
     pub top_sessions: &'static TableDef,
     pub top_songs: &'static TableDef,
+    /// Tables only this source has, each with its query.
+    pub extra: &'static [(&'static TableDef, Sql)],
 }
 
-pub const SOURCES: &[Source] = &[Source {
-    name: LASTFM,
-    inputs: &[&SILVER_LASTFM_LISTENS],
-    plays: sql!("plays/lastfm"),
-    sessions: &GOLD_LASTFM_SESSIONS,
-    top_sessions: &GOLD_LASTFM_TOP_SESSIONS,
-    top_songs: &GOLD_LASTFM_TOP_SONGS,
-}];
+pub const SOURCES: &[Source] = &[
+    Source {
+        name: LASTFM,
+        inputs: &[&SILVER_LASTFM_LISTENS],
+        plays: sql!("plays/lastfm"),
+        sessions: &GOLD_LASTFM_SESSIONS,
+        top_sessions: &GOLD_LASTFM_TOP_SESSIONS,
+        top_songs: &GOLD_LASTFM_TOP_SONGS,
+        extra: &[],
+    },
+    Source {
+        name: SPARKIFY,
+        inputs: &[&SILVER_SPARKIFY_SONGPLAYS, &SILVER_SPARKIFY_USERS_HISTORY],
+        plays: sql!("plays/sparkify"),
+        sessions: &GOLD_SPARKIFY_SESSIONS,
+        top_sessions: &GOLD_SPARKIFY_TOP_SESSIONS,
+        top_songs: &GOLD_SPARKIFY_TOP_SONGS,
+        extra: &[
+            (&GOLD_SPARKIFY_PLAYS_BY_HOUR, sql!("sparkify/plays_by_hour")),
+            (
+                &GOLD_SPARKIFY_DAILY_ACTIVE_USERS,
+                sql!("sparkify/daily_active_users"),
+            ),
+            (
+                &GOLD_SPARKIFY_TOP_SONGS_DAILY,
+                sql!("sparkify/top_songs_daily"),
+            ),
+            (
+                &GOLD_SPARKIFY_TOP_ARTISTS_DAILY,
+                sql!("sparkify/top_artists_daily"),
+            ),
+            (
+                &GOLD_SPARKIFY_CONVERSIONS_DAILY,
+                sql!("sparkify/conversions_daily"),
+            ),
+        ],
+    },
+];
 
 pub const TOP_SONGS_FILE: &str = "top_songs.tsv";
 
@@ -89,13 +126,22 @@ async fn run_source(
 ) -> Result<()> {
     let ctx = session();
     let lake = &run.lake;
+    let mut versions = Vec::new();
     for def in source.inputs {
-        let version = lake.register(&ctx, def).await?;
-        summary.inputs.push(Input {
-            name: def.qualified_name(),
-            version,
-        });
+        versions.push((def.qualified_name(), lake.register(&ctx, def).await?));
     }
+    if versions.iter().all(|(_, v)| v.is_none()) {
+        tracing::info!(
+            "no silver tables of {} yet: skipping this source",
+            source.name
+        );
+        return Ok(());
+    }
+    summary.inputs.extend(
+        versions
+            .into_iter()
+            .map(|(name, version)| Input { name, version }),
+    );
     view(&ctx, "plays", query(&ctx, &source.plays).await?)?;
 
     // each step reads the table the previous one committed, so the answer matches the tables
@@ -131,6 +177,19 @@ async fn run_source(
     summary.rows_in += plays as u64;
     summary.rows_out += sessions.rows + top_sessions.rows + top_songs.rows;
     summary.outputs.extend([sessions, top_sessions, top_songs]);
+    for (def, sql) in source.extra {
+        let written = lake
+            .write(
+                &ctx,
+                def,
+                query(&ctx, sql).await?,
+                WriteMode::Overwrite,
+                &run.id,
+            )
+            .await?;
+        summary.rows_out += written.rows;
+        summary.outputs.push(written);
+    }
 
     let batches = ctx
         .sql("SELECT track_name, artist_name, play_count FROM top_songs ORDER BY rank")

@@ -105,10 +105,11 @@ fn register_json(ctx: &SessionContext) {
                         .then(|| serde_json::from_str(records.value(i)).ok())
                         .flatten();
                     let key = keys.is_valid(i).then(|| keys.value(i))?;
-                    let allowed = kinds
-                        .is_valid(i)
-                        .then(|| kinds.value(i))
-                        .unwrap_or_default();
+                    let allowed = if kinds.is_valid(i) {
+                        kinds.value(i)
+                    } else {
+                        ""
+                    };
                     let found = kind(parsed.as_ref().map(|m| m.get(key)));
                     if allowed.split(',').any(|k| k.trim() == found) {
                         return None;
@@ -121,6 +122,7 @@ fn register_json(ctx: &SessionContext) {
                     Some(match found {
                         "not an object" => "record is not a JSON object".to_string(),
                         "missing" => format!("{key} is missing, expected {expected}"),
+                        "null" => format!("{key} is null, expected {expected}"),
                         other => {
                             format!("{key} is {} {other}, expected {expected}", article(other))
                         }

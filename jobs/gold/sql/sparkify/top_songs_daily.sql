@@ -1,0 +1,14 @@
+-- gold.sparkify_top_songs_daily: the 10 most played songs of each day; ties by artist name,
+-- then title (byte order).
+SELECT day, rank, song_title, artist_name, plays
+FROM (
+  SELECT
+    day, song_title, artist_name, plays,
+    row_number() OVER (PARTITION BY day ORDER BY plays DESC, artist_name, song_title) AS rank
+  FROM (
+    SELECT CAST(start_time AS DATE) AS day, song_title, artist_name, count(*) AS plays
+    FROM silver.sparkify_songplays
+    GROUP BY 1, 2, 3
+  )
+)
+WHERE rank <= 10
