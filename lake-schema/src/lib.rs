@@ -452,11 +452,16 @@ pub const SILVER_SPARKIFY_SONGPLAYS: TableDef = TableDef {
     partition_by: &["year", "month"],
 };
 
-const SPARKIFY_USER_COLUMNS: [Column; 5] = [
+const SPARKIFY_USER_COLUMNS: [Column; 6] = [
     col("user_id", Text, "Sparkify user id."),
     opt("first_name", Text, "First name."),
     opt("last_name", Text, "Last name."),
     opt("gender", Text, "`M` or `F`."),
+    opt(
+        "registered_at",
+        Timestamp,
+        "Sign-up time, from `registration` (epoch milliseconds written as a float).",
+    ),
     col("level", Text, "`free` or `paid`."),
 ];
 
@@ -476,7 +481,7 @@ pub const SILVER_SPARKIFY_USERS_HISTORY: TableDef = TableDef {
     name: "users_history",
     doc: "One row per period a user spent on one level (type-2 slowly changing dimension): users move \
           between free and paid.",
-    columns: &concat::<5, 3, 8>(
+    columns: &concat::<6, 3, 9>(
         SPARKIFY_USER_COLUMNS,
         [
             col("valid_from", Timestamp, "First event on this level."),

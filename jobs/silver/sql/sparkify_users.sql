@@ -1,5 +1,5 @@
 -- silver.sparkify_users: one row per logged-in user, with the level of their latest event.
-SELECT user_id, first_name, last_name, gender, level
+SELECT user_id, first_name, last_name, gender, to_timestamp_millis(registration) AS registered_at, level
 FROM (
   SELECT
     *,
