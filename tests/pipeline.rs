@@ -781,3 +781,49 @@ fn generated_sparkify_data_flows_through_all_three_jobs() {
     );
     assert!(gold.rows_written("gold.sparkify_top_songs") == 10);
 }
+
+#[test]
+fn a_rebuilt_table_follows_a_changed_catalogue_and_keeps_its_history() {
+    let Some(py) = python() else { return };
+    let dir = TempDir::new("schema");
+    let lake = dir.join("lake");
+    // a silver table as an older version of the jobs wrote it: other columns
+    let script = r#"
+import sys, pyarrow as pa
+from deltalake import write_deltalake
+write_deltalake(sys.argv[1] + "/silver/lastfm/users", pa.table({"user_id": ["old"], "age_text": ["12"]}))
+"#;
+    let made = Command::new(&py)
+        .args(["-c", script, &lake.display().to_string()])
+        .output()
+        .expect("python");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let args = local_args(&dir, &hand_landing());
+    let [_, silver, _] = pipeline(dir.path(), &strs(&args), &[]);
+    assert!(
+        silver.stderr.contains("replacing its schema"),
+        "{}",
+        silver.stderr
+    );
+    let users = format!("delta_scan('{}/silver/lastfm/users')", lake.display());
+    let Some(rows) = duckdb(&format!("SELECT count(*), count(registered) FROM {users}")) else {
+        return;
+    };
+    // users 1 and 2 have a sign-up date, users 3 and 4 an empty one
+    assert_eq!(rows, vec![vec![serde_json::json!(4), serde_json::json!(2)]]);
+    let versions = std::fs::read_dir(lake.join("silver/lastfm/users/_delta_log"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(
+        versions, 2,
+        "the old version stays in the log (time travel)"
+    );
+}

@@ -19,6 +19,7 @@ use deltalake::delta_datafusion::planner::DeltaPlanner;
 use deltalake::kernel::StructType;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
 use deltalake::kernel::transaction::CommitProperties;
+use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use futures::StreamExt;
@@ -164,8 +165,29 @@ impl Lake {
         let name = def.qualified_name();
         let table = self.table_or_create(def).await?;
         let df = conform(df, def)?;
-        let table = table
-            .write(Vec::<RecordBatch>::new())
+        let have: Vec<String> = table
+            .snapshot()
+            .map(|s| s.schema().fields().map(|f| f.name().to_string()).collect())
+            .unwrap_or_default();
+        let want: Vec<&str> = def.columns.iter().map(|c| c.name).collect();
+        let schema_changed = have != want;
+        if schema_changed && mode == WriteMode::Append {
+            return Err(LakeError::delta(name.clone())(DeltaTableError::Generic(
+                format!(
+                    "the table at {} has columns ({}) but this version of the jobs writes ({}); \
+                 move the table away or rebuild it from the layer below",
+                    self.table_url(def)?,
+                    have.join(", "),
+                    want.join(", ")
+                ),
+            )));
+        }
+        let mut builder = table.write(Vec::<RecordBatch>::new());
+        if schema_changed {
+            tracing::info!(table = %name, "the catalogue changed this table's columns: replacing its schema in this commit");
+            builder = builder.with_schema_mode(SchemaMode::Overwrite);
+        }
+        let table = builder
             .with_input_plan(df.logical_plan().clone())
             .with_session_state(Arc::new(ctx.state()))
             .with_save_mode(match mode {
