@@ -1,7 +1,7 @@
 //! The lake: Delta tables of the catalogue at their locations under the lake root, and a
 //! DataFusion session that knows them by their SQL names (`silver.lastfm_listens`).
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::RecordBatch;
@@ -315,17 +315,17 @@ async fn last_commit_rows(table: &DeltaTable) -> Option<u64> {
 
 /// Selects the catalogue's columns from `df` by name, cast to the catalogue's types.
 pub fn conform(df: DataFrame, def: &TableDef) -> Result<DataFrame> {
-    let have: HashMap<String, ()> = df
+    let have: HashSet<&str> = df
         .schema()
         .fields()
         .iter()
-        .map(|f| (f.name().clone(), ()))
+        .map(|f| f.name().as_str())
         .collect();
     let missing: Vec<&str> = def
         .columns
         .iter()
         .map(|c| c.name)
-        .filter(|n| !have.contains_key(*n))
+        .filter(|n| !have.contains(n))
         .collect();
     if !missing.is_empty() {
         return Err(LakeError::query(def.qualified_name())(

@@ -144,29 +144,29 @@ async fn run_source(
     );
     view(&ctx, "plays", query(&ctx, &source.plays).await?)?;
 
-    // each step reads the table the previous one committed, so the answer matches the tables
-    let step = async |sql: &Sql, def: &TableDef, next_view: &str| -> Result<Written> {
-        let written = lake
-            .write(
-                &ctx,
-                def,
-                query(&ctx, sql).await?,
-                WriteMode::Overwrite,
-                &run.id,
-            )
-            .await?;
+    let write = async |sql: &Sql, def: &TableDef| -> Result<Written> {
+        let df = query(&ctx, sql).await?;
+        lake.write(&ctx, def, df, WriteMode::Overwrite, &run.id)
+            .await
+    };
+    let mut written = Vec::new();
+    // each step reads the table the one before committed, so the answer matches the tables
+    for (sql, def, next_view) in [
+        (&SESSIONS, source.sessions, "sessions"),
+        (&TOP_SESSIONS, source.top_sessions, "top_sessions"),
+        (&TOP_SONGS, source.top_songs, "top_songs"),
+    ] {
+        written.push(write(sql, def).await?);
         lake.register(&ctx, def).await?;
         let table = ctx
             .table(def.qualified_name())
             .await
             .map_err(LakeError::query(def.qualified_name()))?;
         view(&ctx, next_view, table)?;
-        Ok(written)
-    };
-    let sessions = step(&SESSIONS, source.sessions, "sessions").await?;
-    let top_sessions = step(&TOP_SESSIONS, source.top_sessions, "top_sessions").await?;
-    let top_songs = step(&TOP_SONGS, source.top_songs, "top_songs").await?;
-
+    }
+    for (def, sql) in source.extra {
+        written.push(write(sql, def).await?);
+    }
     let plays = ctx
         .table("plays")
         .await
@@ -175,21 +175,8 @@ async fn run_source(
         .await
         .map_err(LakeError::query("plays"))?;
     summary.rows_in += plays as u64;
-    summary.rows_out += sessions.rows + top_sessions.rows + top_songs.rows;
-    summary.outputs.extend([sessions, top_sessions, top_songs]);
-    for (def, sql) in source.extra {
-        let written = lake
-            .write(
-                &ctx,
-                def,
-                query(&ctx, sql).await?,
-                WriteMode::Overwrite,
-                &run.id,
-            )
-            .await?;
-        summary.rows_out += written.rows;
-        summary.outputs.push(written);
-    }
+    summary.rows_out += written.iter().map(|w| w.rows).sum::<u64>();
+    summary.outputs.extend(written);
 
     let batches = ctx
         .sql("SELECT track_name, artist_name, play_count FROM top_songs ORDER BY rank")

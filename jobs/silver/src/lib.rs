@@ -10,6 +10,7 @@ pub mod functions;
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::RecordBatch;
 use datafusion::prelude::{DataFrame, SessionContext, lit};
 use datafusion::scalar::ScalarValue;
 use lake_runtime::{
@@ -173,14 +174,7 @@ impl Silver<'_> {
             "SELECT table_name, count(*) FROM {} GROUP BY table_name",
             def.qualified_name()
         );
-        let batches = self
-            .ctx
-            .sql(&sql)
-            .await
-            .map_err(LakeError::query(&sql))?
-            .collect()
-            .await
-            .map_err(LakeError::query(&sql))?;
+        let batches = self.collect(&sql).await?;
         let bad = |e: datafusion::arrow::error::ArrowError| LakeError::query(&sql)(e.into());
         let mut per_table = Vec::new();
         for b in batches {
@@ -200,16 +194,14 @@ impl Silver<'_> {
             .await
     }
 
+    async fn collect(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        let df = self.ctx.sql(sql).await.map_err(LakeError::query(sql))?;
+        df.collect().await.map_err(LakeError::query(sql))
+    }
+
     /// The single integer a query such as `SELECT count(*) …` returns.
     async fn scalar(&self, sql: &str) -> Result<u64> {
-        let batches = self
-            .ctx
-            .sql(sql)
-            .await
-            .map_err(LakeError::query(sql))?
-            .collect()
-            .await
-            .map_err(LakeError::query(sql))?;
+        let batches = self.collect(sql).await?;
         let first = batches.first().map(|b| int64_column(b, 0)).transpose();
         let first = first.map_err(|e| LakeError::query(sql)(e.into()))?;
         Ok(first.filter(|a| !a.is_empty()).map_or(0, |a| a.value(0)) as u64)
