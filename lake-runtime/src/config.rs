@@ -50,6 +50,18 @@ pub struct LakeArgs {
     /// Log format on stderr: human-readable text, or JSON lines for log shippers
     #[arg(long, env = "LAKE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Fail the run (exit 3) when more than this share of the rows read was quarantined,
+    /// e.g. 0.01 for 1%; the tables are still written, so the rows can be inspected
+    #[arg(long, env = "LAKE_MAX_QUARANTINE_RATIO", value_name = "RATIO", value_parser = ratio)]
+    pub max_quarantine_ratio: Option<f64>,
+}
+
+fn ratio(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("'{s}' is not a ratio between 0 and 1")),
+    }
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -87,6 +87,8 @@ pub enum Exit {
     Failed = 1,
     /// Unusable arguments or configuration. Retrying will not help; fix the configuration.
     Config = 2,
+    /// The run wrote its tables, but quarantined more than `--max-quarantine-ratio` of its rows.
+    TooMuchQuarantined = 3,
 }
 
 impl From<Exit> for ExitCode {
@@ -100,4 +102,6 @@ pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success (rows that break a rule are quarantined and counted, not a failure)
   1  the run failed (object store, Delta table or query error); safe to re-run
-  2  unusable arguments or configuration; fix them before re-running";
+  2  unusable arguments or configuration; fix them before re-running
+  3  the tables were written, but more than --max-quarantine-ratio of the rows
+     read went to quarantine; look at the quarantine tables";

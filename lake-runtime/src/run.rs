@@ -122,7 +122,10 @@ where
     let seconds = run.started.elapsed().as_secs_f64();
     let empty = Summary::default();
     let (summary, error, exit) = match &outcome {
-        Ok(summary) => (summary, None, Exit::Ok),
+        Ok(summary) => match quarantine_over(summary, args.max_quarantine_ratio) {
+            Some(message) => (summary, Some(message), Exit::TooMuchQuarantined),
+            None => (summary, None, Exit::Ok),
+        },
         Err(e) => (&empty, Some(e.to_string()), e.exit_code()),
     };
     let record = RunRecord {
@@ -162,6 +165,22 @@ where
     }
     println!("{json}");
     exit.into()
+}
+
+/// The complaint when the quarantined share of the rows read is over `max`.
+fn quarantine_over(summary: &Summary, max: Option<f64>) -> Option<String> {
+    let max = max?;
+    let read = summary.rows_in.max(1) as f64;
+    let share = summary.rows_quarantined as f64 / read;
+    (share > max).then(|| {
+        format!(
+            "{} of {} rows read ({:.2}%) were quarantined, over --max-quarantine-ratio {max}; \
+             the tables were written: see the quarantine tables for the reasons",
+            summary.rows_quarantined,
+            summary.rows_in,
+            share * 100.0
+        )
+    })
 }
 
 fn fail_early(job: &str, e: &LakeError) -> ExitCode {
