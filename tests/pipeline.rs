@@ -1046,3 +1046,48 @@ fn too_much_quarantine_fails_the_run_with_exit_code_3() {
         bad.stderr
     );
 }
+
+#[test]
+fn a_changed_landing_object_is_landed_again_and_flagged() {
+    let dir = TempDir::new("changed");
+    let landing = dir.join("landing");
+    std::fs::create_dir_all(landing.join("lastfm")).expect("mkdir");
+    let file = landing.join("lastfm").join(PLAYS);
+    std::fs::write(&file, format!("{GOOD}\n")).expect("write");
+    let args = local_args(&dir, &landing);
+    run("bronze", dir.path(), &strs(&args), &[]).ok();
+    std::fs::write(&file, format!("{GOOD}\n{GOOD} 2\n")).expect("rewrite");
+    let again = run("bronze", dir.path(), &strs(&args), &[]).ok();
+    let changed = again.source_detail("lastfm", "objects_changed").to_string();
+    assert!(changed.contains(PLAYS), "flagged as changed: {changed}");
+    assert_eq!(again.num("rows_in"), 2, "the whole new version is landed");
+    assert!(again.stderr.contains("changed since it was landed"));
+    // silver counts the repeated first line once
+    let silver = run("silver", dir.path(), &strs(&args), &[]).ok();
+    assert_eq!(silver.rows_written("silver.lastfm_listens"), 2);
+    assert_eq!(silver.detail("duplicate_plays_dropped"), 1);
+}
+
+#[test]
+fn json_logs_are_one_json_object_per_line() {
+    let dir = TempDir::new("jsonlog");
+    let args = local_args(&dir, &hand_landing());
+    let ran = run(
+        "bronze",
+        dir.path(),
+        &[strs(&args), vec!["--log-format", "json"]].concat(),
+        &[],
+    )
+    .ok();
+    let lines: Vec<&str> = ran.stderr.lines().collect();
+    assert!(lines.len() >= 3, "{}", ran.stderr);
+    for line in lines {
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            value.get("level").is_some() && value.get("message").is_some(),
+            "{line}"
+        );
+    }
+    assert!(ran.stderr.contains("bronze succeeded"));
+}
