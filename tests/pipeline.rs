@@ -195,6 +195,13 @@ fn pipeline_on_localstack_s3_gives_the_expected_answer() {
     let (lake, landing) = (bucket.url("lake"), bucket.url("landing"));
     let args = ["--lake", lake.as_str(), "--landing", landing.as_str()];
     let [bronze, silver, gold] = pipeline(dir.path(), &args, &env);
+    for ran in [&bronze, &silver, &gold] {
+        assert!(
+            !ran.stderr.contains("ERROR"),
+            "a successful run logs no error:\n{}",
+            ran.stderr
+        );
+    }
     assert_eq!(
         (bronze.num("rows_in"), bronze.num("rows_quarantined")),
         (157, 5)

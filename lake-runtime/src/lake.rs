@@ -85,9 +85,8 @@ impl Lake {
 
     /// The table, loaded at its latest version; `None` when it was never written.
     pub async fn table(&self, def: &TableDef) -> Result<Option<DeltaTable>> {
-        if let Some(dir) = self.local_dir(def)?
-            && !dir.join("_delta_log").is_dir()
-        {
+        // Probing a location without a log makes the Delta kernel log an error; look first.
+        if !self.location(def)?.child("_delta_log")?.exists().await? {
             return Ok(None);
         }
         let mut table = self
