@@ -105,9 +105,9 @@ impl Ran {
     }
 }
 
-/// Runs a job binary in `cwd` (so that no stray lake.toml applies), with a clean lake
+/// Starts a job binary in `cwd` (so that no stray lake.toml applies), with a clean lake
 /// environment plus `env`.
-pub fn run(job: &str, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Ran {
+pub fn spawn(job: &str, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
     let mut cmd = Command::new(bin(job));
     cmd.current_dir(cwd).args(args);
     for var in [
@@ -123,7 +123,14 @@ pub fn run(job: &str, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Ran {
     // never let the AWS SDK look for an instance role
     cmd.env("AWS_EC2_METADATA_DISABLED", "true");
     cmd.envs(env.iter().copied());
-    let out = cmd.output().expect("run job binary");
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd.spawn().expect("start job binary")
+}
+
+/// Waits for a started job and collects what it left behind.
+pub fn finish(child: std::process::Child) -> Ran {
+    let out = child.wait_with_output().expect("wait for job binary");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let record = stdout
@@ -137,6 +144,11 @@ pub fn run(job: &str, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Ran {
         stderr,
         record,
     }
+}
+
+/// Runs a job binary to its end (see [`spawn`]).
+pub fn run(job: &str, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Ran {
+    finish(spawn(job, cwd, args, env))
 }
 
 /// Runs bronze, silver and gold in order with the same arguments; all must succeed.

@@ -38,6 +38,10 @@ pub enum LakeError {
         source: Box<datafusion::error::DataFusionError>,
     },
 
+    /// Another run of the same job holds the lake's lease.
+    #[error("{message}")]
+    Busy { message: String },
+
     /// Reading an input object failed in a way that is not a data problem.
     #[error("{location}: {message}")]
     Io { location: String, message: String },
@@ -73,6 +77,7 @@ impl LakeError {
     pub fn exit_code(&self) -> Exit {
         match self {
             LakeError::Config { .. } => Exit::Config,
+            LakeError::Busy { .. } => Exit::Busy,
             _ => Exit::Failed,
         }
     }
@@ -89,6 +94,8 @@ pub enum Exit {
     Config = 2,
     /// The run wrote its tables, but quarantined more than `--max-quarantine-ratio` of its rows.
     TooMuchQuarantined = 3,
+    /// Another run of the same job is running on this lake; nothing was written. Retry later.
+    Busy = 4,
 }
 
 impl From<Exit> for ExitCode {
@@ -104,4 +111,6 @@ Exit codes:
   1  the run failed (object store, Delta table or query error); safe to re-run
   2  unusable arguments or configuration; fix them before re-running
   3  the tables were written, but more than --max-quarantine-ratio of the rows
-     read went to quarantine; look at the quarantine tables";
+     read went to quarantine; look at the quarantine tables
+  4  another run of the same job is running on this lake; nothing was written;
+     retry later";

@@ -1,6 +1,6 @@
 //! The runtime every job shares: configuration ([`config`]), object stores ([`store`]),
-//! Delta tables and the DataFusion session ([`lake`]), logging ([`telemetry`]) and the run
-//! life cycle with its summary and run record ([`run`]).
+//! Delta tables and the DataFusion session ([`lake`]), one run per job at a time ([`lease`]),
+//! logging ([`telemetry`]) and the run life cycle with its summary and run record ([`run`]).
 //!
 //! A job's `main.rs` parses its flags and hands its body to [`run::run_job`]; everything
 //! else a job does is library code over [`run::Run`].
@@ -8,6 +8,7 @@
 pub mod config;
 pub mod error;
 pub mod lake;
+pub mod lease;
 pub mod run;
 pub mod store;
 pub mod telemetry;

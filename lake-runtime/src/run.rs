@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use crate::config::{LakeArgs, LakeConfig};
 use crate::error::{Exit, LakeError, Result};
 use crate::lake::{Lake, WriteMode, Written, session};
+use crate::lease::Lease;
 use crate::telemetry;
 
 /// What a job is given: its run id, configuration and the opened lake.
@@ -118,7 +119,14 @@ where
         started,
     });
     tracing::info!(run_id = %run.id, lake = %run.cfg.lake, landing = %run.cfg.landing, "{job} started");
-    let outcome = body(run.clone()).await;
+    let outcome = match Lease::acquire(run.lake.root(), job, &run.id).await {
+        Ok(lease) => {
+            let outcome = body(run.clone()).await;
+            lease.release().await;
+            outcome
+        }
+        Err(e) => Err(e),
+    };
     let seconds = run.started.elapsed().as_secs_f64();
     let empty = Summary::default();
     let (summary, error, exit) = match &outcome {

@@ -1,0 +1,149 @@
+//! One run of a job at a time per lake: a lease object `<lake>/_leases/<job>.json`, taken with
+//! an atomic create-if-absent (S3 conditional put, a hard link locally) and renewed by a
+//! heartbeat. A second run started while the lease is held exits with [`crate::Exit::Busy`];
+//! a lease whose holder stopped renewing it (a killed run) expires after its TTL and the next
+//! run takes it over.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+
+use crate::error::{LakeError, Result};
+use crate::store::Location;
+
+/// How long a lease lives without a heartbeat; the heartbeat renews it every third of that.
+pub const LEASE_TTL: Duration = Duration::from_secs(90);
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Holder {
+    run_id: String,
+    pid: u32,
+    host: String,
+    expires_at: DateTime<Utc>,
+}
+
+/// A held lease; [`Lease::release`] gives it back (a dropped lease expires after its TTL).
+#[derive(Debug)]
+pub struct Lease {
+    folder: Location,
+    path: Path,
+    heartbeat: JoinHandle<()>,
+}
+
+fn holder(run_id: &str) -> Holder {
+    Holder {
+        run_id: run_id.to_string(),
+        pid: std::process::id(),
+        host: std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+            .map(|h| h.trim().to_string())
+            .unwrap_or_default(),
+        expires_at: Utc::now() + LEASE_TTL,
+    }
+}
+
+fn payload(h: &Holder) -> PutPayload {
+    PutPayload::from(Bytes::from(serde_json::to_vec(h).unwrap_or_default()))
+}
+
+impl Lease {
+    /// Takes the lease of `job` on the lake whose root is `root`, or says who holds it.
+    pub async fn acquire(root: &Location, job: &str, run_id: &str) -> Result<Lease> {
+        let folder = root.child("_leases")?;
+        let path = folder.file_path(&format!("{job}.json"));
+        let url = folder.object_url(&path);
+        let store = folder.store().clone();
+        let create = PutOptions::from(PutMode::Create);
+        match store
+            .put_opts(&path, payload(&holder(run_id)), create.clone())
+            .await
+        {
+            Ok(_) => {}
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                let got = store
+                    .get(&path)
+                    .await
+                    .map_err(LakeError::store(url.clone()))?;
+                let e_tag = got.meta.e_tag.clone();
+                let version = got.meta.version.clone();
+                let bytes = got.bytes().await.map_err(LakeError::store(url.clone()))?;
+                let current: Option<Holder> = serde_json::from_slice(&bytes).ok();
+                if let Some(h) = current.as_ref().filter(|h| h.expires_at > Utc::now()) {
+                    return Err(LakeError::Busy {
+                        message: format!(
+                            "another {job} run ({}, pid {} on {}) holds {url} until {}; \
+                             retry after it ends (a killed run's lease expires by itself)",
+                            h.run_id,
+                            h.pid,
+                            if h.host.is_empty() {
+                                "an unnamed host"
+                            } else {
+                                &h.host
+                            },
+                            h.expires_at.format("%H:%M:%S UTC")
+                        ),
+                    });
+                }
+                tracing::warn!(lease = %url, "taking over an expired lease (a run that stopped without releasing it)");
+                let update = PutOptions::from(PutMode::Update(UpdateVersion { e_tag, version }));
+                let taken = match store
+                    .put_opts(&path, payload(&holder(run_id)), update)
+                    .await
+                {
+                    Err(object_store::Error::NotImplemented { .. }) => {
+                        // local file systems have no compare-and-swap: remove, then create
+                        let _ = store.delete(&path).await;
+                        store
+                            .put_opts(&path, payload(&holder(run_id)), create)
+                            .await
+                    }
+                    other => other,
+                };
+                match taken {
+                    Ok(_) => {}
+                    Err(
+                        object_store::Error::Precondition { .. }
+                        | object_store::Error::AlreadyExists { .. },
+                    ) => {
+                        return Err(LakeError::Busy {
+                            message: format!(
+                                "another {job} run took over {url} at the same moment; retry later"
+                            ),
+                        });
+                    }
+                    Err(e) => return Err(LakeError::store(url)(e)),
+                }
+            }
+            Err(e) => return Err(LakeError::store(url)(e)),
+        }
+        let heartbeat = {
+            let (store, path, run_id) = (store.clone(), path.clone(), run_id.to_string());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(LEASE_TTL / 3).await;
+                    if let Err(e) = store.put(&path, payload(&holder(&run_id))).await {
+                        tracing::warn!("could not renew the lease at {path}: {e}");
+                    }
+                }
+            })
+        };
+        Ok(Lease {
+            folder,
+            path,
+            heartbeat,
+        })
+    }
+
+    pub async fn release(self) {
+        self.heartbeat.abort();
+        if let Err(e) = self.folder.store().delete(&self.path).await {
+            tracing::warn!("could not release the lease at {}: {e}", self.path);
+        }
+    }
+}
