@@ -60,11 +60,11 @@ impl Lease {
         let url = folder.object_url(&path);
         let store = folder.store().clone();
         let create = PutOptions::from(PutMode::Create);
-        match store
+        let written = match store
             .put_opts(&path, payload(&holder(run_id)), create.clone())
             .await
         {
-            Ok(_) => {}
+            Ok(put) => put,
             Err(object_store::Error::AlreadyExists { .. }) => {
                 let got = store
                     .get(&path)
@@ -106,7 +106,7 @@ impl Lease {
                     other => other,
                 };
                 match taken {
-                    Ok(_) => {}
+                    Ok(put) => put,
                     Err(
                         object_store::Error::Precondition { .. }
                         | object_store::Error::AlreadyExists { .. },
@@ -121,14 +121,43 @@ impl Lease {
                 }
             }
             Err(e) => return Err(LakeError::store(url)(e)),
-        }
+        };
         let heartbeat = {
             let (store, path, run_id) = (store.clone(), path.clone(), run_id.to_string());
+            let mut last = UpdateVersion {
+                e_tag: written.e_tag,
+                version: written.version,
+            };
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(LEASE_TTL / 3).await;
-                    if let Err(e) = store.put(&path, payload(&holder(&run_id))).await {
-                        tracing::warn!("could not renew the lease at {path}: {e}");
+                    // renew only the lease we wrote: if another run took it over, say so
+                    let update = PutOptions::from(PutMode::Update(last.clone()));
+                    let renewed = match store
+                        .put_opts(&path, payload(&holder(&run_id)), update)
+                        .await
+                    {
+                        Err(object_store::Error::NotImplemented { .. }) => {
+                            store.put(&path, payload(&holder(&run_id))).await
+                        }
+                        other => other,
+                    };
+                    match renewed {
+                        Ok(put) => {
+                            last = UpdateVersion {
+                                e_tag: put.e_tag,
+                                version: put.version,
+                            }
+                        }
+                        Err(object_store::Error::Precondition { .. }) => {
+                            tracing::error!(
+                                "the lease at {path} was taken over by another run (this run stalled for \
+                                 longer than {} s); two runs may now write at the same time",
+                                LEASE_TTL.as_secs()
+                            );
+                            return;
+                        }
+                        Err(e) => tracing::warn!("could not renew the lease at {path}: {e}"),
                     }
                 }
             })
