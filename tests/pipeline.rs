@@ -859,51 +859,37 @@ fn a_corpus_of_bad_input_is_landed_or_quarantined_without_a_panic() {
     std::fs::create_dir_all(sparkify.join("log_data")).expect("mkdir");
     let write =
         |path: std::path::PathBuf, bytes: Vec<u8>| std::fs::write(path, bytes).expect("write");
-    write(
-        lastfm.join("crlf.tsv"),
-        format!("{GOOD}\r\n{GOOD} 2\r\n").into_bytes(),
-    );
-    write(
-        lastfm.join("bom.tsv"),
-        format!("\u{feff}{GOOD} bom\n").into_bytes(),
-    );
-    write(
-        lastfm.join("invalid-utf8.tsv"),
-        b"user_000001\t2009-05-04T23:08:57Z\t\tBad \xff\t\tT\n".to_vec(),
-    );
-    write(
-        lastfm.join("nul.tsv"),
-        format!("{GOOD} with \0 a nul\n").into_bytes(),
-    );
-    write(
-        lastfm.join("no-newline.tsv"),
-        format!("{GOOD} a\n{GOOD} last").into_bytes(),
-    );
-    write(
-        lastfm.join("long-line.tsv"),
-        format!("{GOOD} {}\n", "x".repeat(10 << 20)).into_bytes(),
-    );
-    write(lastfm.join("zero-bytes.tsv"), Vec::new());
-    write(lastfm.join("blank-lines.tsv"), b"\n\n".to_vec());
-    write(
-        lastfm.join("tabs.tsv"),
-        format!("{GOOD}\twith a tab\n").into_bytes(),
-    );
-    write(
-        lastfm.join("out-of-range.tsv"),
-        [
-            "user_000001\t2009-13-45T99:61:00Z\t\tA\t\tT",
-            "user_000001\t99999-01-01T00:00:00Z\t\tA\t\tT",
-            "user_000001\t2009-02-29T00:00:00Z\t\tA\t\tT",
-            "user_000001\t-001-01-01T00:00:00Z\t\tA\t\tT",
-        ]
-        .join("\n")
-        .into_bytes(),
-    );
-    write(
-        lastfm.join("corrupt.tsv.gz"),
-        b"this is not gzip at all".to_vec(),
-    );
+    let out_of_range = [
+        "user_000001\t2009-13-45T99:61:00Z\t\tA\t\tT",
+        "user_000001\t99999-01-01T00:00:00Z\t\tA\t\tT",
+        "user_000001\t2009-02-29T00:00:00Z\t\tA\t\tT",
+        "user_000001\t-001-01-01T00:00:00Z\t\tA\t\tT",
+    ];
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("crlf.tsv", format!("{GOOD}\r\n{GOOD} 2\r\n").into_bytes()),
+        ("bom.tsv", format!("\u{feff}{GOOD} bom\n").into_bytes()),
+        (
+            "invalid-utf8.tsv",
+            b"user_000001\t2009-05-04T23:08:57Z\t\tBad \xff\t\tT\n".to_vec(),
+        ),
+        ("nul.tsv", format!("{GOOD} with \0 a nul\n").into_bytes()),
+        (
+            "no-newline.tsv",
+            format!("{GOOD} a\n{GOOD} last").into_bytes(),
+        ),
+        (
+            "long-line.tsv",
+            format!("{GOOD} {}\n", "x".repeat(10 << 20)).into_bytes(),
+        ),
+        ("zero-bytes.tsv", Vec::new()),
+        ("blank-lines.tsv", b"\n\n".to_vec()),
+        ("tabs.tsv", format!("{GOOD}\twith a tab\n").into_bytes()),
+        ("out-of-range.tsv", out_of_range.join("\n").into_bytes()),
+        ("corrupt.tsv.gz", b"this is not gzip at all".to_vec()),
+    ];
+    for (name, bytes) in files {
+        write(lastfm.join(name), bytes);
+    }
     let mut tgz = gzip(&{
         // a tar with one member, cut off in the middle of its data
         let mut header = [0u8; 512];
