@@ -29,6 +29,20 @@ fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
+fn pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// A fresh bucket with the hand fixture under `landing/lastfm/`.
+fn hand_bucket(s3: &S3, tag: &str) -> Bucket {
+    let bucket = s3.bucket(tag);
+    for f in [PLAYS, PROFILES] {
+        let bytes = std::fs::read(hand_landing().join("lastfm").join(f)).expect("fixture");
+        bucket.put(&format!("landing/lastfm/{f}"), bytes);
+    }
+    bucket
+}
+
 #[test]
 fn hand_fixture_gives_the_hand_derived_answer_and_every_line_is_accounted_for() {
     let dir = TempDir::new("hand");
@@ -191,7 +205,7 @@ fn pipeline_on_localstack_s3_gives_the_expected_answer() {
     bucket.put("landing/lastfm/.DS_Store", vec![0, 1, 2]);
     let dir = TempDir::new("s3");
     let env = s3.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let env = pairs(&env);
     let (lake, landing) = (bucket.url("lake"), bucket.url("landing"));
     let args = ["--lake", lake.as_str(), "--landing", landing.as_str()];
     let [bronze, silver, gold] = pipeline(dir.path(), &args, &env);
@@ -376,13 +390,9 @@ fn other_engines_read_the_s3_lake_with_the_same_rows_and_types() {
     let (Some(py), Some(s3)) = (python(), S3::get()) else {
         return;
     };
-    let bucket = s3.bucket("interop");
-    for f in [PLAYS, PROFILES] {
-        let bytes = std::fs::read(hand_landing().join("lastfm").join(f)).expect("fixture");
-        bucket.put(&format!("landing/lastfm/{f}"), bytes);
-    }
+    let bucket = hand_bucket(&s3, "interop");
     let env = s3.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let env = pairs(&env);
     let (lake, landing) = (bucket.url("lake"), bucket.url("landing"));
     let dir = TempDir::new("interop-s3");
     pipeline(dir.path(), &["--lake", &lake, "--landing", &landing], &env);
@@ -593,7 +603,7 @@ fn sparkify_on_localstack_s3_gives_the_known_check_values() {
         }
     }
     let env = s3.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let env = pairs(&env);
     let (lake, landing) = (bucket.url("lake"), bucket.url("landing"));
     let dir = TempDir::new("sparkify-s3");
     let [bronze, silver, gold] =
@@ -1088,13 +1098,9 @@ fn json_logs_are_one_json_object_per_line() {
 #[test]
 fn two_bronze_runs_started_together_land_the_data_once() {
     let Some(s3) = S3::get() else { return };
-    let bucket = s3.bucket("race");
-    for f in [PLAYS, PROFILES] {
-        let bytes = std::fs::read(hand_landing().join("lastfm").join(f)).expect("fixture");
-        bucket.put(&format!("landing/lastfm/{f}"), bytes);
-    }
+    let bucket = hand_bucket(&s3, "race");
     let env = s3.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let env = pairs(&env);
     let (lake, landing) = (bucket.url("lake"), bucket.url("landing"));
     let dir = TempDir::new("race");
     let args = ["--lake", lake.as_str(), "--landing", landing.as_str()];
