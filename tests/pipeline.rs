@@ -111,11 +111,9 @@ for t in ["bronze/lastfm/quarantine", "silver/lastfm/quarantine"]:
     for r in df.iter_rows(named=True):
         print(t.split("/")[0], r["source_line"], r["reason"])
 "#;
-    let out = Command::new(py)
-        .args(["-c", script, &dir.join("lake").display().to_string()])
-        .output()
-        .expect("python");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let lake = dir.join("lake").display().to_string();
+    let out = python_output(&py, &["-c", script, &lake], &[]);
+    let text = String::from_utf8_lossy(&out);
     for expected in [
         "expected 6 tab-separated fields, found 4",
         "expected 6 tab-separated fields, found 7",
@@ -325,15 +323,16 @@ fn check_other_engines(py: &Path, lake: &str, env: &[(&str, &str)]) {
         ("gold/lastfm/top_sessions", 50),
         ("gold/lastfm/top_songs", 10),
     ];
-    let out = Command::new(py)
-        .arg(repo().join("tests/interop/read_lake.py"))
-        .arg(lake)
-        .args(tables.iter().map(|(t, _)| *t))
-        .envs(env.iter().copied())
-        .output()
-        .expect("read_lake.py");
-    let seen: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|_| panic!("read_lake.py: {}", String::from_utf8_lossy(&out.stderr)));
+    let script = repo()
+        .join("tests/interop/read_lake.py")
+        .display()
+        .to_string();
+    let args: Vec<&str> = [script.as_str(), lake]
+        .into_iter()
+        .chain(tables.iter().map(|(t, _)| *t))
+        .collect();
+    let seen: serde_json::Value =
+        serde_json::from_slice(&python_output(py, &args, env)).expect("read_lake.py prints JSON");
     let expected_top: Vec<Vec<serde_json::Value>> = hand_expected()
         .lines()
         .skip(1)
@@ -489,16 +488,8 @@ fn sparkify_zips_give_the_same_tables_as_the_unpacked_files_and_skip_macos_junk(
     };
     let dir = TempDir::new("sparkify-bronze");
     let (unpacked, zipped) = (dir.join("unpacked"), dir.join("zipped"));
-    std::fs::create_dir_all(unpacked.join("sparkify")).expect("mkdir");
+    sparkify_landing(&tree, &unpacked);
     std::fs::create_dir_all(zipped.join("sparkify")).expect("mkdir");
-    for sub in ["song_data", "log_data"] {
-        let ok = Command::new("cp")
-            .args(["-r", &tree.join(sub).display().to_string()])
-            .arg(unpacked.join("sparkify"))
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "copy {sub}");
-    }
     for zip in ["song-data.zip", "log-data.zip"] {
         std::fs::copy(zips.join(zip), zipped.join("sparkify").join(zip)).expect("copy zip");
     }
@@ -810,15 +801,7 @@ import sys, pyarrow as pa
 from deltalake import write_deltalake
 write_deltalake(sys.argv[1] + "/silver/lastfm/users", pa.table({"user_id": ["old"], "age_text": ["12"]}))
 "#;
-    let made = Command::new(&py)
-        .args(["-c", script, &lake.display().to_string()])
-        .output()
-        .expect("python");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    python_output(&py, &["-c", script, &lake.display().to_string()], &[]);
     let args = local_args(&dir, &hand_landing());
     let [_, silver, _] = pipeline(dir.path(), &strs(&args), &[]);
     assert!(

@@ -190,6 +190,22 @@ pub fn python() -> Option<PathBuf> {
     }
 }
 
+/// Runs the interop venv's Python with `args` (and `env`); its stdout. Fails the test when it fails.
+pub fn python_output(py: &Path, args: &[&str], env: &[(&str, &str)]) -> Vec<u8> {
+    let out = Command::new(py)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "python {}: {}",
+        args.first().unwrap_or(&""),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// `peers.py` of the shared benchmark folder, if present.
 pub fn peers_py() -> Option<PathBuf> {
     let base = std::env::var_os("LAKE_TEST_BENCH")
@@ -208,18 +224,10 @@ pub fn peers_py() -> Option<PathBuf> {
 pub fn peer_answer(engine: &str, plays: &Path) -> Option<String> {
     let py = python()?;
     let peers = peers_py()?;
-    let out = Command::new(py)
-        .arg(peers)
-        .arg(engine)
-        .arg(plays)
-        .output()
-        .expect("run peers.py");
-    assert!(
-        out.status.success(),
-        "peers.py {engine} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+    let peers = peers.display().to_string();
+    let plays = plays.display().to_string();
+    let out = python_output(&py, &[&peers, engine, &plays], &[]);
+    Some(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// LocalStack S3, when the test run has it.
@@ -345,14 +353,6 @@ con.execute("SET TimeZone = 'UTC'")
 con.execute(f"LOAD '{ext}'")
 print(json.dumps([list(r) for r in con.execute(sys.argv[1]).fetchall()], default=str))
 "#;
-    let out = Command::new(py)
-        .args(["-c", script, sql])
-        .output()
-        .expect("python");
-    assert!(
-        out.status.success(),
-        "duckdb: {}\n{sql}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(serde_json::from_slice(&out.stdout).expect("json rows"))
+    let out = python_output(&py, &["-c", script, sql], &[]);
+    Some(serde_json::from_slice(&out).expect("json rows"))
 }

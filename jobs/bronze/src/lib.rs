@@ -44,7 +44,7 @@ pub async fn run(run: Arc<Run>) -> Result<Summary> {
     let ctx = session();
     let landed = landed_objects(&run, &ctx).await?;
     let mut summary = Summary::default();
-    let mut found = Vec::new();
+    let mut found = false;
     for source in SOURCES {
         let folder = landing.child(source.name)?;
         if !folder.exists().await? {
@@ -56,10 +56,10 @@ pub async fn run(run: Arc<Run>) -> Result<Summary> {
             );
             continue;
         }
-        found.push(source.name);
+        found = true;
         land_source(&run, &ctx, source, &folder, &landed, &mut summary).await?;
     }
-    if found.is_empty() {
+    if !found {
         let names: Vec<String> = SOURCES.iter().map(|s| format!("{}/", s.name)).collect();
         return Err(LakeError::Config {
             message: format!(

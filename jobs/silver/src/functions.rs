@@ -29,150 +29,103 @@ use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
 use serde_json::Value;
 
-pub fn register(ctx: &SessionContext) {
-    register_json(ctx);
+/// Registers a scalar function over plain arrays.
+fn udf(
+    ctx: &SessionContext,
+    name: &str,
+    inputs: &[DataType],
+    output: DataType,
+    f: impl Fn(&[ColumnarValue]) -> Result<ColumnarValue> + Send + Sync + 'static,
+) {
+    let f = Arc::new(f);
     ctx.register_udf(create_udf(
-        "parse_utc_timestamp",
-        vec![DataType::Utf8],
-        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        name,
+        inputs.to_vec(),
+        output,
         Volatility::Immutable,
-        Arc::new(|args| {
-            let text = strings(args, 0)?;
-            let out: TimestampMicrosecondArray = text
-                .iter()
-                .map(|v| v.and_then(parse_utc_seconds).map(|s| s * 1_000_000))
-                .collect();
-            Ok(ColumnarValue::Array(Arc::new(out.with_timezone("UTC"))))
-        }),
-    ));
-    ctx.register_udf(create_udf(
-        "is_blank",
-        vec![DataType::Utf8],
-        DataType::Boolean,
-        Volatility::Immutable,
-        Arc::new(|args| {
-            let text = strings(args, 0)?;
-            let out: BooleanArray = text
-                .iter()
-                .map(|v| Some(v.is_none_or(|s| s.chars().all(char::is_whitespace))))
-                .collect();
-            Ok(ColumnarValue::Array(Arc::new(out)))
-        }),
-    ));
-    ctx.register_udf(create_udf(
-        "try_parse_date",
-        vec![DataType::Utf8, DataType::Utf8],
-        DataType::Date32,
-        Volatility::Immutable,
-        Arc::new(|args| {
-            let text = strings(args, 0)?;
-            let format = strings(args, 1)?;
-            let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-            let out: Date32Array = text
-                .iter()
-                .zip(format.iter())
-                .map(|(v, f)| {
-                    let date = NaiveDate::parse_from_str(v?.trim(), f?).ok()?;
-                    i32::try_from((date - epoch).num_days()).ok()
-                })
-                .collect();
-            Ok(ColumnarValue::Array(Arc::new(out)))
-        }),
+        f,
     ));
 }
 
-fn register_json(ctx: &SessionContext) {
-    ctx.register_udf(create_udf(
-        "json_kind",
-        vec![DataType::Utf8, DataType::Utf8],
-        DataType::Utf8,
-        Volatility::Immutable,
-        Arc::new(|args| json_map::<String, StringArray>(args, |v| Some(kind(v).to_string()))),
-    ));
-    ctx.register_udf(create_udf(
-        "json_expect",
-        vec![DataType::Utf8, DataType::Utf8, DataType::Utf8],
-        DataType::Utf8,
-        Volatility::Immutable,
-        Arc::new(|args| {
-            let records = strings(args, 0)?;
-            let keys = strings(args, 1)?;
-            let kinds = strings(args, 2)?;
-            let out: StringArray = (0..records.len())
-                .map(|i| {
-                    let parsed: Option<serde_json::Map<String, Value>> = records
-                        .is_valid(i)
-                        .then(|| serde_json::from_str(records.value(i)).ok())
-                        .flatten();
-                    let key = keys.is_valid(i).then(|| keys.value(i))?;
-                    let allowed = if kinds.is_valid(i) {
-                        kinds.value(i)
-                    } else {
-                        ""
-                    };
-                    let found = kind(parsed.as_ref().map(|m| m.get(key)));
-                    if allowed.split(',').any(|k| k.trim() == found) {
-                        return None;
-                    }
-                    let expected = allowed
-                        .split(',')
-                        .map(str::trim)
-                        .collect::<Vec<_>>()
-                        .join(" or ");
-                    Some(match found {
-                        "not an object" => "record is not a JSON object".to_string(),
-                        "missing" => format!("{key} is missing, expected {expected}"),
-                        "null" => format!("{key} is null, expected {expected}"),
-                        other => {
-                            format!("{key} is {} {other}, expected {expected}", article(other))
-                        }
-                    })
-                })
-                .collect();
-            Ok(ColumnarValue::Array(Arc::new(out)))
-        }),
-    ));
-    ctx.register_udf(create_udf(
-        "json_text",
-        vec![DataType::Utf8, DataType::Utf8],
-        DataType::Utf8,
-        Volatility::Immutable,
-        Arc::new(|args| {
-            json_map::<String, StringArray>(args, |v| {
-                v.flatten().and_then(Value::as_str).map(str::to_string)
+pub fn register(ctx: &SessionContext) {
+    use DataType::{Boolean, Date32, Float64, Int64, Utf8};
+    let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    udf(ctx, "parse_utc_timestamp", &[Utf8], utc, |args| {
+        let out: TimestampMicrosecondArray = strings(args, 0)?
+            .iter()
+            .map(|v| v.and_then(parse_utc_seconds).map(|s| s * 1_000_000))
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out.with_timezone("UTC"))))
+    });
+    udf(ctx, "is_blank", &[Utf8], Boolean, |args| {
+        let out: BooleanArray = strings(args, 0)?
+            .iter()
+            .map(|v| Some(v.is_none_or(|s| s.chars().all(char::is_whitespace))))
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    });
+    udf(ctx, "try_parse_date", &[Utf8, Utf8], Date32, |args| {
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+        let out: Date32Array = strings(args, 0)?
+            .iter()
+            .zip(strings(args, 1)?.iter())
+            .map(|(v, f)| {
+                let date = NaiveDate::parse_from_str(v?.trim(), f?).ok()?;
+                i32::try_from((date - epoch).num_days()).ok()
             })
-        }),
-    ));
-    ctx.register_udf(create_udf(
-        "json_number",
-        vec![DataType::Utf8, DataType::Utf8],
-        DataType::Float64,
-        Volatility::Immutable,
-        Arc::new(|args| {
-            json_map::<f64, Float64Array>(args, |v| v.flatten().and_then(Value::as_f64))
-        }),
-    ));
-    ctx.register_udf(create_udf(
-        "json_int",
-        vec![DataType::Utf8, DataType::Utf8],
-        DataType::Int64,
-        Volatility::Immutable,
-        Arc::new(|args| json_map::<i64, Int64Array>(args, |v| v.flatten().and_then(as_whole))),
-    ));
-    ctx.register_udf(create_udf(
-        "repair_mojibake",
-        vec![DataType::Utf8],
-        DataType::Utf8,
-        Volatility::Immutable,
-        Arc::new(|args| {
-            let text = strings(args, 0)?;
-            let out: StringArray = text
-                .iter()
-                .map(|v| v.map(|s| repair_mojibake(s).into_owned()))
-                .collect();
-            Ok(ColumnarValue::Array(Arc::new(out)))
-        }),
-    ));
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    });
+    udf(ctx, "repair_mojibake", &[Utf8], Utf8, |args| {
+        let out: StringArray = strings(args, 0)?
+            .iter()
+            .map(|v| v.map(|s| repair_mojibake(s).into_owned()))
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    });
+    udf(ctx, "json_kind", &[Utf8, Utf8], Utf8, |args| {
+        json_map::<String, StringArray>(args, |v, _| Some(kind(v).to_string()))
+    });
+    udf(ctx, "json_expect", &[Utf8, Utf8, Utf8], Utf8, |args| {
+        let kinds = strings(args, 2)?;
+        json_map::<String, StringArray>(args, |v, (key, i)| {
+            let allowed = if kinds.is_valid(i) {
+                kinds.value(i)
+            } else {
+                ""
+            };
+            type_error(key, kind(v), allowed)
+        })
+    });
+    udf(ctx, "json_text", &[Utf8, Utf8], Utf8, |args| {
+        json_map::<String, StringArray>(args, |v, _| {
+            v.flatten().and_then(Value::as_str).map(str::to_string)
+        })
+    });
+    udf(ctx, "json_number", &[Utf8, Utf8], Float64, |args| {
+        json_map::<f64, Float64Array>(args, |v, _| v.flatten().and_then(Value::as_f64))
+    });
+    udf(ctx, "json_int", &[Utf8, Utf8], Int64, |args| {
+        json_map::<i64, Int64Array>(args, |v, _| v.flatten().and_then(as_whole))
+    });
+}
+
+/// The reason a value of kind `found` breaks `allowed` (comma-separated kinds), if it does.
+fn type_error(key: &str, found: &str, allowed: &str) -> Option<String> {
+    if allowed.split(',').any(|k| k.trim() == found) {
+        return None;
+    }
+    let expected = allowed
+        .split(',')
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" or ");
+    Some(match found {
+        "not an object" => "record is not a JSON object".to_string(),
+        "missing" => format!("{key} is missing, expected {expected}"),
+        "null" => format!("{key} is null, expected {expected}"),
+        other => format!("{key} is {} {other}, expected {expected}", article(other)),
+    })
 }
 
 /// `record[key]`: `None` when the record is not a JSON object, `Some(None)` when the key is
@@ -207,10 +160,11 @@ fn as_whole(v: &Value) -> Option<i64> {
     })
 }
 
-/// Applies `get` to `record[key]` of every row.
+/// Applies `get` to `record[key]` of every row (with the key and row index), parsing each
+/// record once.
 fn json_map<U, A>(
     args: &[ColumnarValue],
-    get: impl Fn(Lookup<'_>) -> Option<U>,
+    get: impl Fn(Lookup<'_>, (&str, usize)) -> Option<U>,
 ) -> Result<ColumnarValue>
 where
     A: Array + FromIterator<Option<U>> + 'static,
@@ -220,11 +174,12 @@ where
     let out: A = records
         .iter()
         .zip(keys.iter())
-        .map(|(record, key)| {
+        .enumerate()
+        .map(|(i, (record, key))| {
+            let key = key?;
             let parsed: Option<serde_json::Map<String, Value>> =
                 record.and_then(|r| serde_json::from_str(r).ok());
-            let lookup = parsed.as_ref().map(|m| key.and_then(|k| m.get(k)));
-            get(lookup)
+            get(parsed.as_ref().map(|m| m.get(key)), (key, i))
         })
         .collect();
     Ok(ColumnarValue::Array(Arc::new(out)))
@@ -308,6 +263,32 @@ mod tests {
         ] {
             assert_eq!(repair_mojibake(keep), keep);
         }
+    }
+
+    #[test]
+    fn type_errors_name_the_key_what_it_holds_and_what_was_expected() {
+        assert_eq!(type_error("ts", "number", "number"), None);
+        assert_eq!(type_error("year", "null", "number,null"), None);
+        assert_eq!(
+            type_error("ts", "string", "number").as_deref(),
+            Some("ts is a string, expected number")
+        );
+        assert_eq!(
+            type_error("song", "null", "string").as_deref(),
+            Some("song is null, expected string")
+        );
+        assert_eq!(
+            type_error("ts", "missing", "number,null").as_deref(),
+            Some("ts is missing, expected number or null")
+        );
+        assert_eq!(
+            type_error("page", "not an object", "string").as_deref(),
+            Some("record is not a JSON object")
+        );
+        assert_eq!(
+            type_error("x", "array", "string").as_deref(),
+            Some("x is an array, expected string")
+        );
     }
 
     #[test]
