@@ -356,3 +356,111 @@ print(json.dumps([list(r) for r in con.execute(sys.argv[1]).fetchall()], default
     let out = python_output(&py, &["-c", script, sql], &[]);
     Some(serde_json::from_slice(&out).expect("json rows"))
 }
+
+/// Every bronze, silver and gold table of the lake and `meta.landed_objects`, each as its rows
+/// in JSON, sorted, without the columns in `drop` (run ids and times differ between runs).
+/// Read with the `lake sql` tool.
+pub fn snapshot(
+    lake: &str,
+    env: &[(&str, &str)],
+    drop: &[&str],
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    let tools = |sql: &str| {
+        let ran = run(
+            "lake",
+            &std::env::temp_dir(),
+            &["--lake", lake, "sql", sql, "--format", "json"],
+            env,
+        );
+        assert_eq!(ran.code, 0, "lake sql failed: {}", ran.stderr);
+        ran.stdout
+    };
+    let listed = tools(
+        "SELECT table_schema || '.' || table_name AS t FROM information_schema.tables \
+         WHERE table_schema IN ('bronze', 'silver', 'gold', 'meta') AND table_name <> 'runs'",
+    );
+    let tables: Vec<String> = listed
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["t"].as_str().map(String::from))
+        .collect();
+    assert!(tables.len() > 20, "the catalogue's tables: {listed}");
+    let all: Vec<String> = tables
+        .iter()
+        .map(|t| format!("SELECT '{t}' AS snapshot_table, * FROM {t}"))
+        .collect();
+    let mut out: std::collections::BTreeMap<String, Vec<String>> =
+        tables.iter().map(|t| (t.clone(), Vec::new())).collect();
+    for line in tools(&all.join(";\n")).lines() {
+        let Ok(serde_json::Value::Object(mut row)) = serde_json::from_str(line) else {
+            panic!("not a JSON row: {line}");
+        };
+        let table = row
+            .remove("snapshot_table")
+            .and_then(|t| t.as_str().map(String::from))
+            .unwrap_or_default();
+        for d in drop {
+            row.remove(*d);
+        }
+        out.entry(table)
+            .or_default()
+            .push(serde_json::Value::Object(row).to_string());
+    }
+    for rows in out.values_mut() {
+        rows.sort();
+    }
+    out
+}
+
+/// Columns that differ between two runs over the same data.
+pub const RUN_COLUMNS: &[&str] = &["run_id", "ingested_at", "quarantined_at", "landed_at"];
+
+/// Asserts two snapshots hold the same tables with the same rows, naming the first difference.
+pub fn assert_same_lake(
+    got: &std::collections::BTreeMap<String, Vec<String>>,
+    want: &std::collections::BTreeMap<String, Vec<String>>,
+    what: &str,
+) {
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "{what}: tables"
+    );
+    for (table, rows) in want {
+        let other = &got[table];
+        if other != rows {
+            let extra: Vec<&String> = other.iter().filter(|r| !rows.contains(r)).take(3).collect();
+            let missing: Vec<&String> = rows.iter().filter(|r| !other.contains(r)).take(3).collect();
+            panic!(
+                "{what}: {table} has {} rows, a clean run {}; extra {extra:?}, missing {missing:?}",
+                other.len(),
+                rows.len()
+            );
+        }
+    }
+}
+
+/// The hand-built Last.fm fixture and its plays and profiles files.
+pub const PLAYS: &str = "userid-timestamp-artid-artname-traid-traname.tsv";
+pub const PROFILES: &str = "userid-profile.tsv";
+
+pub fn hand_landing() -> std::path::PathBuf {
+    fixture("lastfm-hand")
+}
+
+pub fn hand_expected() -> String {
+    std::fs::read_to_string(fixture("lastfm-hand/expected_top_songs.tsv")).expect("expected answer")
+}
+
+pub fn local_args(dir: &TempDir, landing: &Path) -> Vec<String> {
+    vec![
+        "--lake".into(),
+        dir.join("lake").display().to_string(),
+        "--landing".into(),
+        landing.display().to_string(),
+    ]
+}
+
+pub fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}

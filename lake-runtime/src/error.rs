@@ -50,10 +50,10 @@ pub enum LakeError {
 impl LakeError {
     pub fn query(
         context: impl Into<String>,
-    ) -> impl FnOnce(datafusion::error::DataFusionError) -> Self {
+    ) -> impl Fn(datafusion::error::DataFusionError) -> Self {
         let context = context.into();
         move |source| LakeError::Query {
-            context,
+            context: context.clone(),
             source: Box::new(source),
         }
     }

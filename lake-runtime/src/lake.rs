@@ -18,6 +18,7 @@ use deltalake::delta_datafusion::DeltaSessionConfig;
 use deltalake::delta_datafusion::planner::DeltaPlanner;
 use deltalake::kernel::StructType;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
+use deltalake::kernel::Transaction;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
@@ -32,11 +33,38 @@ use crate::error::{LakeError, Result};
 use crate::store::Location;
 
 /// How a write treats what a table already holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteMode {
     Append,
     /// Replace the whole table in one commit (readers see the old or the new version).
     Overwrite,
+    /// Replace the rows matching this SQL predicate (Delta `replaceWhere`) in one commit, e.g.
+    /// some partitions; every row written must match it.
+    Replace(String),
+}
+
+/// What a commit records besides its rows: the run that made it, and the Delta application
+/// transactions (`txn` actions) it sets. A transaction `(app_id, version)` says "this table
+/// holds everything of `app_id` up to `version`" and commits atomically with the rows, which is
+/// how a job re-run after a crash knows what each table already has.
+#[derive(Debug, Clone, Default)]
+pub struct Commit {
+    pub run_id: String,
+    pub txns: Vec<(String, i64)>,
+}
+
+impl Commit {
+    pub fn new(run_id: &str) -> Self {
+        Self {
+            run_id: run_id.to_string(),
+            txns: Vec::new(),
+        }
+    }
+
+    pub fn txn(mut self, app_id: impl Into<String>, version: i64) -> Self {
+        self.txns.push((app_id.into(), version));
+        self
+    }
 }
 
 /// What a write committed.
@@ -159,7 +187,7 @@ impl Lake {
         def: &TableDef,
         df: DataFrame,
         mode: WriteMode,
-        run_id: &str,
+        commit: &Commit,
     ) -> Result<Written> {
         let name = def.qualified_name();
         let table = self.table_or_create(def).await?;
@@ -170,7 +198,7 @@ impl Lake {
             .unwrap_or_default();
         let want: Vec<&str> = def.columns.iter().map(|c| c.name).collect();
         let schema_changed = have != want;
-        if schema_changed && mode == WriteMode::Append {
+        if schema_changed && mode != WriteMode::Overwrite {
             return Err(LakeError::delta(name.clone())(DeltaTableError::Generic(
                 format!(
                     "the table at {} has columns ({}) but this version of the jobs writes ({}); \
@@ -182,6 +210,9 @@ impl Lake {
             )));
         }
         let mut builder = table.write(Vec::<RecordBatch>::new());
+        if let WriteMode::Replace(predicate) = &mode {
+            builder = builder.with_replace_where(predicate.as_str());
+        }
         if schema_changed {
             tracing::info!(table = %name, "the catalogue changed this table's columns: replacing its schema in this commit");
             builder = builder.with_schema_mode(SchemaMode::Overwrite);
@@ -191,17 +222,28 @@ impl Lake {
             .with_session_state(Arc::new(ctx.state()))
             .with_save_mode(match mode {
                 WriteMode::Append => SaveMode::Append,
-                WriteMode::Overwrite => SaveMode::Overwrite,
+                WriteMode::Overwrite | WriteMode::Replace(_) => SaveMode::Overwrite,
             })
             .with_commit_properties(
                 CommitProperties::default()
-                    .with_metadata([("lake.run_id".to_string(), serde_json::json!(run_id))]),
+                    .with_metadata([(
+                        "lake.run_id".to_string(),
+                        serde_json::json!(commit.run_id),
+                    )])
+                    .with_application_transactions(
+                        commit
+                            .txns
+                            .iter()
+                            .map(|(app, v)| Transaction::new(app, *v))
+                            .collect(),
+                    ),
             )
             .await
             .map_err(LakeError::delta(name.clone()))?;
         let version = table.version().unwrap_or_default();
         let rows = last_commit_rows(&table).await.unwrap_or(0);
         tracing::info!(table = %name, version, rows, "committed");
+        crate::fault::point(&format!("committed:{name}"));
         Ok(Written {
             table: name,
             version,
@@ -218,7 +260,7 @@ impl Lake {
         def: &TableDef,
         batches: BatchReceiver,
         mode: WriteMode,
-        run_id: &str,
+        commit: &Commit,
     ) -> Result<Written> {
         let schema = def.arrow_schema();
         let partition = ChannelPartition {
@@ -230,7 +272,22 @@ impl Lake {
         let df = ctx
             .read_table(Arc::new(source))
             .map_err(LakeError::query(def.qualified_name()))?;
-        self.write(ctx, def, df, mode, run_id).await
+        self.write(ctx, def, df, mode, commit).await
+    }
+
+    /// The version of the application transaction `app_id` the table holds (see [`Commit`]);
+    /// `None` when the table does not exist or never recorded one.
+    pub async fn txn_version(&self, def: &TableDef, app_id: &str) -> Result<Option<i64>> {
+        let Some(table) = self.table(def).await? else {
+            return Ok(None);
+        };
+        let snapshot = table
+            .snapshot()
+            .map_err(LakeError::delta(def.qualified_name()))?;
+        snapshot
+            .transaction_version(table.log_store().as_ref(), app_id)
+            .await
+            .map_err(LakeError::delta(def.qualified_name()))
     }
 
     /// Registers the table in `ctx` under its qualified name. A table that was never written is

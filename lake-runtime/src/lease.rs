@@ -2,7 +2,8 @@
 //! an atomic create-if-absent (S3 conditional put, a hard link locally) and renewed by a
 //! heartbeat. A second run started while the lease is held exits with [`crate::Exit::Busy`];
 //! a lease whose holder stopped renewing it (a killed run) expires after its TTL and the next
-//! run takes it over.
+//! run takes it over. A holder on the same host whose process is gone is taken over at once,
+//! so that an orchestrator's retry after a crash does not wait out the TTL.
 
 use std::time::Duration;
 
@@ -35,16 +36,33 @@ pub struct Lease {
     heartbeat: JoinHandle<()>,
 }
 
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
 fn holder(run_id: &str) -> Holder {
     Holder {
         run_id: run_id.to_string(),
         pid: std::process::id(),
-        host: std::env::var("HOSTNAME")
-            .ok()
-            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-            .map(|h| h.trim().to_string())
-            .unwrap_or_default(),
+        host: host_name(),
         expires_at: Utc::now() + LEASE_TTL,
+    }
+}
+
+impl Holder {
+    /// Whether the holder still counts: its lease has not expired, and it is not a process of
+    /// this host that no longer exists (where `/proc` can tell).
+    fn is_live(&self) -> bool {
+        if self.expires_at <= Utc::now() {
+            return false;
+        }
+        let proc = std::path::Path::new("/proc");
+        let same_host = !self.host.is_empty() && self.host == host_name();
+        !(same_host && proc.join("self").exists() && !proc.join(self.pid.to_string()).exists())
     }
 }
 
@@ -74,7 +92,7 @@ impl Lease {
                 let version = got.meta.version.clone();
                 let bytes = got.bytes().await.map_err(LakeError::store(url.clone()))?;
                 let current: Option<Holder> = serde_json::from_slice(&bytes).ok();
-                if let Some(h) = current.as_ref().filter(|h| h.expires_at > Utc::now()) {
+                if let Some(h) = current.as_ref().filter(|h| h.is_live()) {
                     return Err(LakeError::Busy {
                         message: format!(
                             "another {job} run ({}, pid {} on {}) holds {url} until {}; \
@@ -90,7 +108,7 @@ impl Lease {
                         ),
                     });
                 }
-                tracing::warn!(lease = %url, "taking over an expired lease (a run that stopped without releasing it)");
+                tracing::warn!(lease = %url, "taking over the lease of a run that stopped without releasing it");
                 let update = PutOptions::from(PutMode::Update(UpdateVersion { e_tag, version }));
                 let taken = match store
                     .put_opts(&path, payload(&holder(run_id)), update)

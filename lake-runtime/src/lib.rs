@@ -7,17 +7,20 @@
 
 pub mod config;
 pub mod error;
+pub mod fault;
 pub mod lake;
 pub mod lease;
 pub mod run;
+pub mod scope;
 pub mod store;
 pub mod telemetry;
 
 pub use config::{LakeArgs, LakeConfig};
 pub use error::{EXIT_CODES_HELP, Exit, LakeError, Result};
 pub use lake::{
-    BatchReceiver, BatchSender, Lake, WriteMode, Written, batch_channel, int64_column, session,
+    BatchReceiver, BatchSender, Commit, Lake, WriteMode, Written, batch_channel, int64_column, session,
     text_column,
 };
 pub use run::{Input, Run, Summary, run_job};
+pub use scope::{Month, Months, Scope, ScopeArgs, days_predicate};
 pub use store::Location;

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{LakeArgs, LakeConfig};
 use crate::error::{Exit, LakeError, Result};
-use crate::lake::{Lake, WriteMode, Written, session};
+use crate::lake::{Commit, Lake, WriteMode, Written, session};
 use crate::lease::Lease;
 use crate::telemetry;
 
@@ -32,6 +32,11 @@ impl Run {
     /// Run start as microseconds since the epoch (for lineage columns).
     pub fn started_micros(&self) -> i64 {
         self.started_at.timestamp_micros()
+    }
+
+    /// A commit made by this run, with no application transaction yet.
+    pub fn commit(&self) -> Commit {
+        Commit::new(&self.id)
     }
 }
 
@@ -230,7 +235,7 @@ async fn append_run_record(run: &Run, record: &RunRecord<'_>, json: &str) -> Res
         .read_batch(batch)
         .map_err(LakeError::query("run record"))?;
     run.lake
-        .write(&ctx, def, df, WriteMode::Append, &run.id)
+        .write(&ctx, def, df, WriteMode::Append, &run.commit())
         .await?;
     Ok(())
 }

@@ -161,6 +161,11 @@ macro_rules! lineage {
                 "Landing object the line came from (URI; `archive.tar.gz!member` inside an archive).",
             ),
             col("source_line", Int64, "1-based line number inside the source object."),
+            col(
+                "batch",
+                Int64,
+                "Bronze batch that landed the line (`meta.landed_objects.batch`); silver reads the batches it has not consumed yet.",
+            ),
             col("run_id", Text, "Id of the bronze run that landed the line."),
             col("ingested_at", Timestamp, "When the bronze run landed the line."),
         ]
@@ -182,6 +187,11 @@ const QUARANTINE_COLUMNS: &[Column] = &[
         "The line as read (invalid UTF-8 replaced by U+FFFD); for silver, the bronze fields joined by tabs.",
     ),
     col("reason", Text, "Why the row was not accepted, in words."),
+    col(
+        "batch",
+        Int64,
+        "Bronze batch the row came from (`meta.landed_objects.batch`).",
+    ),
     col("run_id", Text, "Id of the run that quarantined the row."),
     col("quarantined_at", Timestamp, "When the row was quarantined."),
 ];
@@ -215,7 +225,7 @@ pub const BRONZE_LASTFM_PLAYS: TableDef = TableDef {
     source: Some(LASTFM),
     name: "plays",
     doc: "Every well-formed line of the Last.fm plays files, its six fields as text exactly as written.",
-    columns: &concat::<6, 4, 10>(
+    columns: &concat::<6, 5, 11>(
         [
             col("user_id", Text, "Field 1, e.g. `user_000001`."),
             col("timestamp", Text, "Field 2, e.g. `2009-05-04T23:08:57Z`."),
@@ -242,7 +252,7 @@ pub const BRONZE_LASTFM_PROFILES: TableDef = TableDef {
     source: Some(LASTFM),
     name: "profiles",
     doc: "Every well-formed line of `userid-profile.tsv` (header excluded), its five fields as text.",
-    columns: &concat::<5, 4, 9>(
+    columns: &concat::<5, 5, 10>(
         [
             col("user_id", Text, "Field 1 (`#id` in the header)."),
             col("gender", Text, "Field 2: `m`, `f` or empty."),
@@ -350,7 +360,7 @@ pub const BRONZE_SPARKIFY_SONGS: TableDef = TableDef {
     source: Some(SPARKIFY),
     name: "songs",
     doc: "Every JSON record of `song_data/` (one song per file), as its raw JSON text: bronze does not guess types.",
-    columns: &concat::<1, 4, 5>(
+    columns: &concat::<1, 5, 6>(
         [col(
             "record",
             Text,
@@ -366,7 +376,7 @@ pub const BRONZE_SPARKIFY_EVENTS: TableDef = TableDef {
     source: Some(SPARKIFY),
     name: "events",
     doc: "Every JSON line of `log_data/` (eventsim activity events), as its raw JSON text.",
-    columns: &concat::<1, 4, 5>(
+    columns: &concat::<1, 5, 6>(
         [col(
             "record",
             Text,
@@ -756,7 +766,11 @@ pub const META_LANDED_OBJECTS: TableDef = TableDef {
         col("object", Text, "URI of the landing object."),
         col("size", Int64, "Size in bytes when landed."),
         opt("e_tag", Text, "ETag (or local file version) when landed."),
-        col("lines", Int64, "Lines read from the object."),
+        col(
+            "batch",
+            Int64,
+            "Bronze batch the object belongs to: claimed here before its rows are written, each bronze table then records the batches it holds as its Delta transaction `lake.bronze`.",
+        ),
         col("run_id", Text, "Bronze run that landed it."),
         col("landed_at", Timestamp, "When it was landed."),
     ],

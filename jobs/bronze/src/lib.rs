@@ -4,16 +4,18 @@
 //!
 //! Objects are streamed: a blocking parser thread reads each object (decompressing gzip, tar
 //! and zip on the fly) and hands Arrow batches to one streaming Delta writer per table, so no
-//! file is held in memory (a zip is spooled to a temporary file, for random access). Each table
-//! gets one commit per run. Records in = landed + quarantined, for every object, reported in
-//! the run record; junk that is not data (`.DS_Store`, `__MACOSX/`) is skipped and listed.
+//! file is held in memory (a zip is spooled to a temporary file, for random access). The new
+//! objects of a run form one batch, claimed in `meta.landed_objects` before it is written, and
+//! each table gets one commit per batch (see [`land_source`] for why a crash loses nothing).
+//! Records in = landed + quarantined, for every object, reported in the run record; junk that
+//! is not data (`.DS_Store`, `__MACOSX/`) is skipped and listed.
 
 pub mod landing;
 pub mod lines;
 pub mod rows;
 pub mod sources;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -21,13 +23,13 @@ use datafusion::arrow::array::{
     Array, ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use datafusion::prelude::SessionContext;
-use futures::TryStreamExt;
-use futures::future::try_join_all;
+use futures::future::{BoxFuture, try_join_all};
+use futures::{FutureExt, TryStreamExt};
 use lake_runtime::{
     Input, LakeError, Location, Result, Run, Summary, WriteMode, Written, batch_channel,
     int64_column, session, text_column,
 };
-use lake_schema::META_LANDED_OBJECTS;
+use lake_schema::{META_LANDED_OBJECTS, TableDef};
 use object_store::{ObjectMeta, ObjectStoreExt};
 use serde_json::json;
 use tokio_util::io::{StreamReader, SyncIoBridge};
@@ -39,10 +41,13 @@ use crate::sources::{Kind, SOURCES, Source};
 /// Batches in flight between the parser and each writer.
 const CHANNEL_DEPTH: usize = 4;
 
+/// The Delta application id under which every bronze table records the last batch it holds.
+pub const BRONZE_TXN: &str = "lake.bronze";
+
 pub async fn run(run: Arc<Run>) -> Result<Summary> {
     let landing = Location::open(&run.cfg.landing, &run.cfg).await?;
     let ctx = session();
-    let landed = landed_objects(&run, &ctx).await?;
+    let mut claims = landed_objects(&run, &ctx).await?;
     let mut summary = Summary::default();
     let mut found = false;
     for source in SOURCES {
@@ -57,7 +62,7 @@ pub async fn run(run: Arc<Run>) -> Result<Summary> {
             continue;
         }
         found = true;
-        land_source(&run, &ctx, source, &folder, &landed, &mut summary).await?;
+        land_source(&run, &ctx, source, &folder, &mut claims, &mut summary).await?;
     }
     if !found {
         let names: Vec<String> = SOURCES.iter().map(|s| format!("{}/", s.name)).collect();
@@ -73,78 +78,185 @@ pub async fn run(run: Arc<Run>) -> Result<Summary> {
     Ok(summary)
 }
 
-/// Lands the new objects of one source folder: one streaming writer per target table and one
-/// for its quarantine, fed by a parser thread; then records the objects as landed.
+/// Lands the new objects of one source folder as one batch.
+///
+/// The batch is claimed first: its objects go into `meta.landed_objects` under a new batch
+/// number. Then each table of the source (targets and quarantine) gets the batch's rows in one
+/// commit that also records the batch number as the table's Delta transaction
+/// [`BRONZE_TXN`]. A run that finds a claimed batch which some table does not hold (the
+/// previous run crashed in between) lands that batch again into exactly those tables, before
+/// it looks for new objects. So a crash at any point costs a re-run, never a lost or doubled row.
 async fn land_source(
     run: &Run,
     ctx: &SessionContext,
     source: &'static Source,
     folder: &Location,
-    landed: &Seen,
+    claims: &mut Claims,
     summary: &mut Summary,
 ) -> Result<()> {
+    let tables: Vec<&'static TableDef> = source
+        .targets
+        .iter()
+        .map(|t| t.def)
+        .chain([source.quarantine])
+        .collect();
+    let mut held = Vec::new();
+    for t in &tables {
+        held.push(run.lake.txn_version(t, BRONZE_TXN).await?.unwrap_or(-1));
+    }
+    let listing: HashMap<String, ObjectMeta> = folder
+        .list()
+        .await?
+        .into_iter()
+        .map(|m| (folder.object_url(&m.location), m))
+        .collect();
+
+    // batches claimed by a run that stopped before every table held them
+    let oldest_held = held.iter().copied().min().unwrap_or(-1);
+    let mut unfinished: BTreeMap<i64, Vec<ObjectMeta>> = BTreeMap::new();
+    let mut missing = Vec::new();
+    for (url, claim) in &claims.objects {
+        if claim.source != source.name || claim.batch <= oldest_held {
+            continue;
+        }
+        match listing.get(url) {
+            Some(meta) => unfinished.entry(claim.batch).or_default().push(meta.clone()),
+            None => missing.push(url.clone()),
+        }
+    }
+    let mut details = json!({});
+    if !missing.is_empty() {
+        tracing::warn!(
+            objects = ?missing,
+            "objects of an unfinished batch are gone from landing: they cannot be landed"
+        );
+        details["claimed_objects_missing"] = json!(missing);
+    }
+    let mut recovered = Vec::new();
+    for (batch, mut objects) in unfinished {
+        objects.sort_by(|a, b| a.location.cmp(&b.location));
+        let skip: Vec<bool> = held.iter().map(|h| *h >= batch).collect();
+        tracing::warn!(
+            batch,
+            objects = objects.len(),
+            "finishing batch {batch}: a run claimed it but stopped before every table held it"
+        );
+        let counts = land_batch(run, ctx, source, folder, batch, &objects, &skip, summary).await?;
+        recovered.push(json!({"batch": batch, "objects": counts}));
+    }
+    if !recovered.is_empty() {
+        details["batches_finished"] = json!(recovered);
+    }
+
     let mut todo = Vec::new();
     let (mut ignored, mut unchanged, mut changed) = (Vec::new(), Vec::new(), Vec::new());
-    for meta in folder.list().await? {
+    let mut urls: Vec<&String> = listing.keys().collect();
+    urls.sort();
+    for url in urls {
+        let meta = &listing[url];
         let rel = folder.relative(&meta.location);
-        let url = folder.object_url(&meta.location);
         if let Kind::Ignored(why) = (source.classify)(&rel) {
             tracing::info!(object = %url, "skipped: {why}");
             ignored.push(json!({"object": url, "reason": why}));
             continue;
         }
-        match landed.get(&url) {
-            Some(seen) if *seen == (meta.size, meta.e_tag.clone()) => unchanged.push(url),
+        match claims.objects.get(url) {
+            Some(c) if (c.size, &c.e_tag) == (meta.size, &meta.e_tag) => unchanged.push(url),
             Some(_) => {
                 tracing::warn!(object = %url, "changed since it was landed: landing it again as new data");
-                changed.push(url);
-                todo.push(meta);
+                changed.push(url.clone());
+                todo.push(meta.clone());
             }
-            None => todo.push(meta),
+            None => todo.push(meta.clone()),
         }
     }
-    let mut details = json!({
-        "objects_ignored": ignored,
-        "objects_already_landed": unchanged.len(),
-        "objects_changed": changed,
-    });
+    details["objects_ignored"] = json!(ignored);
+    details["objects_already_landed"] = json!(unchanged.len());
+    details["objects_changed"] = json!(changed);
     if todo.is_empty() {
         tracing::info!("nothing new to land under {}", folder.url());
-        details["nothing_new"] = json!(true);
+        details["nothing_new"] = json!(recovered.is_empty());
         summary.detail(source.name, details);
         return Ok(());
     }
+    let batch = claims.next_batch();
+    let claim = record_claim(run, ctx, source.name, batch, &todo, folder).await?;
+    summary.outputs.push(claim);
+    for meta in &todo {
+        claims.objects.insert(
+            folder.object_url(&meta.location),
+            Claim {
+                source: source.name.to_string(),
+                size: meta.size,
+                e_tag: meta.e_tag.clone(),
+                batch,
+            },
+        );
+    }
+    let counts = land_batch(run, ctx, source, folder, batch, &todo, &[], summary).await?;
+    details["batch"] = json!(batch);
+    details["objects"] = json!(counts);
+    summary.detail(source.name, details);
+    Ok(())
+}
 
+/// Lands `objects` as batch `batch`: one streaming writer per table of the source (its targets,
+/// then its quarantine), fed by a parser thread, each committing once with the batch as its
+/// [`BRONZE_TXN`] transaction. Tables whose `skip` flag is set already hold the batch: their
+/// rows are read and dropped. Returns the per-object counts, also added to `summary`.
+#[allow(clippy::too_many_arguments)]
+async fn land_batch(
+    run: &Run,
+    ctx: &SessionContext,
+    source: &'static Source,
+    folder: &Location,
+    batch: i64,
+    objects: &[ObjectMeta],
+    skip: &[bool],
+    summary: &mut Summary,
+) -> Result<Vec<ObjectCounts>> {
     let lineage = Lineage {
+        batch,
         run_id: run.id.as_str().into(),
         ingested_at: run.started_micros(),
     };
+    let commit = run.commit().txn(BRONZE_TXN, batch);
     let mut aborts = Vec::new();
-    let mut writers = Vec::new();
-    let mut targets = Vec::new();
-    for target in source.targets {
-        let (tx, rx) = batch_channel(CHANNEL_DEPTH);
+    let mut writers: Vec<BoxFuture<'_, Result<Option<Written>>>> = Vec::new();
+    let mut open = |def: &'static TableDef, i: usize| {
+        let (tx, mut rx) = batch_channel(CHANNEL_DEPTH);
         aborts.push(tx.clone());
+        if skip.get(i).copied().unwrap_or(false) {
+            tracing::info!(table = %def.qualified_name(), batch, "already holds this batch");
+            writers.push(
+                async move {
+                    while rx.recv().await.is_some() {}
+                    Ok(None)
+                }
+                .boxed(),
+            );
+        } else {
+            let write = run
+                .lake
+                .write_stream(ctx, def, rx, WriteMode::Append, &commit);
+            writers.push(async move { write.await.map(Some) }.boxed());
+        }
+        tx
+    };
+    let mut targets = Vec::new();
+    for (i, target) in source.targets.iter().enumerate() {
+        let tx = open(target.def, i);
         targets.push(Sink::new(TextRows::new(target.def, lineage.clone()), tx));
-        writers.push(
-            run.lake
-                .write_stream(ctx, target.def, rx, WriteMode::Append, &run.id),
-        );
     }
-    let (tx, rx) = batch_channel(CHANNEL_DEPTH);
-    aborts.push(tx.clone());
+    let tx = open(source.quarantine, source.targets.len());
     let quarantine = Sink::new(QuarantineRows::new(source.quarantine, lineage), tx);
-    writers.push(
-        run.lake
-            .write_stream(ctx, source.quarantine, rx, WriteMode::Append, &run.id),
-    );
     let sinks = Sinks {
         targets,
         quarantine,
     };
 
     let parser = async {
-        let result = land_all(folder, source, &todo, sinks).await;
+        let result = land_all(folder, source, objects, sinks).await;
         if let Err(e) = &result {
             // make every writer fail instead of committing a partial landing
             for tx in &aborts {
@@ -158,7 +270,7 @@ async fn land_source(
         result
     };
     let (written, parsed) = tokio::join!(try_join_all(writers), parser);
-    let mut written = written?;
+    let written = written?;
     let per_object = parsed?;
 
     for c in &per_object {
@@ -170,11 +282,8 @@ async fn land_source(
             version: None,
         });
     }
-    written.push(record_landed(run, ctx, source.name, &todo, folder, &per_object).await?);
-    summary.outputs.extend(written);
-    details["objects"] = serde_json::to_value(&per_object).unwrap_or_default();
-    summary.detail(source.name, details);
-    Ok(())
+    summary.outputs.extend(written.into_iter().flatten());
+    Ok(per_object)
 }
 
 /// Reads every object in turn on a blocking thread and feeds the sinks.
@@ -184,6 +293,7 @@ async fn land_all(
     todo: &[ObjectMeta],
     mut sinks: Sinks,
 ) -> Result<Vec<ObjectCounts>> {
+    lake_runtime::fault::point("bronze.reading");
     let mut per_object = Vec::new();
     for meta in todo {
         let url = folder.object_url(&meta.location);
@@ -270,13 +380,35 @@ async fn land_all(
     Ok(per_object)
 }
 
-type Seen = HashMap<String, (u64, Option<String>)>;
+/// What `meta.landed_objects` says about one landing object (its latest claim).
+struct Claim {
+    source: String,
+    size: u64,
+    e_tag: Option<String>,
+    batch: i64,
+}
 
-/// Objects already landed (of every source), with the size and ETag they had.
-async fn landed_objects(run: &Run, ctx: &SessionContext) -> Result<Seen> {
+/// Every landing object claimed so far, by URI, and the batch numbers used.
+struct Claims {
+    objects: HashMap<String, Claim>,
+    last_batch: i64,
+}
+
+impl Claims {
+    fn next_batch(&mut self) -> i64 {
+        self.last_batch += 1;
+        self.last_batch
+    }
+}
+
+/// The objects claimed so far (of every source), with the size, ETag and batch they had.
+async fn landed_objects(run: &Run, ctx: &SessionContext) -> Result<Claims> {
     let def = &META_LANDED_OBJECTS;
     run.lake.register(ctx, def).await?;
-    let sql = format!("SELECT object, size, e_tag FROM {}", def.qualified_name());
+    let sql = format!(
+        "SELECT source, object, size, e_tag, batch FROM {} ORDER BY batch",
+        def.qualified_name()
+    );
     let batches = ctx
         .sql(&sql)
         .await
@@ -284,35 +416,48 @@ async fn landed_objects(run: &Run, ctx: &SessionContext) -> Result<Seen> {
         .collect()
         .await
         .map_err(LakeError::query("reading meta.landed_objects"))?;
-    let mut seen = Seen::new();
+    let mut claims = Claims {
+        objects: HashMap::new(),
+        last_batch: 0,
+    };
     let bad = |e: datafusion::arrow::error::ArrowError| {
         LakeError::query("reading meta.landed_objects")(e.into())
     };
     for b in batches {
-        let (o, s, e) = (
+        let (src, o, s, e, n) = (
             text_column(&b, 0).map_err(bad)?,
-            int64_column(&b, 1).map_err(bad)?,
-            text_column(&b, 2).map_err(bad)?,
+            text_column(&b, 1).map_err(bad)?,
+            int64_column(&b, 2).map_err(bad)?,
+            text_column(&b, 3).map_err(bad)?,
+            int64_column(&b, 4).map_err(bad)?,
         );
         for i in 0..b.num_rows() {
-            let etag = (!e.is_null(i)).then(|| e.value(i).to_string());
-            seen.insert(o.value(i).to_string(), (s.value(i) as u64, etag));
+            let claim = Claim {
+                source: src.value(i).to_string(),
+                size: s.value(i) as u64,
+                e_tag: (!e.is_null(i)).then(|| e.value(i).to_string()),
+                batch: n.value(i),
+            };
+            claims.last_batch = claims.last_batch.max(claim.batch);
+            claims.objects.insert(o.value(i).to_string(), claim);
         }
     }
-    Ok(seen)
+    Ok(claims)
 }
 
-async fn record_landed(
+/// Claims `todo` as batch `batch` in `meta.landed_objects`, before any of its rows is written.
+async fn record_claim(
     run: &Run,
     ctx: &SessionContext,
     source: &str,
+    batch: i64,
     todo: &[ObjectMeta],
     folder: &Location,
-    per_object: &[ObjectCounts],
 ) -> Result<Written> {
     let def = &META_LANDED_OBJECTS;
     let n = todo.len();
     let col = |v: Vec<Option<String>>| Arc::new(StringArray::from(v)) as ArrayRef;
+    let ints = |v: Vec<i64>| Arc::new(Int64Array::from(v)) as ArrayRef;
     let batch = RecordBatch::try_new(
         def.arrow_schema(),
         vec![
@@ -321,16 +466,9 @@ async fn record_landed(
                 .iter()
                 .map(|m| Some(folder.object_url(&m.location)))
                 .collect()),
-            Arc::new(Int64Array::from(
-                todo.iter().map(|m| m.size as i64).collect::<Vec<_>>(),
-            )),
+            ints(todo.iter().map(|m| m.size as i64).collect()),
             col(todo.iter().map(|m| m.e_tag.clone()).collect()),
-            Arc::new(Int64Array::from(
-                per_object
-                    .iter()
-                    .map(|c| c.lines as i64)
-                    .collect::<Vec<_>>(),
-            )),
+            ints(vec![batch; n]),
             col(vec![Some(run.id.clone()); n]),
             Arc::new(
                 TimestampMicrosecondArray::from(vec![run.started_micros(); n]).with_timezone("UTC"),
@@ -342,6 +480,6 @@ async fn record_landed(
         .read_batch(batch)
         .map_err(LakeError::query("meta.landed_objects"))?;
     run.lake
-        .write(ctx, def, df, WriteMode::Append, &run.id)
+        .write(ctx, def, df, WriteMode::Append, &run.commit())
         .await
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayBuilder, ArrayRef, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondArray,
+    ArrayBuilder, ArrayRef, Int64Array, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::SchemaRef;
 use lake_runtime::BatchSender;
@@ -16,6 +16,8 @@ pub const BATCH_ROWS: usize = 64 * 1024;
 /// The bronze lineage every row carries.
 #[derive(Debug, Clone)]
 pub struct Lineage {
+    /// The bronze batch (see `meta.landed_objects`).
+    pub batch: i64,
     pub run_id: Arc<str>,
     /// Microseconds since the epoch.
     pub ingested_at: i64,
@@ -27,6 +29,10 @@ fn constant_strings(value: &str, n: usize) -> ArrayRef {
         b.append_value(value);
     }
     Arc::new(b.finish())
+}
+
+fn constant_ints(value: i64, n: usize) -> ArrayRef {
+    Arc::new(Int64Array::from(vec![value; n]))
 }
 
 fn constant_timestamps(micros: i64, n: usize) -> ArrayRef {
@@ -45,8 +51,8 @@ pub struct TextRows {
 impl TextRows {
     pub fn new(def: &TableDef, lineage: Lineage) -> Self {
         let schema = def.arrow_schema();
-        // the last four columns are the lineage columns
-        let n = schema.fields().len() - 4;
+        // the last five columns are the lineage columns
+        let n = schema.fields().len() - 5;
         Self {
             schema,
             fields: (0..n).map(|_| StringBuilder::new()).collect(),
@@ -86,6 +92,7 @@ impl TextRows {
             .collect();
         columns.push(Arc::new(self.source_object.finish()));
         columns.push(Arc::new(self.source_line.finish()));
+        columns.push(constant_ints(self.lineage.batch, n));
         columns.push(constant_strings(&self.lineage.run_id, n));
         columns.push(constant_timestamps(self.lineage.ingested_at, n));
         RecordBatch::try_new(self.schema.clone(), columns)
@@ -142,6 +149,7 @@ impl QuarantineRows {
                 Arc::new(self.source_line.finish()),
                 Arc::new(self.raw_line.finish()),
                 Arc::new(self.reason.finish()),
+                constant_ints(self.lineage.batch, n),
                 constant_strings(&self.lineage.run_id, n),
                 constant_timestamps(self.lineage.ingested_at, n),
             ],

@@ -15,8 +15,10 @@ use bytes::Bytes;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::prelude::{DataFrame, SessionContext};
 use lake_runtime::{
-    Input, LakeError, Result, Run, Summary, WriteMode, Written, int64_column, session, text_column,
+    Input, LakeError, Result, Run, Scope, Summary, WriteMode, days_predicate, int64_column,
+    session, text_column,
 };
+use serde_json::json;
 use lake_schema::{
     GOLD_LASTFM_SESSIONS, GOLD_LASTFM_TOP_SESSIONS, GOLD_LASTFM_TOP_SONGS,
     GOLD_SPARKIFY_CONVERSIONS_DAILY, GOLD_SPARKIFY_DAILY_ACTIVE_USERS, GOLD_SPARKIFY_PLAYS_BY_HOUR,
@@ -110,17 +112,72 @@ fn view(ctx: &SessionContext, name: &str, df: DataFrame) -> Result<()> {
     Ok(())
 }
 
-pub async fn run(run: Arc<Run>, out: Option<PathBuf>) -> Result<Summary> {
+/// The Delta application id prefix under which each gold table records the version of each
+/// silver table it was computed from (`lake.gold:silver.lastfm_listens`).
+pub const GOLD_TXN: &str = "lake.gold";
+
+pub async fn run(run: Arc<Run>, scope: Scope, out: Option<PathBuf>) -> Result<Summary> {
     let mut summary = Summary::default();
+    summary.detail("scope", format!("{scope:?}"));
     for source in SOURCES {
-        run_source(&run, source, out.as_ref(), &mut summary).await?;
+        run_source(&run, source, scope, out.as_ref(), &mut summary).await?;
     }
     Ok(summary)
+}
+
+/// What a run does to one gold table.
+enum Refresh {
+    /// It was computed from the silver versions there are now.
+    UpToDate,
+    /// A backfill does not touch it (it has no `day` column).
+    NotInScope,
+    /// Recompute it from all of silver: sessions are numbered over each user's whole history
+    /// and rankings span every session, so a change anywhere can change any row.
+    Full,
+    /// Replace the rows of these days (a SQL predicate on `day`).
+    Days(String),
+}
+
+impl Refresh {
+    fn describe(&self) -> String {
+        match self {
+            Refresh::UpToDate => "up to date: silver has not changed since it was computed".into(),
+            Refresh::NotInScope => "not in the backfill: it has no day column".into(),
+            Refresh::Full => {
+                "recomputed in full: sessions and rankings span every play of silver".into()
+            }
+            Refresh::Days(p) => format!("days replaced: {p}"),
+        }
+    }
+}
+
+async fn refresh(
+    run: &Run,
+    def: &TableDef,
+    scope: Scope,
+    inputs: &[(String, i64)],
+) -> Result<Refresh> {
+    Ok(match scope {
+        Scope::Full => Refresh::Full,
+        Scope::Range(from, to) if def.column("day").is_some() => {
+            Refresh::Days(days_predicate("day", from, to))
+        }
+        Scope::Range(..) => Refresh::NotInScope,
+        Scope::Changed => {
+            for (app, version) in inputs {
+                if run.lake.txn_version(def, app).await? != Some(*version) {
+                    return Ok(Refresh::Full);
+                }
+            }
+            Refresh::UpToDate
+        }
+    })
 }
 
 async fn run_source(
     run: &Run,
     source: &Source,
+    scope: Scope,
     out: Option<&PathBuf>,
     summary: &mut Summary,
 ) -> Result<()> {
@@ -144,19 +201,43 @@ async fn run_source(
     );
     view(&ctx, "plays", query(&ctx, &source.plays).await?)?;
 
-    let write = async |sql: &Sql, def: &TableDef| -> Result<Written> {
-        let df = query(&ctx, sql).await?;
-        lake.write(&ctx, def, df, WriteMode::Overwrite, &run.id)
-            .await
-    };
+    let inputs: Vec<(String, i64)> = summary.inputs[summary.inputs.len() - source.inputs.len()..]
+        .iter()
+        .map(|i| (format!("{GOLD_TXN}:{}", i.name), i.version.map_or(-1, |v| v as i64)))
+        .collect();
     let mut written = Vec::new();
+    let mut write = async |sql: &Sql, def: &TableDef| -> Result<()> {
+        let name = def.qualified_name();
+        let refresh = refresh(run, def, scope, &inputs).await?;
+        tracing::info!(table = %name, "{}", refresh.describe());
+        summary.details.insert(format!("{name} refresh"), json!(refresh.describe()));
+        let mut df = query(&ctx, sql).await?;
+        let mut commit = run.commit();
+        let mode = match refresh {
+            Refresh::UpToDate | Refresh::NotInScope => return Ok(()),
+            Refresh::Full => {
+                for (app, version) in &inputs {
+                    commit = commit.txn(app, *version);
+                }
+                WriteMode::Overwrite
+            }
+            Refresh::Days(predicate) => {
+                let err = LakeError::query(sql.name);
+                let expr = df.parse_sql_expr(&predicate).map_err(&err)?;
+                df = df.filter(expr).map_err(err)?;
+                WriteMode::Replace(predicate)
+            }
+        };
+        written.push(lake.write(&ctx, def, df, mode, &commit).await?);
+        Ok(())
+    };
     // each step reads the table the one before committed, so the answer matches the tables
     for (sql, def, next_view) in [
         (&SESSIONS, source.sessions, "sessions"),
         (&TOP_SESSIONS, source.top_sessions, "top_sessions"),
         (&TOP_SONGS, source.top_songs, "top_songs"),
     ] {
-        written.push(write(sql, def).await?);
+        write(sql, def).await?;
         lake.register(&ctx, def).await?;
         let table = ctx
             .table(def.qualified_name())
@@ -165,16 +246,18 @@ async fn run_source(
         view(&ctx, next_view, table)?;
     }
     for (def, sql) in source.extra {
-        written.push(write(sql, def).await?);
+        write(sql, def).await?;
     }
-    let plays = ctx
-        .table("plays")
-        .await
-        .map(|df| df.count())
-        .map_err(LakeError::query("plays"))?
-        .await
-        .map_err(LakeError::query("plays"))?;
-    summary.rows_in += plays as u64;
+    if !written.is_empty() {
+        let plays = ctx
+            .table("plays")
+            .await
+            .map(|df| df.count())
+            .map_err(LakeError::query("plays"))?
+            .await
+            .map_err(LakeError::query("plays"))?;
+        summary.rows_in += plays as u64;
+    }
     summary.rows_out += written.iter().map(|w| w.rows).sum::<u64>();
     summary.outputs.extend(written);
 

@@ -2,16 +2,21 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use lake_runtime::{EXIT_CODES_HELP, LakeArgs};
+use lake_runtime::{EXIT_CODES_HELP, LakeArgs, ScopeArgs};
 
 /// Computes the gold tables from silver with the SQL in jobs/gold/sql: listening sessions
 /// (20-minute rule), the 50 longest sessions and the 10 most-played songs in them, and writes
-/// the answer as <lake>/gold/<source>/top_songs.tsv. Each table is replaced in one commit.
+/// the answer as <lake>/gold/<source>/top_songs.tsv. Tables whose silver inputs have not
+/// changed since they were computed are left alone; the others are recomputed in full, each
+/// in one commit. A backfill (--from/--to) replaces the days of the daily tables.
 #[derive(Parser, Debug)]
 #[command(version, after_help = EXIT_CODES_HELP)]
 struct Cli {
     #[command(flatten)]
     lake: LakeArgs,
+
+    #[command(flatten)]
+    scope: ScopeArgs,
 
     /// Also write the top-songs TSV to this local file
     #[arg(long, value_name = "PATH")]
@@ -22,8 +27,9 @@ struct Cli {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let out = cli.out.clone();
+    let scope = cli.scope.resolve::<Cli>();
     lake_runtime::run_job("gold", env!("CARGO_PKG_VERSION"), &cli.lake, |run| {
-        gold::run(run, out)
+        gold::run(run, scope, out)
     })
     .await
 }

@@ -22,6 +22,7 @@ FROM (
     track_name,
     source_object,
     source_line,
+    batch,
     concat_ws(chr(9), user_id, "timestamp", artist_mbid, artist_name, track_mbid, track_name) AS raw_line
   FROM bronze.lastfm_plays
 )

@@ -1,7 +1,7 @@
 -- Every bronze Last.fm profile line, typed (empty fields become NULL), with the first rule it
 -- breaks (NULL when it breaks none). The inner query parses each field once.
 SELECT
-  user_id, gender, age, country, registered, source_object, source_line, ingested_at, raw_line,
+  user_id, gender, age, country, registered, source_object, source_line, batch, ingested_at, raw_line,
   CASE
     WHEN is_blank(user_id) THEN 'user_id is empty or only white space'
     WHEN raw_age <> '' AND age IS NULL
@@ -20,6 +20,7 @@ FROM (
     try_parse_date(nullif(registered, ''), '%b %d, %Y') AS registered,
     source_object,
     source_line,
+    batch,
     ingested_at,
     concat_ws(chr(9), user_id, gender, age, country, registered) AS raw_line
   FROM bronze.lastfm_profiles

@@ -37,6 +37,7 @@ FROM (
     json_int(record, 'registration') AS registration,
     source_object,
     source_line,
+    batch,
     record,
     coalesce(
       json_expect(record, 'page', 'string'),

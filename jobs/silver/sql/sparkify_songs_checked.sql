@@ -22,6 +22,7 @@ FROM (
     json_number(record, 'artist_longitude') AS artist_longitude,
     source_object,
     source_line,
+    batch,
     record,
     coalesce(
       json_expect(record, 'song_id', 'string'),

@@ -3,18 +3,28 @@
 //! Each source's rules are SQL in `sql/`: a `*_checked.sql` view types every bronze record and
 //! names the first rule it breaks; the table queries keep what passes, and the quarantine
 //! query keeps what does not, so every bronze record ends up in exactly one place (or is an
-//! exact duplicate, counted in the run record). Each silver table is replaced in one commit.
-//! A source whose bronze tables do not exist yet is skipped.
+//! exact duplicate, counted in the run record). A source whose bronze tables do not exist yet
+//! is skipped.
+//!
+//! Runs are incremental. Bronze rows carry the batch that landed them; every silver commit
+//! records the last bronze batch it includes as the Delta transaction [`SILVER_TXN`], in the
+//! same commit as its rows. A run reads that per table and rebuilds only what the newer
+//! batches change ([`Kind`]): the months they touch of a month-partitioned table, the whole of
+//! a small dimension, the new rejects of a quarantine. A crash between two tables' commits
+//! leaves each table knowing what it holds, so the re-run finishes exactly the rest.
+//! `--full-refresh` rebuilds every table from all of bronze; `--from`/`--to` rebuilds the
+//! months of a date range of the month-partitioned tables, each table in one commit.
 
 pub mod functions;
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::prelude::{DataFrame, SessionContext, lit};
+use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 use datafusion::scalar::ScalarValue;
 use lake_runtime::{
-    Input, LakeError, Result, Run, Summary, WriteMode, Written, int64_column, session, text_column,
+    Input, LakeError, Month, Months, Result, Run, Scope, Summary, WriteMode, Written,
+    int64_column, session,
 };
 use lake_schema::{
     BRONZE_LASTFM_PLAYS, BRONZE_LASTFM_PROFILES, BRONZE_SPARKIFY_EVENTS, BRONZE_SPARKIFY_SONGS,
@@ -23,6 +33,10 @@ use lake_schema::{
     SILVER_SPARKIFY_TIME, SILVER_SPARKIFY_USERS, SILVER_SPARKIFY_USERS_HISTORY, TableDef,
 };
 use serde_json::json;
+
+/// The Delta application id under which each silver table records the last bronze batch it
+/// includes.
+pub const SILVER_TXN: &str = "lake.silver";
 
 /// A named SQL file of this job.
 struct Sql {
@@ -39,14 +53,70 @@ macro_rules! sql {
     };
 }
 
-pub async fn run(run: Arc<Run>) -> Result<Summary> {
+/// How a table follows bronze when new batches arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Partitioned by `year` and `month`. New batches rebuild the months their accepted rows
+    /// fall in when `new_rows` names the checked view (with `played_at`) that holds them; the
+    /// whole table otherwise (when its rows depend on other tables, as Sparkify's song plays
+    /// depend on the song catalogue). A backfill rebuilds its months.
+    Monthly { new_rows: Option<&'static str> },
+    /// A dimension, rebuilt whole from all of its source when anything changed.
+    Whole,
+    /// A quarantine: the rejects of new batches are appended.
+    Rejects,
+}
+
+/// What a run does to one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Refresh {
+    /// It holds every bronze batch already.
+    UpToDate,
+    /// A backfill does not touch it (it is not partitioned by date).
+    NotInScope,
+    /// Rebuild it from all of bronze.
+    Full,
+    /// Rebuild these months, replacing their partitions.
+    Months(Months),
+    /// Append what the batches after this one bring.
+    After(i64),
+}
+
+impl Refresh {
+    fn describe(&self) -> String {
+        match self {
+            Refresh::UpToDate => "up to date: no new bronze batch".into(),
+            Refresh::NotInScope => "not in the backfill: not partitioned by date".into(),
+            Refresh::Full => "rebuilt in full".into(),
+            Refresh::Months(m) => format!("months replaced: {}", m.predicate("year", "month")),
+            Refresh::After(b) => format!("appended the rows of bronze batches after {b}"),
+        }
+    }
+}
+
+/// A source's checked view: the SQL that types and checks its bronze rows.
+struct Checked {
+    name: &'static str,
+    sql: Sql,
+    /// A column with the record's time as ISO-8601 text, to skip bronze files outside the
+    /// months a run rebuilds.
+    time_text: Option<&'static str>,
+    /// Computed once and held in memory (costly to compute, read by several tables).
+    cached: bool,
+}
+
+pub async fn run(run: Arc<Run>, scope: Scope) -> Result<Summary> {
     let ctx = session();
     functions::register(&ctx);
     let mut silver = Silver {
         run: &run,
         ctx: &ctx,
+        scope,
         summary: Summary::default(),
+        checked: Vec::new(),
+        high: 0,
     };
+    silver.summary.detail("scope", format!("{scope:?}"));
     let mut done = 0;
     if silver
         .inputs(&[&BRONZE_LASTFM_PLAYS, &BRONZE_LASTFM_PROFILES])
@@ -71,12 +141,17 @@ pub async fn run(run: Arc<Run>) -> Result<Summary> {
 struct Silver<'a> {
     run: &'a Run,
     ctx: &'a SessionContext,
+    scope: Scope,
     summary: Summary,
+    /// The current source's checked views, unfiltered.
+    checked: Vec<(&'static Checked, DataFrame)>,
+    /// The newest bronze batch of the current source.
+    high: i64,
 }
 
 impl Silver<'_> {
-    /// Registers a source's bronze tables; false (with a message) when none exists yet. A
-    /// missing one of several is read as empty.
+    /// Registers a source's bronze tables and notes the newest batch they hold; false (with a
+    /// message) when none exists yet. A missing one of several is read as empty.
     async fn inputs(&mut self, defs: &[&TableDef]) -> Result<bool> {
         let mut versions = Vec::new();
         for def in defs {
@@ -92,11 +167,19 @@ impl Silver<'_> {
             );
             return Ok(false);
         }
+        self.high = 0;
         for (def, version) in defs.iter().zip(versions) {
             self.summary.inputs.push(Input {
                 name: def.qualified_name(),
                 version,
             });
+            let newest = self
+                .scalar(&format!(
+                    "SELECT coalesce(max(batch), 0) FROM {}",
+                    def.qualified_name()
+                ))
+                .await?;
+            self.high = self.high.max(newest as i64);
         }
         Ok(true)
     }
@@ -108,90 +191,186 @@ impl Silver<'_> {
             .map_err(LakeError::query(sql.name))
     }
 
-    async fn view(&self, name: &str, sql: &Sql) -> Result<()> {
-        let df = self.query(sql).await?;
-        self.register(name, sql, df)
-    }
-
-    /// Like [`Self::view`], but computed once and held in memory: for inputs that several tables
-    /// read and that are costly to compute (JSON parsing) but small (a day of events).
-    async fn cached_view(&self, name: &str, sql: &Sql) -> Result<()> {
-        let df = self
-            .query(sql)
-            .await?
-            .cache()
-            .await
-            .map_err(LakeError::query(sql.name))?;
-        self.register(name, sql, df)
-    }
-
-    fn register(&self, name: &str, sql: &Sql, df: DataFrame) -> Result<()> {
-        self.ctx
-            .register_table(name, df.into_view())
-            .map_err(LakeError::query(sql.name))?;
+    /// Plans the source's checked views (computing the cached ones now).
+    async fn checked(&mut self, views: &'static [Checked]) -> Result<()> {
+        self.checked.clear();
+        for view in views {
+            let mut df = self.query(&view.sql).await?;
+            if view.cached {
+                df = df.cache().await.map_err(LakeError::query(view.sql.name))?;
+            }
+            self.checked.push((view, df));
+        }
         Ok(())
     }
 
-    /// Replaces `def` with the result of `sql`, then registers the new version for the queries
-    /// that follow.
-    async fn table(&mut self, def: &TableDef, sql: &Sql) -> Result<Written> {
-        let df = self.query(sql).await?;
-        self.write(def, df).await
+    /// Registers the checked views, narrowed to what `refresh` reads.
+    fn narrow_inputs(&self, refresh: &Refresh) -> Result<()> {
+        for (view, df) in &self.checked {
+            let predicate = match refresh {
+                Refresh::Months(m) => view.time_text.map(|c| m.text_predicate(c)),
+                Refresh::After(b) => Some(format!("batch > {b}")),
+                _ => None,
+            };
+            let err = LakeError::query(view.sql.name);
+            let df = match predicate {
+                Some(p) => {
+                    let expr = df.parse_sql_expr(&p).map_err(&err)?;
+                    df.clone().filter(expr).map_err(&err)?
+                }
+                None => df.clone(),
+            };
+            self.ctx.deregister_table(view.name).map_err(&err)?;
+            self.ctx
+                .register_table(view.name, df.into_view())
+                .map_err(err)?;
+        }
+        Ok(())
     }
 
-    async fn write(&mut self, def: &TableDef, df: DataFrame) -> Result<Written> {
+    /// What this run does to `def`.
+    async fn plan(&self, def: &TableDef, kind: Kind) -> Result<Refresh> {
+        let monthly = matches!(kind, Kind::Monthly { .. });
+        Ok(match self.scope {
+            Scope::Full => Refresh::Full,
+            Scope::Range(from, to) if monthly => Refresh::Months(Months::of_range(from, to)),
+            Scope::Range(..) => Refresh::NotInScope,
+            Scope::Changed => match self.run.lake.txn_version(def, SILVER_TXN).await? {
+                None => Refresh::Full,
+                Some(held) if held >= self.high => Refresh::UpToDate,
+                Some(held) => match kind {
+                    Kind::Monthly {
+                        new_rows: Some(view),
+                    } => Refresh::Months(self.new_months(view, held).await?),
+                    Kind::Monthly { .. } | Kind::Whole => Refresh::Full,
+                    Kind::Rejects => Refresh::After(held),
+                },
+            },
+        })
+    }
+
+    /// The months of the accepted rows of `view` (a checked view with `played_at`) that
+    /// bronze batches after `held` brought.
+    async fn new_months(&self, view: &str, held: i64) -> Result<Months> {
+        self.narrow_inputs(&Refresh::Full)?;
+        let err = LakeError::query(format!("months of new rows in {view}"));
+        let df = self.ctx.table(view).await.map_err(&err)?;
+        let year = datafusion::functions::expr_fn::date_part(lit("year"), col("played_at"));
+        let month = datafusion::functions::expr_fn::date_part(lit("month"), col("played_at"));
+        let batches = df
+            .filter(
+                col("batch")
+                    .gt(lit(held))
+                    .and(col("reject_reason").is_null()),
+            )
+            .and_then(|df| df.select(vec![year.alias("y"), month.alias("m")]))
+            .and_then(|df| df.distinct())
+            .map_err(&err)?
+            .collect()
+            .await
+            .map_err(&err)?;
+        let mut months = Vec::new();
+        for b in &batches {
+            let (y, m) = (
+                int64_column(b, 0).map_err(|e| err(e.into()))?,
+                int64_column(b, 1).map_err(|e| err(e.into()))?,
+            );
+            for i in 0..b.num_rows() {
+                months.push(Month {
+                    year: y.value(i) as i32,
+                    month: m.value(i) as u32,
+                });
+            }
+        }
+        months.sort();
+        Ok(Months::each(months))
+    }
+
+    /// Carries out `refresh` on `def` with the rows of `sql`; `None` when nothing was written.
+    async fn refresh(&mut self, def: &TableDef, sql: &Sql, kind: Kind) -> Result<Option<Written>> {
+        let refresh = &self.plan(def, kind).await?;
+        let name = def.qualified_name();
+        tracing::info!(table = %name, "{}", refresh.describe());
+        self.summary.details.insert(
+            format!("{name} refresh"),
+            json!(refresh.describe()),
+        );
+        let mode = match refresh {
+            Refresh::UpToDate | Refresh::NotInScope => return Ok(None),
+            Refresh::Months(m) if m.is_empty() => return Ok(None),
+            Refresh::Full => WriteMode::Overwrite,
+            Refresh::Months(m) => WriteMode::Replace(m.predicate("year", "month")),
+            Refresh::After(_) => WriteMode::Append,
+        };
+        self.narrow_inputs(refresh)?;
+        let mut df = self.query(sql).await?;
+        let err = LakeError::query(sql.name);
+        if let WriteMode::Replace(predicate) = &mode {
+            let expr = df.parse_sql_expr(predicate).map_err(&err)?;
+            df = df.filter(expr).map_err(&err)?;
+        }
+        if kind == Kind::Rejects {
+            let at = ScalarValue::TimestampMicrosecond(
+                Some(self.run.started_micros()),
+                Some("UTC".into()),
+            );
+            df = df
+                .with_column("run_id", lit(self.run.id.as_str()))
+                .and_then(|df| df.with_column("quarantined_at", lit(at)))
+                .map_err(&err)?;
+        }
+        // a backfill does not consume new batches: only runs over all changes record them
+        let mut commit = self.run.commit();
+        if !matches!(self.scope, Scope::Range(..)) {
+            commit = commit.txn(SILVER_TXN, self.high);
+        }
         let written = self
             .run
             .lake
-            .write(self.ctx, def, df, WriteMode::Overwrite, &self.run.id)
+            .write(self.ctx, def, df, mode, &commit)
             .await?;
         self.run.lake.register(self.ctx, def).await?;
-        self.summary.rows_out += written.rows;
         self.summary.outputs.push(written.clone());
+        Ok(Some(written))
+    }
+
+    /// Rebuilds a fact or dimension table; its rows count as rows out.
+    async fn table(&mut self, def: &TableDef, sql: &Sql, kind: Kind) -> Result<Option<Written>> {
+        let written = self.refresh(def, sql, kind).await?;
+        self.summary.rows_out += written.as_ref().map_or(0, |w| w.rows);
         Ok(written)
     }
 
-    /// Replaces the quarantine table `def` with the rows of `sql`; returns rejects per table.
-    async fn quarantine(&mut self, def: &TableDef, sql: &Sql) -> Result<Vec<(String, u64)>> {
-        let df = self
-            .query(sql)
-            .await?
-            .with_column("run_id", lit(self.run.id.as_str()))
-            .and_then(|df| {
-                df.with_column(
-                    "quarantined_at",
-                    lit(ScalarValue::TimestampMicrosecond(
-                        Some(self.run.started_micros()),
-                        Some("UTC".into()),
-                    )),
-                )
-            })
-            .map_err(LakeError::query(sql.name))?;
-        let written = self.write(def, df).await?;
-        self.summary.rows_out -= written.rows;
-        self.summary.rows_quarantined += written.rows;
+    /// Adds the rejects of `sql` to the quarantine table `def`; their rows count as quarantined.
+    async fn quarantine(&mut self, def: &TableDef, sql: &Sql) -> Result<()> {
+        let written = self.refresh(def, sql, Kind::Rejects).await?;
+        self.summary.rows_quarantined += written.as_ref().map_or(0, |w| w.rows);
+        Ok(())
+    }
+
+    /// Counts rows of a checked view as narrowed for `refresh`: (all, rejected).
+    async fn checked_counts(&self, view: &str, refresh: &Refresh) -> Result<(u64, u64)> {
+        self.narrow_inputs(refresh)?;
         let sql = format!(
-            "SELECT table_name, count(*) FROM {} GROUP BY table_name",
-            def.qualified_name()
+            "SELECT count(*), count(reject_reason) FROM {view}{}",
+            match refresh {
+                Refresh::Months(m) => format!(
+                    " WHERE {}",
+                    m.predicate("date_part('year', played_at)", "date_part('month', played_at)")
+                ),
+                _ => String::new(),
+            }
         );
         let batches = self.collect(&sql).await?;
         let bad = |e: datafusion::arrow::error::ArrowError| LakeError::query(&sql)(e.into());
-        let mut per_table = Vec::new();
-        for b in batches {
-            let (names, counts) = (
-                text_column(&b, 0).map_err(bad)?,
-                int64_column(&b, 1).map_err(bad)?,
-            );
-            for i in 0..b.num_rows() {
-                per_table.push((names.value(i).to_string(), counts.value(i) as u64));
-            }
-        }
-        Ok(per_table)
-    }
-
-    async fn count(&self, table: &TableDef) -> Result<u64> {
-        self.scalar(&format!("SELECT count(*) FROM {}", table.qualified_name()))
-            .await
+        let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+            return Ok((0, 0));
+        };
+        let (all, rejected) = (
+            int64_column(b, 0).map_err(bad)?,
+            int64_column(b, 1).map_err(bad)?,
+        );
+        Ok((all.value(0) as u64, rejected.value(0) as u64))
     }
 
     async fn collect(&self, sql: &str) -> Result<Vec<RecordBatch>> {
@@ -207,86 +386,166 @@ impl Silver<'_> {
         Ok(first.filter(|a| !a.is_empty()).map_or(0, |a| a.value(0)) as u64)
     }
 
+    /// Bronze rows of the checked views that this run consumes: those of batches newer than
+    /// the oldest any table holds (all of them in a full refresh, the range in a backfill).
+    async fn rows_read(&mut self, tables: &[&TableDef]) -> Result<u64> {
+        let consumed = match self.scope {
+            Scope::Full => Refresh::Full,
+            Scope::Range(from, to) => Refresh::Months(Months::of_range(from, to)),
+            Scope::Changed => {
+                let mut oldest = Some(i64::MAX);
+                for t in tables {
+                    let held = self.run.lake.txn_version(t, SILVER_TXN).await?;
+                    oldest = oldest.zip(held).map(|(a, b)| a.min(b));
+                }
+                oldest.map_or(Refresh::Full, Refresh::After)
+            }
+        };
+        let mut read = 0;
+        let views: Vec<&'static str> = self.checked.iter().map(|(v, _)| v.name).collect();
+        for view in views {
+            let scoped = match (&consumed, view) {
+                // only the plays have a time to narrow a backfill by
+                (Refresh::Months(_), "lastfm_plays_checked") | (Refresh::After(_) | Refresh::Full, _) => {
+                    &consumed
+                }
+                _ => continue,
+            };
+            read += self.checked_counts(view, scoped).await?.0;
+        }
+        self.summary.rows_in += read;
+        Ok(read)
+    }
+
     async fn lastfm(&mut self) -> Result<()> {
-        let plays_in = self.count(&BRONZE_LASTFM_PLAYS).await?;
-        let profiles_in = self.count(&BRONZE_LASTFM_PROFILES).await?;
-        self.summary.rows_in += plays_in + profiles_in;
-        self.view("lastfm_plays_checked", &sql!("lastfm_plays_checked"))
-            .await?;
-        self.view("lastfm_profiles_checked", &sql!("lastfm_profiles_checked"))
-            .await?;
+        const VIEWS: &[Checked] = &[
+            Checked {
+                name: "lastfm_plays_checked",
+                sql: sql!("lastfm_plays_checked"),
+                time_text: Some("raw_timestamp"),
+                cached: false,
+            },
+            Checked {
+                name: "lastfm_profiles_checked",
+                sql: sql!("lastfm_profiles_checked"),
+                time_text: None,
+                cached: false,
+            },
+        ];
+        let tables = [&SILVER_LASTFM_LISTENS, &SILVER_LASTFM_USERS, &SILVER_LASTFM_QUARANTINE];
+        self.checked(VIEWS).await?;
+        self.rows_read(&tables).await?;
+        let listens_kind = Kind::Monthly {
+            new_rows: Some("lastfm_plays_checked"),
+        };
+        let listens_plan = self.plan(&SILVER_LASTFM_LISTENS, listens_kind).await?;
         let listens = self
-            .table(&SILVER_LASTFM_LISTENS, &sql!("lastfm_listens"))
+            .table(&SILVER_LASTFM_LISTENS, &sql!("lastfm_listens"), listens_kind)
             .await?;
         let users = self
-            .table(&SILVER_LASTFM_USERS, &sql!("lastfm_users"))
+            .table(&SILVER_LASTFM_USERS, &sql!("lastfm_users"), Kind::Whole)
             .await?;
-        let rejected = self
-            .quarantine(&SILVER_LASTFM_QUARANTINE, &sql!("lastfm_quarantine"))
+        self.quarantine(&SILVER_LASTFM_QUARANTINE, &sql!("lastfm_quarantine"))
             .await?;
-        let rejected_of = |t: &TableDef| rejected_for(&rejected, t);
-        // reconcile: every bronze play is a listen, a quarantined row or a duplicate
-        let plays_rejected = rejected_of(&SILVER_LASTFM_LISTENS);
-        let duplicates = plays_in.saturating_sub(listens.rows + plays_rejected);
-        let profiles_rejected = rejected_of(&SILVER_LASTFM_USERS);
-        let user_duplicates = profiles_in.saturating_sub(users.rows + profiles_rejected);
-        tracing::info!(
-            plays_in,
-            listens = listens.rows,
-            rejected = plays_rejected,
-            duplicates,
-            "Last.fm plays reconciled"
-        );
-        self.summary.detail("duplicate_plays_dropped", duplicates);
-        self.summary
-            .detail("duplicate_profiles_dropped", user_duplicates);
+        // reconcile: every bronze play of the months rebuilt is a listen, a reject or a duplicate
+        if let Some(listens) = listens {
+            let (plays, rejected) = self
+                .checked_counts("lastfm_plays_checked", &listens_plan)
+                .await?;
+            let duplicates = plays.saturating_sub(listens.rows + rejected);
+            tracing::info!(
+                plays,
+                listens = listens.rows,
+                rejected,
+                duplicates,
+                "Last.fm plays reconciled"
+            );
+            self.summary.detail("duplicate_plays_dropped", duplicates);
+        }
+        if let Some(users) = users {
+            let (profiles, rejected) = self
+                .checked_counts("lastfm_profiles_checked", &Refresh::Full)
+                .await?;
+            self.summary.detail(
+                "duplicate_profiles_dropped",
+                profiles.saturating_sub(users.rows + rejected),
+            );
+        }
         Ok(())
     }
 
     async fn sparkify(&mut self) -> Result<()> {
-        let songs_in = self.count(&BRONZE_SPARKIFY_SONGS).await?;
-        let events_in = self.count(&BRONZE_SPARKIFY_EVENTS).await?;
-        self.summary.rows_in += songs_in + events_in;
-        self.cached_view("sparkify_songs_checked", &sql!("sparkify_songs_checked"))
-            .await?;
-        self.cached_view("sparkify_events_checked", &sql!("sparkify_events_checked"))
-            .await?;
+        const VIEWS: &[Checked] = &[
+            Checked {
+                name: "sparkify_songs_checked",
+                sql: sql!("sparkify_songs_checked"),
+                time_text: None,
+                cached: true,
+            },
+            Checked {
+                name: "sparkify_events_checked",
+                sql: sql!("sparkify_events_checked"),
+                time_text: None,
+                cached: true,
+            },
+        ];
+        let tables = [
+            &SILVER_SPARKIFY_SONGS,
+            &SILVER_SPARKIFY_ARTISTS,
+            &SILVER_SPARKIFY_SONGPLAYS,
+            &SILVER_SPARKIFY_TIME,
+            &SILVER_SPARKIFY_USERS,
+            &SILVER_SPARKIFY_USERS_HISTORY,
+            &SILVER_SPARKIFY_QUARANTINE,
+        ];
+        self.checked(VIEWS).await?;
+        self.rows_read(&tables).await?;
+        // song plays are matched against the whole song catalogue: new data rebuilds them whole
+        let monthly = Kind::Monthly { new_rows: None };
         let songs = self
-            .table(&SILVER_SPARKIFY_SONGS, &sql!("sparkify_songs"))
+            .table(&SILVER_SPARKIFY_SONGS, &sql!("sparkify_songs"), Kind::Whole)
             .await?;
         let artists = self
-            .table(&SILVER_SPARKIFY_ARTISTS, &sql!("sparkify_artists"))
+            .table(&SILVER_SPARKIFY_ARTISTS, &sql!("sparkify_artists"), Kind::Whole)
             .await?;
         let songplays = self
-            .table(&SILVER_SPARKIFY_SONGPLAYS, &sql!("sparkify_songplays"))
+            .table(&SILVER_SPARKIFY_SONGPLAYS, &sql!("sparkify_songplays"), monthly)
             .await?;
-        self.table(&SILVER_SPARKIFY_TIME, &sql!("sparkify_time"))
+        self.table(&SILVER_SPARKIFY_TIME, &sql!("sparkify_time"), monthly)
             .await?;
         let users = self
-            .table(&SILVER_SPARKIFY_USERS, &sql!("sparkify_users"))
+            .table(&SILVER_SPARKIFY_USERS, &sql!("sparkify_users"), Kind::Whole)
             .await?;
         self.table(
             &SILVER_SPARKIFY_USERS_HISTORY,
             &sql!("sparkify_users_history"),
+            Kind::Whole,
         )
         .await?;
-        let rejected = self
-            .quarantine(&SILVER_SPARKIFY_QUARANTINE, &sql!("sparkify_quarantine"))
+        self.quarantine(&SILVER_SPARKIFY_QUARANTINE, &sql!("sparkify_quarantine"))
+            .await?;
+        let (Some(songs), Some(artists), Some(songplays), Some(users)) =
+            (songs, artists, songplays, users)
+        else {
+            return Ok(());
+        };
+        // a full rebuild: reconcile every event and song
+        let (events_in, events_rejected) = self
+            .checked_counts("sparkify_events_checked", &Refresh::Full)
+            .await?;
+        let (songs_in, songs_rejected) = self
+            .checked_counts("sparkify_songs_checked", &Refresh::Full)
             .await?;
         let matched = self
             .scalar("SELECT count(*) FROM silver.sparkify_songplays WHERE song_id IS NOT NULL")
             .await?;
-        // reconcile: every event is a song play, another page's event, or quarantined
-        let events_rejected = rejected_for(&rejected, &SILVER_SPARKIFY_SONGPLAYS);
-        let songs_rejected = rejected_for(&rejected, &SILVER_SPARKIFY_SONGS);
-        let other_events = events_in.saturating_sub(songplays.rows + events_rejected);
         self.summary.detail(
             "sparkify",
             json!({
                 "events_in": events_in,
                 "songplays": songplays.rows,
                 "songplays_matching_song_data": matched,
-                "events_of_other_pages": other_events,
+                "events_of_other_pages": events_in.saturating_sub(songplays.rows + events_rejected),
                 "events_rejected": events_rejected,
                 "songs_in": songs_in,
                 "songs": songs.rows,
@@ -298,13 +557,4 @@ impl Silver<'_> {
         );
         Ok(())
     }
-}
-
-fn rejected_for(rejected: &[(String, u64)], table: &TableDef) -> u64 {
-    let name = table.qualified_name();
-    rejected
-        .iter()
-        .filter(|(t, _)| *t == name)
-        .map(|(_, n)| *n)
-        .sum()
 }

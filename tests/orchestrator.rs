@@ -1,0 +1,265 @@
+//! What an orchestrator relies on: a job crashed at any point and run again, an incremental
+//! run, a backfill and a full refresh all leave the lake as one clean run over the same landing
+//! data would.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use lake_tests::*;
+
+/// What a second delivery brings: two plays in a new month (2009-03), a copy of a play landed
+/// in the first (2008-07), a play silver rejects and a line bronze rejects.
+const MORE_PLAYS: &str = "user_000001\t2009-03-01T10:00:00Z\t\tNew Artist\t\tNew Song\n\
+user_000001\t2009-03-01T10:05:00Z\t\tNew Artist\t\tNew Song 2\n\
+user_000010\t2008-07-01T12:00:00Z\t\tFiller Artist\t\tFiller 1\n\
+user_000001\tnot-a-time\t\tX\t\tY\n\
+user_000001\tbroken\n";
+
+type Lake = BTreeMap<String, Vec<String>>;
+
+/// Columns that differ between two lakes built from two copies of the same landing files.
+const DIFFERS: &[&str] = &[
+    "run_id",
+    "ingested_at",
+    "quarantined_at",
+    "landed_at",
+    "e_tag",
+];
+
+/// A landing folder holding the hand fixture, in `dir`.
+fn landing(dir: &TempDir) -> PathBuf {
+    let landing = dir.join("landing");
+    std::fs::create_dir_all(landing.join("lastfm")).expect("mkdir");
+    for f in [PLAYS, PROFILES] {
+        std::fs::copy(hand_landing().join("lastfm").join(f), landing.join("lastfm").join(f))
+            .expect("copy fixture");
+    }
+    landing
+}
+
+fn deliver_more(landing: &Path) {
+    std::fs::write(landing.join("lastfm/more-plays.tsv"), MORE_PLAYS).expect("write");
+}
+
+/// Runs bronze, silver and gold; when `fault` names one of them, that job first crashes at
+/// the named point, and is then run again.
+fn run_all(dir: &TempDir, args: &[&str], fault: Option<(&str, &str)>) -> Vec<Ran> {
+    let mut ran = Vec::new();
+    for job in ["bronze", "silver", "gold"] {
+        if let Some((_, point)) = fault.filter(|(j, _)| *j == job) {
+            let crashed = run(job, dir.path(), args, &[("LAKE_TEST_FAULT", point)]);
+            assert_ne!(crashed.code, 0, "{job} should have crashed at {point}");
+            assert!(
+                crashed.stderr.contains("aborting here"),
+                "{job} did not reach {point}:\n{}",
+                crashed.stderr
+            );
+        }
+        ran.push(run(job, dir.path(), args, &[]).ok());
+    }
+    ran
+}
+
+/// Two deliveries, each followed by the three jobs; a crash in `round` (1 or 2) if asked.
+fn two_rounds(dir: &TempDir, fault: Option<(u8, &str, &str)>) -> (Lake, String, Vec<Ran>) {
+    let landing = landing(dir);
+    let args = local_args(dir, &landing);
+    let args = strs(&args);
+    let crash = |round: u8| {
+        fault
+            .filter(|(r, _, _)| *r == round)
+            .map(|(_, job, point)| (job, point))
+    };
+    run_all(dir, &args, crash(1));
+    deliver_more(&landing);
+    let second = run_all(dir, &args, crash(2));
+    let lake = dir.join("lake").display().to_string();
+    let answer =
+        std::fs::read_to_string(dir.join("lake/gold/lastfm/top_songs.tsv")).expect("answer");
+    (in_dir(snapshot(&lake, &[], DIFFERS), dir), answer, second)
+}
+
+/// The snapshot with the test's own directory written as `<dir>` (landing objects are named by
+/// their full path).
+fn in_dir(lake: Lake, dir: &TempDir) -> Lake {
+    let path = dir.path().display().to_string();
+    lake.into_iter()
+        .map(|(t, rows)| {
+            let mut rows: Vec<String> = rows.iter().map(|r| r.replace(&path, "<dir>")).collect();
+            rows.sort();
+            (t, rows)
+        })
+        .collect()
+}
+
+/// The lake after two clean rounds, computed once for all tests.
+fn clean() -> &'static (Lake, String, Vec<Ran>) {
+    static CLEAN: OnceLock<(Lake, String, Vec<Ran>)> = OnceLock::new();
+    CLEAN.get_or_init(|| {
+        let dir = TempDir::new("clean");
+        two_rounds(&dir, None)
+    })
+}
+
+fn crash_and_rerun(points: &[(u8, &str, &str)]) {
+    let (want, answer, _) = clean();
+    for &(round, job, point) in points {
+        let dir = TempDir::new("crash");
+        let (got, got_answer, _) = two_rounds(&dir, Some((round, job, point)));
+        let what = format!("{job} crashed at {point} in round {round}, then run again");
+        assert_same_lake(&got, want, &what);
+        assert_eq!(&got_answer, answer, "{what}: the answer");
+    }
+}
+
+#[test]
+fn bronze_crashed_at_any_point_then_rerun_lands_every_line_once() {
+    crash_and_rerun(&[
+        // the batch is claimed, no row written
+        (1, "bronze", "committed:meta.landed_objects"),
+        // writers open, objects being read
+        (1, "bronze", "bronze.reading"),
+        // some tables of the batch committed, others not
+        (1, "bronze", "committed:bronze.lastfm_plays"),
+        (2, "bronze", "committed:bronze.lastfm_quarantine"),
+    ]);
+}
+
+#[test]
+fn silver_crashed_between_its_tables_then_rerun_finishes_exactly_the_rest() {
+    crash_and_rerun(&[
+        (1, "silver", "committed:silver.lastfm_listens"),
+        (2, "silver", "committed:silver.lastfm_listens"),
+        (2, "silver", "committed:silver.lastfm_users"),
+    ]);
+}
+
+#[test]
+fn gold_crashed_between_its_tables_then_rerun_gives_the_same_answer() {
+    crash_and_rerun(&[
+        (1, "gold", "committed:gold.lastfm_sessions"),
+        (2, "gold", "committed:gold.lastfm_top_songs"),
+    ]);
+}
+
+#[test]
+fn an_incremental_run_equals_one_run_over_all_the_data_and_rebuilds_only_the_touched_months() {
+    let (incremental, answer, second) = clean();
+    let [bronze, silver, gold] = [&second[0], &second[1], &second[2]];
+    assert_eq!(bronze.source_detail("lastfm", "batch"), 2);
+    assert_eq!(bronze.num("rows_in"), 5, "only the new object is read");
+    // the new plays touch 2008-07 (a copy of a landed play) and 2009-03
+    let months = silver.detail("silver.lastfm_listens refresh").to_string();
+    assert!(
+        months.contains("year = 2008 AND month >= 7")
+            && months.contains("year = 2009 AND month >= 3")
+            && !months.contains("month >= 6")
+            && !months.contains("month >= 8"),
+        "{months}"
+    );
+    let in_touched_months = incremental["silver.lastfm_listens"]
+        .iter()
+        .filter(|r| r.contains(r#""month":7,"#) && r.contains(r#""year":2008"#) || r.contains(r#""year":2009"#) && r.contains(r#""month":3,"#))
+        .count() as u64;
+    assert_eq!(silver.rows_written("silver.lastfm_listens"), in_touched_months);
+    assert_eq!(silver.detail("duplicate_plays_dropped"), 1, "the copy of a landed play");
+    assert_eq!(
+        silver.detail("silver.lastfm_quarantine refresh"),
+        "appended the rows of bronze batches after 1"
+    );
+    assert_eq!(silver.rows_written("silver.lastfm_quarantine"), 1);
+    assert!(
+        gold.detail("gold.lastfm_sessions refresh")
+            .to_string()
+            .contains("recomputed in full"),
+        "{}",
+        gold.stdout
+    );
+
+    // the same landing data in one delivery
+    let dir = TempDir::new("one-shot");
+    let landing = landing(&dir);
+    deliver_more(&landing);
+    let args = local_args(&dir, &landing);
+    run_all(&dir, &strs(&args), None);
+    let lake = dir.join("lake").display().to_string();
+    let batch_free = [DIFFERS, &["batch"]].concat();
+    let strip = |lake: &Lake| -> Lake {
+        lake.iter()
+            .map(|(t, rows)| {
+                let mut rows: Vec<String> = rows
+                    .iter()
+                    .map(|r| {
+                        let mut v: serde_json::Value = serde_json::from_str(r).expect("row");
+                        if let Some(o) = v.as_object_mut() {
+                            o.remove("batch");
+                        }
+                        v.to_string()
+                    })
+                    .collect();
+                rows.sort();
+                (t.clone(), rows)
+            })
+            .collect()
+    };
+    assert_same_lake(
+        &strip(incremental),
+        &in_dir(snapshot(&lake, &[], &batch_free), &dir),
+        "two deliveries against one",
+    );
+    let one_shot =
+        std::fs::read_to_string(dir.join("lake/gold/lastfm/top_songs.tsv")).expect("answer");
+    assert_eq!(&one_shot, answer);
+}
+
+#[test]
+fn a_backfill_replaces_only_its_months_and_a_full_refresh_rebuilds_every_table() {
+    let dir = TempDir::new("backfill");
+    let landing = landing(&dir);
+    let args = local_args(&dir, &landing);
+    let args = strs(&args);
+    run_all(&dir, &args, None);
+    let lake = dir.join("lake").display().to_string();
+    let before = in_dir(snapshot(&lake, &[], DIFFERS), &dir);
+    let july = before["silver.lastfm_listens"]
+        .iter()
+        .filter(|r| r.contains(r#""month":7,"#))
+        .count() as u64;
+
+    let backfill = run(
+        "silver",
+        dir.path(),
+        &[&args[..], &["--from", "2008-07", "--to", "2008-07-31"]].concat(),
+        &[],
+    )
+    .ok();
+    assert_eq!(backfill.rows_written("silver.lastfm_listens"), july);
+    assert_eq!(
+        backfill.detail("silver.lastfm_users refresh"),
+        "not in the backfill: not partitioned by date"
+    );
+    let gold = run("gold", dir.path(), &[&args[..], &["--from", "2008-07"]].concat(), &[]).ok();
+    assert_eq!(
+        gold.detail("gold.lastfm_top_songs refresh"),
+        "not in the backfill: it has no day column"
+    );
+    let full = run("silver", dir.path(), &[&args[..], &["--full-refresh"]].concat(), &[]).ok();
+    for table in ["silver.lastfm_listens", "silver.lastfm_users", "silver.lastfm_quarantine"] {
+        assert_eq!(full.detail(&format!("{table} refresh")), "rebuilt in full");
+    }
+    assert_same_lake(
+        &in_dir(snapshot(&lake, &[], DIFFERS), &dir),
+        &before,
+        "after a backfill and a full refresh",
+    );
+
+    let backwards = run(
+        "silver",
+        dir.path(),
+        &[&args[..], &["--from", "2009-03", "--to", "2009-02"]].concat(),
+        &[],
+    );
+    assert_eq!(backwards.code, 2, "{}", backwards.stderr);
+    assert!(backwards.stderr.contains("is after --to"), "{}", backwards.stderr);
+}
