@@ -32,8 +32,11 @@ fn landing(dir: &TempDir) -> PathBuf {
     let landing = dir.join("landing");
     std::fs::create_dir_all(landing.join("lastfm")).expect("mkdir");
     for f in [PLAYS, PROFILES] {
-        std::fs::copy(hand_landing().join("lastfm").join(f), landing.join("lastfm").join(f))
-            .expect("copy fixture");
+        std::fs::copy(
+            hand_landing().join("lastfm").join(f),
+            landing.join("lastfm").join(f),
+        )
+        .expect("copy fixture");
     }
     landing
 }
@@ -160,10 +163,20 @@ fn an_incremental_run_equals_one_run_over_all_the_data_and_rebuilds_only_the_tou
     );
     let in_touched_months = incremental["silver.lastfm_listens"]
         .iter()
-        .filter(|r| r.contains(r#""month":7,"#) && r.contains(r#""year":2008"#) || r.contains(r#""year":2009"#) && r.contains(r#""month":3,"#))
+        .filter(|r| {
+            r.contains(r#""month":7,"#) && r.contains(r#""year":2008"#)
+                || r.contains(r#""year":2009"#) && r.contains(r#""month":3,"#)
+        })
         .count() as u64;
-    assert_eq!(silver.rows_written("silver.lastfm_listens"), in_touched_months);
-    assert_eq!(silver.detail("duplicate_plays_dropped"), 1, "the copy of a landed play");
+    assert_eq!(
+        silver.rows_written("silver.lastfm_listens"),
+        in_touched_months
+    );
+    assert_eq!(
+        silver.detail("duplicate_plays_dropped"),
+        1,
+        "the copy of a landed play"
+    );
     assert_eq!(
         silver.detail("silver.lastfm_quarantine refresh"),
         "appended the rows of bronze batches after 1"
@@ -239,13 +252,29 @@ fn a_backfill_replaces_only_its_months_and_a_full_refresh_rebuilds_every_table()
         backfill.detail("silver.lastfm_users refresh"),
         "not in the backfill: not partitioned by date"
     );
-    let gold = run("gold", dir.path(), &[&args[..], &["--from", "2008-07"]].concat(), &[]).ok();
+    let gold = run(
+        "gold",
+        dir.path(),
+        &[&args[..], &["--from", "2008-07"]].concat(),
+        &[],
+    )
+    .ok();
     assert_eq!(
         gold.detail("gold.lastfm_top_songs refresh"),
         "not in the backfill: it has no day column"
     );
-    let full = run("silver", dir.path(), &[&args[..], &["--full-refresh"]].concat(), &[]).ok();
-    for table in ["silver.lastfm_listens", "silver.lastfm_users", "silver.lastfm_quarantine"] {
+    let full = run(
+        "silver",
+        dir.path(),
+        &[&args[..], &["--full-refresh"]].concat(),
+        &[],
+    )
+    .ok();
+    for table in [
+        "silver.lastfm_listens",
+        "silver.lastfm_users",
+        "silver.lastfm_quarantine",
+    ] {
         assert_eq!(full.detail(&format!("{table} refresh")), "rebuilt in full");
     }
     assert_same_lake(
@@ -261,5 +290,82 @@ fn a_backfill_replaces_only_its_months_and_a_full_refresh_rebuilds_every_table()
         &[],
     );
     assert_eq!(backwards.code, 2, "{}", backwards.stderr);
-    assert!(backwards.stderr.contains("is after --to"), "{}", backwards.stderr);
+    assert!(
+        backwards.stderr.contains("is after --to"),
+        "{}",
+        backwards.stderr
+    );
+}
+
+/// Starts `job`, waits for a stderr line containing `after`, then kills it with SIGKILL.
+fn kill_when(job: &str, dir: &Path, args: &[&str], env: &[(&str, &str)], after: &str) {
+    use std::io::BufRead;
+    let mut child = spawn(job, dir, args, env);
+    let stderr = child.stderr.take().expect("stderr");
+    let mut seen = String::new();
+    for line in std::io::BufReader::new(stderr).lines() {
+        let line = line.unwrap_or_default();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains(after) {
+            break;
+        }
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    let status = child.wait().expect("wait");
+    assert!(
+        killed && status.code().is_none(),
+        "{job} was to be killed after '{after}' but ended first ({status}):\n{seen}"
+    );
+}
+
+#[test]
+fn jobs_killed_mid_write_on_s3_then_rerun_leave_the_lake_of_a_clean_run() {
+    let Some(s3) = S3::get() else { return };
+    let dir = TempDir::new("sigkill");
+    let generated = std::process::Command::new(bin("lake-gen"))
+        .args(["lastfm", &dir.join("gen").display().to_string()])
+        .args(["--rows", "40000", "--users", "20", "--seed", "5"])
+        .args(["--bad-rate", "0.01", "--dup-rate", "0.01"])
+        .output()
+        .expect("lake-gen");
+    assert!(generated.status.success());
+    let env = s3.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut lakes = Vec::new();
+    for killed in [false, true] {
+        let bucket = s3.bucket(if killed { "killed" } else { "clean" });
+        for f in [PLAYS, PROFILES] {
+            let bytes = std::fs::read(dir.join("gen").join(f)).expect("generated file");
+            bucket.put(&format!("landing/lastfm/{f}"), bytes);
+        }
+        let (lake, landing) = (bucket.url("lake"), bucket.url("landing"));
+        let args = ["--lake", lake.as_str(), "--landing", landing.as_str()];
+        if killed {
+            // bronze while it streams the plays into its writers, silver after its first commit
+            kill_when("bronze", dir.path(), &args, &env, "landing");
+            run("bronze", dir.path(), &args, &env).ok();
+            kill_when("silver", dir.path(), &args, &env, "committed");
+            run("silver", dir.path(), &args, &env).ok();
+            kill_when("gold", dir.path(), &args, &env, "committed");
+        } else {
+            run("bronze", dir.path(), &args, &env).ok();
+            run("silver", dir.path(), &args, &env).ok();
+        }
+        run("gold", dir.path(), &args, &env).ok();
+        let lake: Lake = snapshot(&lake, &env, DIFFERS)
+            .into_iter()
+            .map(|(t, rows)| {
+                let rows = rows.iter().map(|r| r.replace(&bucket.name, "<bucket>"));
+                let mut rows: Vec<String> = rows.collect();
+                rows.sort();
+                (t, rows)
+            })
+            .collect();
+        lakes.push(lake);
+    }
+    assert_same_lake(&lakes[1], &lakes[0], "killed with SIGKILL, then run again");
 }

@@ -5,7 +5,6 @@ use std::process::Command;
 
 use lake_tests::*;
 
-
 fn pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     env.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
@@ -1131,4 +1130,28 @@ fn a_held_lease_blocks_a_second_run_and_an_expired_one_is_taken_over() {
         took_over.stderr
     );
     assert!(!lease.exists(), "released at the end of the run");
+
+    // a holder on this host whose process is gone (a killed run) is taken over at once
+    let mut gone = Command::new("true").spawn().expect("spawn");
+    let _ = gone.wait();
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    std::fs::write(
+        &lease,
+        format!(
+            r#"{{"run_id":"killed-run","pid":{},"host":"{host}","expires_at":"2999-01-01T00:00:00Z"}}"#,
+            gone.id()
+        ),
+    )
+    .expect("write");
+    let retried = run("gold", dir.path(), &strs(&args), &[]);
+    assert_eq!(retried.code, 0, "{}", retried.stderr);
+    assert!(
+        retried.stderr.contains("taking over the lease"),
+        "{}",
+        retried.stderr
+    );
 }

@@ -430,7 +430,8 @@ pub fn assert_same_lake(
         let other = &got[table];
         if other != rows {
             let extra: Vec<&String> = other.iter().filter(|r| !rows.contains(r)).take(3).collect();
-            let missing: Vec<&String> = rows.iter().filter(|r| !other.contains(r)).take(3).collect();
+            let missing: Vec<&String> =
+                rows.iter().filter(|r| !other.contains(r)).take(3).collect();
             panic!(
                 "{what}: {table} has {} rows, a clean run {}; extra {extra:?}, missing {missing:?}",
                 other.len(),

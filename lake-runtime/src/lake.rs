@@ -17,8 +17,8 @@ use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, ident};
 use deltalake::delta_datafusion::DeltaSessionConfig;
 use deltalake::delta_datafusion::planner::DeltaPlanner;
 use deltalake::kernel::StructType;
-use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
 use deltalake::kernel::Transaction;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
@@ -226,10 +226,7 @@ impl Lake {
             })
             .with_commit_properties(
                 CommitProperties::default()
-                    .with_metadata([(
-                        "lake.run_id".to_string(),
-                        serde_json::json!(commit.run_id),
-                    )])
+                    .with_metadata([("lake.run_id".to_string(), serde_json::json!(commit.run_id))])
                     .with_application_transactions(
                         commit
                             .txns

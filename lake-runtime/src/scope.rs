@@ -76,7 +76,9 @@ fn last_day(s: &str) -> Result<NaiveDate, String> {
 }
 
 fn end_of_month(d: NaiveDate) -> NaiveDate {
-    let next = d.with_day(1).and_then(|f| f.checked_add_months(chrono::Months::new(1)));
+    let next = d
+        .with_day(1)
+        .and_then(|f| f.checked_add_months(chrono::Months::new(1)));
     next.and_then(|n| n.pred_opt()).unwrap_or(NaiveDate::MAX)
 }
 
@@ -224,11 +226,17 @@ mod tests {
     fn a_month_bound_covers_the_whole_month_and_a_day_bound_that_day() {
         assert_eq!(
             args(Some("2009-02"), Some("2009-02")),
-            Ok(Scope::Range(Some(day("2009-02-01")), Some(day("2009-02-28"))))
+            Ok(Scope::Range(
+                Some(day("2009-02-01")),
+                Some(day("2009-02-28"))
+            ))
         );
         assert_eq!(
             args(Some("2008-12-31"), Some("2008-12")),
-            Ok(Scope::Range(Some(day("2008-12-31")), Some(day("2008-12-31"))))
+            Ok(Scope::Range(
+                Some(day("2008-12-31")),
+                Some(day("2008-12-31"))
+            ))
         );
         assert_eq!(args(None, None), Ok(Scope::Changed));
     }

@@ -120,7 +120,10 @@ async fn land_source(
             continue;
         }
         match listing.get(url) {
-            Some(meta) => unfinished.entry(claim.batch).or_default().push(meta.clone()),
+            Some(meta) => unfinished
+                .entry(claim.batch)
+                .or_default()
+                .push(meta.clone()),
             None => missing.push(url.clone()),
         }
     }

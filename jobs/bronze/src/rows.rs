@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayBuilder, ArrayRef, Int64Array, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondArray,
+    ArrayBuilder, ArrayRef, Int64Array, Int64Builder, RecordBatch, StringBuilder,
+    TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::SchemaRef;
 use lake_runtime::BatchSender;

@@ -18,7 +18,6 @@ use lake_runtime::{
     Input, LakeError, Result, Run, Scope, Summary, WriteMode, days_predicate, int64_column,
     session, text_column,
 };
-use serde_json::json;
 use lake_schema::{
     GOLD_LASTFM_SESSIONS, GOLD_LASTFM_TOP_SESSIONS, GOLD_LASTFM_TOP_SONGS,
     GOLD_SPARKIFY_CONVERSIONS_DAILY, GOLD_SPARKIFY_DAILY_ACTIVE_USERS, GOLD_SPARKIFY_PLAYS_BY_HOUR,
@@ -26,6 +25,7 @@ use lake_schema::{
     GOLD_SPARKIFY_TOP_SONGS, GOLD_SPARKIFY_TOP_SONGS_DAILY, LASTFM, SILVER_LASTFM_LISTENS,
     SILVER_SPARKIFY_SONGPLAYS, SILVER_SPARKIFY_USERS_HISTORY, SPARKIFY, TableDef,
 };
+use serde_json::json;
 
 /// A named SQL file of this job.
 pub struct Sql {
@@ -203,14 +203,21 @@ async fn run_source(
 
     let inputs: Vec<(String, i64)> = summary.inputs[summary.inputs.len() - source.inputs.len()..]
         .iter()
-        .map(|i| (format!("{GOLD_TXN}:{}", i.name), i.version.map_or(-1, |v| v as i64)))
+        .map(|i| {
+            (
+                format!("{GOLD_TXN}:{}", i.name),
+                i.version.map_or(-1, |v| v as i64),
+            )
+        })
         .collect();
     let mut written = Vec::new();
     let mut write = async |sql: &Sql, def: &TableDef| -> Result<()> {
         let name = def.qualified_name();
         let refresh = refresh(run, def, scope, &inputs).await?;
         tracing::info!(table = %name, "{}", refresh.describe());
-        summary.details.insert(format!("{name} refresh"), json!(refresh.describe()));
+        summary
+            .details
+            .insert(format!("{name} refresh"), json!(refresh.describe()));
         let mut df = query(&ctx, sql).await?;
         let mut commit = run.commit();
         let mode = match refresh {

@@ -23,8 +23,8 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 use datafusion::scalar::ScalarValue;
 use lake_runtime::{
-    Input, LakeError, Month, Months, Result, Run, Scope, Summary, WriteMode, Written,
-    int64_column, session,
+    Input, LakeError, Month, Months, Result, Run, Scope, Summary, WriteMode, Written, int64_column,
+    session,
 };
 use lake_schema::{
     BRONZE_LASTFM_PLAYS, BRONZE_LASTFM_PROFILES, BRONZE_SPARKIFY_EVENTS, BRONZE_SPARKIFY_SONGS,
@@ -291,10 +291,9 @@ impl Silver<'_> {
         let refresh = &self.plan(def, kind).await?;
         let name = def.qualified_name();
         tracing::info!(table = %name, "{}", refresh.describe());
-        self.summary.details.insert(
-            format!("{name} refresh"),
-            json!(refresh.describe()),
-        );
+        self.summary
+            .details
+            .insert(format!("{name} refresh"), json!(refresh.describe()));
         let mode = match refresh {
             Refresh::UpToDate | Refresh::NotInScope => return Ok(None),
             Refresh::Months(m) if m.is_empty() => return Ok(None),
@@ -356,7 +355,10 @@ impl Silver<'_> {
             match refresh {
                 Refresh::Months(m) => format!(
                     " WHERE {}",
-                    m.predicate("date_part('year', played_at)", "date_part('month', played_at)")
+                    m.predicate(
+                        "date_part('year', played_at)",
+                        "date_part('month', played_at)"
+                    )
                 ),
                 _ => String::new(),
             }
@@ -406,9 +408,8 @@ impl Silver<'_> {
         for view in views {
             let scoped = match (&consumed, view) {
                 // only the plays have a time to narrow a backfill by
-                (Refresh::Months(_), "lastfm_plays_checked") | (Refresh::After(_) | Refresh::Full, _) => {
-                    &consumed
-                }
+                (Refresh::Months(_), "lastfm_plays_checked")
+                | (Refresh::After(_) | Refresh::Full, _) => &consumed,
                 _ => continue,
             };
             read += self.checked_counts(view, scoped).await?.0;
@@ -432,7 +433,11 @@ impl Silver<'_> {
                 cached: false,
             },
         ];
-        let tables = [&SILVER_LASTFM_LISTENS, &SILVER_LASTFM_USERS, &SILVER_LASTFM_QUARANTINE];
+        let tables = [
+            &SILVER_LASTFM_LISTENS,
+            &SILVER_LASTFM_USERS,
+            &SILVER_LASTFM_QUARANTINE,
+        ];
         self.checked(VIEWS).await?;
         self.rows_read(&tables).await?;
         let listens_kind = Kind::Monthly {
@@ -440,7 +445,11 @@ impl Silver<'_> {
         };
         let listens_plan = self.plan(&SILVER_LASTFM_LISTENS, listens_kind).await?;
         let listens = self
-            .table(&SILVER_LASTFM_LISTENS, &sql!("lastfm_listens"), listens_kind)
+            .table(
+                &SILVER_LASTFM_LISTENS,
+                &sql!("lastfm_listens"),
+                listens_kind,
+            )
             .await?;
         let users = self
             .table(&SILVER_LASTFM_USERS, &sql!("lastfm_users"), Kind::Whole)
@@ -506,10 +515,18 @@ impl Silver<'_> {
             .table(&SILVER_SPARKIFY_SONGS, &sql!("sparkify_songs"), Kind::Whole)
             .await?;
         let artists = self
-            .table(&SILVER_SPARKIFY_ARTISTS, &sql!("sparkify_artists"), Kind::Whole)
+            .table(
+                &SILVER_SPARKIFY_ARTISTS,
+                &sql!("sparkify_artists"),
+                Kind::Whole,
+            )
             .await?;
         let songplays = self
-            .table(&SILVER_SPARKIFY_SONGPLAYS, &sql!("sparkify_songplays"), monthly)
+            .table(
+                &SILVER_SPARKIFY_SONGPLAYS,
+                &sql!("sparkify_songplays"),
+                monthly,
+            )
             .await?;
         self.table(&SILVER_SPARKIFY_TIME, &sql!("sparkify_time"), monthly)
             .await?;

@@ -105,7 +105,11 @@ fn print(batches: &[RecordBatch], format: Format) -> Result<()> {
     match format {
         Format::Table => writeln!(out, "{}", pretty::pretty_format_batches(batches)?)?,
         Format::Csv | Format::Tsv => {
-            let delimiter = if matches!(format, Format::Csv) { b',' } else { b'\t' };
+            let delimiter = if matches!(format, Format::Csv) {
+                b','
+            } else {
+                b'\t'
+            };
             let mut w = csv::WriterBuilder::new()
                 .with_delimiter(delimiter)
                 .build(&mut out);
