@@ -369,3 +369,84 @@ fn jobs_killed_mid_write_on_s3_then_rerun_leave_the_lake_of_a_clean_run() {
     }
     assert_same_lake(&lakes[1], &lakes[0], "killed with SIGKILL, then run again");
 }
+
+#[test]
+fn a_failing_store_fails_the_run_after_bounded_retries_and_a_rerun_completes() {
+    let Some(s3) = S3::get() else { return };
+    let proxy = FaultProxy::start(&s3.endpoint);
+    let dir = TempDir::new("flaky");
+    let generated = std::process::Command::new(bin("lake-gen"))
+        .args(["lastfm", &dir.join("gen").display().to_string()])
+        .args(["--rows", "40000", "--users", "20", "--seed", "9"])
+        .output()
+        .expect("lake-gen");
+    assert!(generated.status.success());
+    let bucket = s3.bucket("flaky");
+    for f in [PLAYS, PROFILES] {
+        let bytes = std::fs::read(dir.join("gen").join(f)).expect("generated file");
+        bucket.put(&format!("landing/lastfm/{f}"), bytes);
+    }
+    std::fs::write(
+        dir.join("lake.toml"),
+        "s3_max_retries = 2\ns3_retry_timeout_secs = 4\ns3_request_timeout_secs = 2\n",
+    )
+    .expect("lake.toml");
+    let mut env = s3.env();
+    for (k, v) in &mut env {
+        if *k == "AWS_ENDPOINT_URL" {
+            *v = proxy.endpoint.clone();
+        }
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (lake, landing) = (bucket.url("lake"), bucket.url("landing"));
+    let args = ["--lake", lake.as_str(), "--landing", landing.as_str()];
+
+    for fault in [Fault::Down, Fault::Unavailable, Fault::Hang] {
+        proxy.set(fault);
+        let started = std::time::Instant::now();
+        let failed = run("bronze", dir.path(), &args, &env);
+        let what = format!("store {fault:?}");
+        assert_eq!(failed.code, 1, "{what}: {}", failed.stderr);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "{what}: retries are bounded"
+        );
+        assert!(
+            failed.stderr.contains("object store error at s3://"),
+            "{what}: the error names the object: {}",
+            failed.stderr
+        );
+        assert!(!failed.stderr.contains("panicked"), "{what}");
+    }
+
+    // the store goes away while bronze lands, and comes back
+    proxy.set(Fault::None);
+    let mut child = spawn("bronze", dir.path(), &args, &env);
+    let stderr = child.stderr.take().expect("stderr");
+    let mut log = String::new();
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+        let line = line.unwrap_or_default();
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("landing") {
+            proxy.set(Fault::Down);
+        }
+    }
+    let status = child.wait().expect("wait");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "bronze with the store gone mid-run:\n{log}"
+    );
+    proxy.set(Fault::None);
+    let [bronze, silver, _] = pipeline(dir.path(), &args, &env);
+    let lines = |f: &str| {
+        let text = std::fs::read_to_string(dir.join("gen").join(f)).expect("generated file");
+        text.lines().count() as u64
+    };
+    // every line read once (the profile file's header is not a record), and landed once
+    assert_eq!(bronze.num("rows_in"), lines(PLAYS) + lines(PROFILES) - 1);
+    assert_eq!(silver.num("rows_in"), bronze.num("rows_out"));
+    let answer = String::from_utf8(bucket.get("lake/gold/lastfm/top_songs.tsv")).expect("utf-8");
+    assert_eq!(answer.lines().count(), 11, "{answer}");
+}

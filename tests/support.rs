@@ -465,3 +465,106 @@ pub fn local_args(dir: &TempDir, landing: &Path) -> Vec<String> {
 pub fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
+
+/// How a [`FaultProxy`] treats the connections it gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Fault {
+    /// Pass them on to the store.
+    None = 0,
+    /// Close them at once, as a stopped server does.
+    Down = 1,
+    /// Answer every request with 503 Service Unavailable.
+    Unavailable = 2,
+    /// Accept them and never answer.
+    Hang = 3,
+}
+
+/// A TCP proxy on loopback in front of a real store (LocalStack), which a test switches
+/// between passing traffic on and failing in the ways a store fails.
+pub struct FaultProxy {
+    pub endpoint: String,
+    fault: Arc<std::sync::atomic::AtomicU8>,
+}
+
+impl FaultProxy {
+    pub fn start(upstream: &str) -> FaultProxy {
+        use std::net::{TcpListener, TcpStream};
+        let upstream = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let endpoint = format!("http://{}", listener.local_addr().expect("proxy address"));
+        let fault = Arc::new(std::sync::atomic::AtomicU8::new(Fault::None as u8));
+        let mode = fault.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let upstream = upstream.clone();
+                let mode = mode.clone();
+                match mode.load(Ordering::SeqCst) {
+                    0 => {
+                        std::thread::spawn(move || {
+                            let Ok(server) = TcpStream::connect(&upstream) else {
+                                return;
+                            };
+                            let (c2, s2) = match (client.try_clone(), server.try_clone()) {
+                                (Ok(c), Ok(s)) => (c, s),
+                                _ => return,
+                            };
+                            let m = mode.clone();
+                            let up = std::thread::spawn(move || pass(client, server, &m));
+                            pass(s2, c2, &mode);
+                            let _ = up.join();
+                        });
+                    }
+                    2 => {
+                        std::thread::spawn(move || {
+                            use std::io::{Read, Write};
+                            let mut client = client;
+                            let mut buf = [0u8; 65536];
+                            let _ = client.read(&mut buf);
+                            let _ = client.write_all(
+                                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                            );
+                        });
+                    }
+                    3 => {
+                        std::thread::spawn(move || {
+                            std::thread::sleep(std::time::Duration::from_secs(120));
+                            drop(client);
+                        });
+                    }
+                    _ => drop(client),
+                }
+            }
+        });
+        FaultProxy { endpoint, fault }
+    }
+
+    pub fn set(&self, fault: Fault) {
+        self.fault.store(fault as u8, Ordering::SeqCst);
+    }
+}
+
+/// Copies `from` to `to` until either closes, or until the proxy stops passing traffic on
+/// (then both are cut, as a store that goes away cuts its open connections).
+fn pass(
+    mut from: std::net::TcpStream,
+    mut to: std::net::TcpStream,
+    mode: &std::sync::atomic::AtomicU8,
+) {
+    use std::io::{Read, Write};
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if mode.load(Ordering::SeqCst) != Fault::None as u8 || to.write_all(&buf[..n]).is_err() {
+            let _ = from.shutdown(std::net::Shutdown::Both);
+            break;
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Both);
+}

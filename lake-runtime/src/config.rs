@@ -13,6 +13,7 @@
 //! landing = "s3://my-bucket/landing"  # landing root: one folder per source (lastfm/, …)
 //! s3_max_retries = 5                  # retries of a failed S3 request (backoff between them)
 //! s3_retry_timeout_secs = 60          # give up retrying a request after this long
+//! s3_request_timeout_secs = 30        # one S3 request (or a pause in its body) may take this long
 //! ```
 //!
 //! S3 credentials and region come from the AWS SDK's standard chain (environment, profile,
@@ -31,6 +32,7 @@ pub const DEFAULT_LANDING: &str = "./landing";
 pub const DEFAULT_CONFIG_FILE: &str = "lake.toml";
 pub const DEFAULT_S3_MAX_RETRIES: usize = 5;
 pub const DEFAULT_S3_RETRY_TIMEOUT_SECS: u64 = 60;
+pub const DEFAULT_S3_REQUEST_TIMEOUT_SECS: u64 = 30;
 
 /// Flags shared by every job. Flatten into a job's clap parser.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -79,6 +81,7 @@ pub struct ConfigFile {
     pub landing: Option<String>,
     pub s3_max_retries: Option<usize>,
     pub s3_retry_timeout_secs: Option<u64>,
+    pub s3_request_timeout_secs: Option<u64>,
 }
 
 impl ConfigFile {
@@ -105,6 +108,7 @@ pub struct LakeConfig {
     pub landing: Url,
     pub s3_max_retries: usize,
     pub s3_retry_timeout_secs: u64,
+    pub s3_request_timeout_secs: u64,
     /// Where each value came from, for the run record.
     pub origin: Vec<(String, String)>,
 }
@@ -148,6 +152,9 @@ impl LakeConfig {
             s3_retry_timeout_secs: file
                 .s3_retry_timeout_secs
                 .unwrap_or(DEFAULT_S3_RETRY_TIMEOUT_SECS),
+            s3_request_timeout_secs: file
+                .s3_request_timeout_secs
+                .unwrap_or(DEFAULT_S3_REQUEST_TIMEOUT_SECS),
             origin,
         })
     }

@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime};
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use bytes::Bytes;
 use futures::TryStreamExt;
-use object_store::aws::{AmazonS3Builder, AwsCredential, S3CopyIfNotExists};
+use object_store::ClientConfigKey;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, AwsCredential, S3CopyIfNotExists};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{
@@ -186,7 +187,11 @@ async fn s3_store(url: &Url, cfg: &LakeConfig) -> Result<Arc<dyn ObjectStore>> {
             provider: credentials,
             cached: tokio::sync::Mutex::new(None),
         }))
-        .with_retry(retry_config(cfg));
+        .with_retry(retry_config(cfg))
+        .with_config(
+            AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
+            format!("{}s", cfg.s3_request_timeout_secs),
+        );
     if let Some(endpoint) = sdk.endpoint_url() {
         builder = builder.with_endpoint(endpoint);
     }
