@@ -450,3 +450,84 @@ fn a_failing_store_fails_the_run_after_bounded_retries_and_a_rerun_completes() {
     let answer = String::from_utf8(bucket.get("lake/gold/lastfm/top_songs.tsv")).expect("utf-8");
     assert_eq!(answer.lines().count(), 11, "{answer}");
 }
+
+/// Parquet files under `dir`, recursively (a table's data files, live or not).
+fn parquet_files(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| {
+            let path = e.path();
+            if path.is_dir() && !path.ends_with("_delta_log") {
+                parquet_files(&path)
+            } else {
+                usize::from(path.extension().is_some_and(|x| x == "parquet"))
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn maintenance_compacts_checkpoints_and_vacuums_without_changing_a_row() {
+    let dir = TempDir::new("maintain");
+    let landing = landing(&dir);
+    let args = local_args(&dir, &landing);
+    let args = strs(&args);
+    run_all(&dir, &args, None);
+    deliver_more(&landing);
+    run_all(&dir, &args, None);
+    let lake = dir.join("lake").display().to_string();
+    let before = snapshot(&lake, &[], &[]);
+    let plays = dir.join("lake/bronze/lastfm/plays");
+    assert_eq!(parquet_files(&plays), 2, "one file per bronze batch");
+    let tool = |extra: &[&str]| {
+        run(
+            "lake",
+            dir.path(),
+            &[&["--lake", &lake][..], extra].concat(),
+            &[],
+        )
+    };
+
+    let optimized = tool(&["optimize", "bronze", "silver.lastfm_listens"]).ok();
+    let line = optimized
+        .stdout
+        .lines()
+        .find(|l| l.contains("\"bronze.lastfm_plays\""))
+        .unwrap_or_default();
+    assert!(
+        line.contains(r#""files_compacted":2"#) && line.contains(r#""files_written":1"#),
+        "{}",
+        optimized.stdout
+    );
+    tool(&["checkpoint", "silver"]).ok();
+    let log = std::fs::read_dir(dir.join("lake/silver/lastfm/listens/_delta_log")).expect("log");
+    assert!(
+        log.flatten().any(|e| e
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".checkpoint.parquet")),
+        "a checkpoint was written"
+    );
+    tool(&["vacuum", "--retain-hours", "0"]).ok();
+    assert_eq!(parquet_files(&plays), 1, "the compacted files are gone");
+    assert_same_lake(&snapshot(&lake, &[], &[]), &before, "after maintenance");
+
+    // maintenance waits its turn: a running silver job holds the layer
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let host = std::env::var("HOSTNAME").unwrap_or(host);
+    std::fs::write(
+        dir.join("lake/_leases/silver.json"),
+        format!(
+            r#"{{"run_id":"a-silver-run","pid":{},"host":"{}","expires_at":"2999-01-01T00:00:00Z"}}"#,
+            std::process::id(),
+            host.trim()
+        ),
+    )
+    .expect("lease");
+    let busy = tool(&["optimize", "silver"]);
+    assert_eq!(busy.code, 4, "{}", busy.stderr);
+    assert!(busy.stderr.contains("a-silver-run"), "{}", busy.stderr);
+}

@@ -10,6 +10,7 @@ pub mod error;
 pub mod fault;
 pub mod lake;
 pub mod lease;
+pub mod maintenance;
 pub mod run;
 pub mod scope;
 pub mod store;

@@ -1,5 +1,6 @@
-//! `lake sql "SELECT …"`: runs SQL over every table of the catalogue, registered under its
-//! schema-qualified name (`silver.lastfm_listens`), from the configured lake (local or S3).
+//! The `lake` tool: `lake sql "SELECT …"` runs SQL over every table of the catalogue,
+//! registered under its schema-qualified name (`silver.lastfm_listens`), from the configured
+//! lake (local or S3); `lake optimize`, `lake checkpoint` and `lake vacuum` maintain the tables.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -9,7 +10,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::{csv, json, util::pretty};
 use datafusion::sql::parser::DFParser;
-use lake_runtime::{EXIT_CODES_HELP, Lake, LakeArgs, LakeConfig, session};
+use std::time::Duration;
+
+use lake_runtime::lease::Lease;
+use lake_runtime::maintenance::{self, Task};
+use lake_runtime::{EXIT_CODES_HELP, Lake, LakeArgs, LakeConfig, LakeError, session};
+use lake_schema::{CATALOGUE, Layer, TableDef};
 
 /// Queries the lake.
 #[derive(Parser, Debug)]
@@ -36,6 +42,29 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Compacts small files into larger ones, one commit per table (OPTIMIZE)
+    Optimize(Tables),
+    /// Writes a Delta checkpoint at each table's latest version
+    Checkpoint(Tables),
+    /// Deletes data files that no version younger than the retention period uses (VACUUM);
+    /// time travel to older versions stops working
+    Vacuum {
+        #[command(flatten)]
+        tables: Tables,
+        /// Keep the files of the versions of this many past hours
+        #[arg(long, value_name = "HOURS", default_value_t = 168)]
+        retain_hours: u64,
+        /// List what would be deleted, delete nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// Tables to maintain: qualified names (`silver.lastfm_listens`) or layers (`silver`); all
+/// when none is given.
+#[derive(clap::Args, Debug)]
+struct Tables {
+    tables: Vec<String>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -55,7 +84,10 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            match e.downcast_ref::<LakeError>() {
+                Some(e) => e.exit_code().into(),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }
@@ -97,7 +129,67 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Optimize(tables) => maintain(&lake, &tables, Task::Optimize).await,
+        Command::Checkpoint(tables) => maintain(&lake, &tables, Task::Checkpoint).await,
+        Command::Vacuum {
+            tables,
+            retain_hours,
+            dry_run,
+        } => {
+            let retain = Duration::from_secs(retain_hours.saturating_mul(3600));
+            maintain(&lake, &tables, Task::Vacuum { retain, dry_run }).await
+        }
     }
+}
+
+/// Runs `task` on the chosen tables, layer by layer, each layer under the lease of the job
+/// that writes it; prints one JSON line per table.
+async fn maintain(lake: &Lake, tables: &Tables, task: Task) -> Result<()> {
+    let chosen: Vec<&TableDef> = CATALOGUE
+        .iter()
+        .copied()
+        .filter(|d| {
+            tables.tables.is_empty()
+                || tables
+                    .tables
+                    .iter()
+                    .any(|t| *t == d.qualified_name() || t == d.layer.as_str())
+        })
+        .collect();
+    if let Some(unknown) = tables.tables.iter().find(|t| {
+        !CATALOGUE
+            .iter()
+            .any(|d| **t == d.qualified_name() || *t == d.layer.as_str())
+    }) {
+        anyhow::bail!(
+            "no table or layer '{unknown}' in the catalogue (see `lake sql \"SHOW TABLES\"`)"
+        );
+    }
+    let run_id = format!("maintenance-{}", std::process::id());
+    for layer in [Layer::Bronze, Layer::Silver, Layer::Gold, Layer::Meta] {
+        let defs: Vec<&&TableDef> = chosen.iter().filter(|d| d.layer == layer).collect();
+        if defs.is_empty() {
+            continue;
+        }
+        // meta tables are appended to by every job, which Delta lets run beside maintenance
+        let lease = match layer {
+            Layer::Meta => None,
+            _ => Some(Lease::acquire(lake.root(), layer.as_str(), &run_id).await?),
+        };
+        let result = async {
+            for def in defs {
+                let done = maintenance::maintain(lake, def, task).await?;
+                println!("{}", serde_json::to_string(&done)?);
+            }
+            anyhow::Ok(())
+        }
+        .await;
+        if let Some(lease) = lease {
+            lease.release().await;
+        }
+        result?;
+    }
+    Ok(())
 }
 
 fn print(batches: &[RecordBatch], format: Format) -> Result<()> {
