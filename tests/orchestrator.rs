@@ -531,3 +531,48 @@ fn maintenance_compacts_checkpoints_and_vacuums_without_changing_a_row() {
     assert_eq!(busy.code, 4, "{}", busy.stderr);
     assert!(busy.stderr.contains("a-silver-run"), "{}", busy.stderr);
 }
+
+#[test]
+fn a_progress_line_is_drawn_on_a_terminal_and_nothing_when_stderr_is_piped() {
+    let has_script = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_script {
+        eprintln!("SKIP: no `script` (util-linux) to give a job a terminal");
+        return;
+    }
+    let dir = TempDir::new("progress");
+    let landing = landing(&dir);
+    let lake = dir.join("lake");
+    let on_terminal = |job: &str| {
+        let cmd = format!(
+            "{} --lake {} --landing {}",
+            bin(job).display(),
+            lake.display(),
+            landing.display()
+        );
+        let out = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .current_dir(dir.path())
+            .env_remove("LAKE_LOG_FORMAT")
+            .output()
+            .expect("script");
+        assert!(out.status.success(), "{job} on a terminal");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let bronze = on_terminal("bronze");
+    assert!(bronze.contains("bronze lastfm ["), "{bronze}");
+    let silver = on_terminal("silver");
+    assert!(
+        silver.contains("silver lastfm [") && silver.contains("3 / 3"),
+        "{silver}"
+    );
+    let args = local_args(&dir, &landing);
+    let piped = run("gold", dir.path(), &strs(&args), &[]).ok();
+    assert!(
+        !piped.stderr.contains('\r') && !piped.stderr.contains("gold lastfm ["),
+        "{}",
+        piped.stderr
+    );
+}

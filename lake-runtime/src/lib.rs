@@ -11,6 +11,7 @@ pub mod fault;
 pub mod lake;
 pub mod lease;
 pub mod maintenance;
+pub mod progress;
 pub mod run;
 pub mod scope;
 pub mod store;

@@ -15,9 +15,13 @@ pub fn init(format: LogFormat) {
         EnvFilter::try_from_env("LAKE_LOG").unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| {
+            crate::progress::clear_for_log();
+            std::io::stderr()
+        })
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal());
+    crate::progress::init(format == LogFormat::Text);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -25,6 +25,7 @@ use datafusion::arrow::array::{
 use datafusion::prelude::SessionContext;
 use futures::future::{BoxFuture, try_join_all};
 use futures::{FutureExt, TryStreamExt};
+use lake_runtime::progress::{Progress, Unit};
 use lake_runtime::{
     Input, LakeError, Location, Result, Run, Summary, WriteMode, Written, batch_channel,
     int64_column, session, text_column,
@@ -297,6 +298,8 @@ async fn land_all(
     mut sinks: Sinks,
 ) -> Result<Vec<ObjectCounts>> {
     lake_runtime::fault::point("bronze.reading");
+    let total = todo.iter().map(|m| m.size).sum();
+    let progress = Progress::new(&format!("bronze {}", source.name), total, Unit::Bytes);
     let mut per_object = Vec::new();
     for meta in todo {
         let url = folder.object_url(&meta.location);
@@ -309,10 +312,14 @@ async fn land_all(
             .map_err(LakeError::store(url.clone()))?;
         let store_failed = Arc::new(AtomicBool::new(false));
         let flag = store_failed.clone();
-        let stream = get.into_stream().map_err(move |e| {
-            flag.store(true, Ordering::Relaxed);
-            std::io::Error::other(e)
-        });
+        let read = progress.clone();
+        let stream = get
+            .into_stream()
+            .inspect_ok(move |bytes| read.inc(bytes.len() as u64))
+            .map_err(move |e| {
+                flag.store(true, Ordering::Relaxed);
+                std::io::Error::other(e)
+            });
         let reader = SyncIoBridge::new(StreamReader::new(stream));
         let object = url.clone();
         let (returned, counts, outcome) = tokio::task::spawn_blocking(move || {
@@ -370,6 +377,7 @@ async fn land_all(
         );
         per_object.push(counts);
     }
+    progress.finish();
     tokio::task::spawn_blocking(move || sinks.flush())
         .await
         .map_err(|e| LakeError::Io {

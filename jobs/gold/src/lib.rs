@@ -14,6 +14,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::prelude::{DataFrame, SessionContext};
+use lake_runtime::progress::{Progress, Unit};
 use lake_runtime::{
     Input, LakeError, Result, Run, Scope, Summary, WriteMode, days_predicate, int64_column,
     session, text_column,
@@ -211,7 +212,13 @@ async fn run_source(
         })
         .collect();
     let mut written = Vec::new();
+    let progress = Progress::new(
+        &format!("gold {}", source.name),
+        3 + source.extra.len() as u64,
+        Unit::Steps,
+    );
     let mut write = async |sql: &Sql, def: &TableDef| -> Result<()> {
+        progress.inc(1);
         let name = def.qualified_name();
         let refresh = refresh(run, def, scope, &inputs).await?;
         tracing::info!(table = %name, "{}", refresh.describe());
@@ -255,6 +262,7 @@ async fn run_source(
     for (def, sql) in source.extra {
         write(sql, def).await?;
     }
+    progress.finish();
     if !written.is_empty() {
         let plays = ctx
             .table("plays")

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 use datafusion::scalar::ScalarValue;
+use lake_runtime::progress::{Progress, Unit};
 use lake_runtime::{
     Input, LakeError, Month, Months, Result, Run, Scope, Summary, WriteMode, Written, int64_column,
     session,
@@ -115,6 +116,7 @@ pub async fn run(run: Arc<Run>, scope: Scope) -> Result<Summary> {
         summary: Summary::default(),
         checked: Vec::new(),
         high: 0,
+        progress: Progress::default(),
     };
     silver.summary.detail("scope", format!("{scope:?}"));
     let mut done = 0;
@@ -123,6 +125,7 @@ pub async fn run(run: Arc<Run>, scope: Scope) -> Result<Summary> {
         .await?
     {
         silver.lastfm().await?;
+        silver.progress.finish();
         done += 1;
     }
     if silver
@@ -130,6 +133,7 @@ pub async fn run(run: Arc<Run>, scope: Scope) -> Result<Summary> {
         .await?
     {
         silver.sparkify().await?;
+        silver.progress.finish();
         done += 1;
     }
     if done == 0 {
@@ -147,6 +151,7 @@ struct Silver<'a> {
     checked: Vec<(&'static Checked, DataFrame)>,
     /// The newest bronze batch of the current source.
     high: i64,
+    progress: Progress,
 }
 
 impl Silver<'_> {
@@ -288,6 +293,17 @@ impl Silver<'_> {
 
     /// Carries out `refresh` on `def` with the rows of `sql`; `None` when nothing was written.
     async fn refresh(&mut self, def: &TableDef, sql: &Sql, kind: Kind) -> Result<Option<Written>> {
+        let written = self.refresh_table(def, sql, kind).await;
+        self.progress.inc(1);
+        written
+    }
+
+    async fn refresh_table(
+        &mut self,
+        def: &TableDef,
+        sql: &Sql,
+        kind: Kind,
+    ) -> Result<Option<Written>> {
         let refresh = &self.plan(def, kind).await?;
         let name = def.qualified_name();
         tracing::info!(table = %name, "{}", refresh.describe());
@@ -419,6 +435,7 @@ impl Silver<'_> {
     }
 
     async fn lastfm(&mut self) -> Result<()> {
+        const SOURCE_LABEL: &str = "silver lastfm";
         const VIEWS: &[Checked] = &[
             Checked {
                 name: "lastfm_plays_checked",
@@ -440,6 +457,7 @@ impl Silver<'_> {
         ];
         self.checked(VIEWS).await?;
         self.rows_read(&tables).await?;
+        self.progress = Progress::new(SOURCE_LABEL, tables.len() as u64, Unit::Steps);
         let listens_kind = Kind::Monthly {
             new_rows: Some("lastfm_plays_checked"),
         };
@@ -484,6 +502,7 @@ impl Silver<'_> {
     }
 
     async fn sparkify(&mut self) -> Result<()> {
+        const SOURCE_LABEL: &str = "silver sparkify";
         const VIEWS: &[Checked] = &[
             Checked {
                 name: "sparkify_songs_checked",
@@ -509,6 +528,7 @@ impl Silver<'_> {
         ];
         self.checked(VIEWS).await?;
         self.rows_read(&tables).await?;
+        self.progress = Progress::new(SOURCE_LABEL, tables.len() as u64, Unit::Steps);
         // song plays are matched against the whole song catalogue: new data rebuilds them whole
         let monthly = Kind::Monthly { new_rows: None };
         let songs = self
