@@ -576,3 +576,62 @@ fn a_progress_line_is_drawn_on_a_terminal_and_nothing_when_stderr_is_piped() {
         piped.stderr
     );
 }
+
+#[test]
+fn a_gold_backfill_replaces_the_days_of_the_daily_tables_only() {
+    let dir = TempDir::new("gold-days");
+    let landing = dir.join("landing");
+    let generated = std::process::Command::new(bin("lake-gen"))
+        .args(["sparkify", &landing.join("sparkify").display().to_string()])
+        .args([
+            "--songs", "40", "--events", "2000", "--users", "15", "--days", "4",
+        ])
+        .output()
+        .expect("lake-gen");
+    assert!(generated.status.success());
+    let args = local_args(&dir, &landing);
+    let args = strs(&args);
+    run_all(&dir, &args, None);
+    let lake = dir.join("lake").display().to_string();
+    let before = snapshot(&lake, &[], DIFFERS);
+    let daily = &before["gold.sparkify_daily_active_users"];
+    assert!(daily.len() >= 3, "{daily:?}");
+    let second_day = {
+        let mut days: Vec<String> = daily
+            .iter()
+            .filter_map(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+            .filter_map(|v| v["day"].as_str().map(String::from))
+            .collect();
+        days.sort();
+        days[1].clone()
+    };
+    let on_day = |table: &str| {
+        before[table]
+            .iter()
+            .filter(|r| r.contains(&format!(r#""day":"{second_day}""#)))
+            .count() as u64
+    };
+    let gold = run(
+        "gold",
+        dir.path(),
+        &[&args[..], &["--from", &second_day, "--to", &second_day]].concat(),
+        &[],
+    )
+    .ok();
+    for table in [
+        "gold.sparkify_daily_active_users",
+        "gold.sparkify_top_songs_daily",
+        "gold.sparkify_top_artists_daily",
+    ] {
+        assert_eq!(gold.rows_written(table), on_day(table), "{table}");
+    }
+    assert_eq!(
+        gold.detail("gold.sparkify_sessions refresh"),
+        "not in the backfill: it has no day column"
+    );
+    assert_same_lake(
+        &snapshot(&lake, &[], DIFFERS),
+        &before,
+        "after a one-day backfill",
+    );
+}
