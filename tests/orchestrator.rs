@@ -152,6 +152,11 @@ fn an_incremental_run_equals_one_run_over_all_the_data_and_rebuilds_only_the_tou
     let [bronze, silver, gold] = [&second[0], &second[1], &second[2]];
     assert_eq!(bronze.source_detail("lastfm", "batch"), 2);
     assert_eq!(bronze.num("rows_in"), 5, "only the new object is read");
+    assert_eq!(
+        silver.detail("lastfm_bronze_batches"),
+        &serde_json::json!({"after": 1, "through": 2}),
+        "the run record names the batches consumed"
+    );
     // the new plays touch 2008-07 (a copy of a landed play) and 2009-03
     let months = silver.detail("silver.lastfm_listens refresh").to_string();
     assert!(

@@ -195,6 +195,11 @@ async fn run_source(
         );
         return Ok(());
     }
+    // the transactions a table computed from these silver versions records
+    let inputs: Vec<(String, i64)> = versions
+        .iter()
+        .map(|(name, v)| (format!("{GOLD_TXN}:{name}"), v.map_or(-1, |v| v as i64)))
+        .collect();
     summary.inputs.extend(
         versions
             .into_iter()
@@ -202,15 +207,6 @@ async fn run_source(
     );
     view(&ctx, "plays", query(&ctx, &source.plays).await?)?;
 
-    let inputs: Vec<(String, i64)> = summary.inputs[summary.inputs.len() - source.inputs.len()..]
-        .iter()
-        .map(|i| {
-            (
-                format!("{GOLD_TXN}:{}", i.name),
-                i.version.map_or(-1, |v| v as i64),
-            )
-        })
-        .collect();
     let mut written = Vec::new();
     let progress = Progress::new(
         &format!("gold {}", source.name),

@@ -363,7 +363,8 @@ impl Silver<'_> {
         Ok(())
     }
 
-    /// Counts rows of a checked view as narrowed for `refresh`: (all, rejected).
+    /// Counts rows of a checked view as narrowed for `refresh`: (all, rejected). Months are
+    /// those of `played_at`, which only the plays view has.
     async fn checked_counts(&self, view: &str, refresh: &Refresh) -> Result<(u64, u64)> {
         self.narrow_inputs(refresh)?;
         let sql = format!(
@@ -419,16 +420,26 @@ impl Silver<'_> {
                 oldest.map_or(Refresh::Full, Refresh::After)
             }
         };
+        // lineage: which bronze batches this run consumes (a backfill consumes none)
+        let after = match consumed {
+            Refresh::After(b) => Some(b),
+            Refresh::Full => Some(0),
+            _ => None,
+        };
+        if let (Some(after), Some(source)) = (after, tables.first().and_then(|t| t.source)) {
+            self.summary.detail(
+                &format!("{source}_bronze_batches"),
+                json!({"after": after, "through": self.high}),
+            );
+        }
         let mut read = 0;
-        let views: Vec<&'static str> = self.checked.iter().map(|(v, _)| v.name).collect();
+        let views: Vec<&'static Checked> = self.checked.iter().map(|(v, _)| *v).collect();
         for view in views {
-            let scoped = match (&consumed, view) {
-                // only the plays have a time to narrow a backfill by
-                (Refresh::Months(_), "lastfm_plays_checked")
-                | (Refresh::After(_) | Refresh::Full, _) => &consumed,
-                _ => continue,
-            };
-            read += self.checked_counts(view, scoped).await?.0;
+            // a backfill reads the views with a time to narrow by (the plays)
+            if matches!(consumed, Refresh::Months(_)) && view.time_text.is_none() {
+                continue;
+            }
+            read += self.checked_counts(view.name, &consumed).await?.0;
         }
         self.summary.rows_in += read;
         Ok(read)
