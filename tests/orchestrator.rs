@@ -331,13 +331,22 @@ fn kill_when(job: &str, dir: &Path, args: &[&str], env: &[(&str, &str)], after: 
 fn jobs_killed_mid_write_on_s3_then_rerun_leave_the_lake_of_a_clean_run() {
     let Some(s3) = S3::get() else { return };
     let dir = TempDir::new("sigkill");
-    let generated = std::process::Command::new(bin("lake-gen"))
-        .args(["lastfm", &dir.join("gen").display().to_string()])
-        .args(["--rows", "40000", "--users", "20", "--seed", "5"])
-        .args(["--bad-rate", "0.01", "--dup-rate", "0.01"])
-        .output()
-        .expect("lake-gen");
-    assert!(generated.status.success());
+    lake_gen(
+        "lastfm",
+        &dir.join("gen"),
+        &[
+            "--rows",
+            "40000",
+            "--users",
+            "20",
+            "--seed",
+            "5",
+            "--bad-rate",
+            "0.01",
+            "--dup-rate",
+            "0.01",
+        ],
+    );
     let env = s3.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut lakes = Vec::new();
@@ -380,12 +389,11 @@ fn a_failing_store_fails_the_run_after_bounded_retries_and_a_rerun_completes() {
     let Some(s3) = S3::get() else { return };
     let proxy = FaultProxy::start(&s3.endpoint);
     let dir = TempDir::new("flaky");
-    let generated = std::process::Command::new(bin("lake-gen"))
-        .args(["lastfm", &dir.join("gen").display().to_string()])
-        .args(["--rows", "40000", "--users", "20", "--seed", "9"])
-        .output()
-        .expect("lake-gen");
-    assert!(generated.status.success());
+    lake_gen(
+        "lastfm",
+        &dir.join("gen"),
+        &["--rows", "40000", "--users", "20", "--seed", "9"],
+    );
     let bucket = s3.bucket("flaky");
     for f in [PLAYS, PROFILES] {
         let bytes = std::fs::read(dir.join("gen").join(f)).expect("generated file");
@@ -586,14 +594,13 @@ fn a_progress_line_is_drawn_on_a_terminal_and_nothing_when_stderr_is_piped() {
 fn a_gold_backfill_replaces_the_days_of_the_daily_tables_only() {
     let dir = TempDir::new("gold-days");
     let landing = dir.join("landing");
-    let generated = std::process::Command::new(bin("lake-gen"))
-        .args(["sparkify", &landing.join("sparkify").display().to_string()])
-        .args([
+    lake_gen(
+        "sparkify",
+        &landing.join("sparkify"),
+        &[
             "--songs", "40", "--events", "2000", "--users", "15", "--days", "4",
-        ])
-        .output()
-        .expect("lake-gen");
-    assert!(generated.status.success());
+        ],
+    );
     let args = local_args(&dir, &landing);
     let args = strs(&args);
     run_all(&dir, &args, None);

@@ -268,9 +268,10 @@ fn real_lastfm_head_reconciles_and_equals_duckdb() {
 fn generated_data_with_bad_and_duplicate_lines_equals_duckdb_and_polars() {
     let dir = TempDir::new("gen");
     let landing = dir.join("landing");
-    let generated = Command::new(bin("lake-gen"))
-        .args(["lastfm", &landing.join("lastfm").display().to_string()])
-        .args([
+    lake_gen(
+        "lastfm",
+        &landing.join("lastfm"),
+        &[
             "--rows",
             "30000",
             "--users",
@@ -281,10 +282,8 @@ fn generated_data_with_bad_and_duplicate_lines_equals_duckdb_and_polars() {
             "0.01",
             "--dup-rate",
             "0.01",
-        ])
-        .output()
-        .expect("lake-gen");
-    assert!(generated.status.success());
+        ],
+    );
     let args = local_args(&dir, &landing);
     let [bronze, silver, _] = pipeline(dir.path(), &strs(&args), &[]);
     assert!(bronze.num("rows_quarantined") > 0 && silver.num("rows_quarantined") > 0);
@@ -753,14 +752,13 @@ fn bad_sparkify_records_are_quarantined_with_their_reasons() {
 fn generated_sparkify_data_flows_through_all_three_jobs() {
     let dir = TempDir::new("sparkify-gen");
     let landing = dir.join("landing");
-    let generated = Command::new(bin("lake-gen"))
-        .args(["sparkify", &landing.join("sparkify").display().to_string()])
-        .args([
+    lake_gen(
+        "sparkify",
+        &landing.join("sparkify"),
+        &[
             "--songs", "60", "--events", "3000", "--users", "20", "--days", "5",
-        ])
-        .output()
-        .expect("lake-gen");
-    assert!(generated.status.success());
+        ],
+    );
     let args = local_args(&dir, &landing);
     let [bronze, silver, gold] = pipeline(dir.path(), &strs(&args), &[]);
     assert_eq!(bronze.num("rows_quarantined"), 0);

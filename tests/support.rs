@@ -568,3 +568,17 @@ fn pass(
     }
     let _ = to.shutdown(std::net::Shutdown::Both);
 }
+
+/// Runs the project's generator: `lake-gen <kind> <out> <args…>`; it must succeed.
+pub fn lake_gen(kind: &str, out: &Path, args: &[&str]) {
+    let generated = Command::new(bin("lake-gen"))
+        .args([kind, &out.display().to_string()])
+        .args(args)
+        .output()
+        .expect("lake-gen");
+    assert!(
+        generated.status.success(),
+        "lake-gen: {}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+}
