@@ -14,6 +14,7 @@
 //! s3_max_retries = 5                  # retries of a failed S3 request (backoff between them)
 //! s3_retry_timeout_secs = 60          # give up retrying a request after this long
 //! s3_request_timeout_secs = 30        # one S3 request (or a pause in its body) may take this long
+//! memory_limit = "4GiB"               # query memory; beyond it sorts and joins spill to local disk
 //! ```
 //!
 //! S3 credentials and region come from the AWS SDK's standard chain (environment, profile,
@@ -53,6 +54,11 @@ pub struct LakeArgs {
     #[arg(long, env = "LAKE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Memory the queries may use (e.g. 2GiB, 512MiB); beyond it, sorts, joins and aggregations
+    /// spill to local disk [default: no limit]
+    #[arg(long, env = "LAKE_MEMORY_LIMIT", value_name = "SIZE")]
+    pub memory_limit: Option<String>,
+
     /// Fail the run (exit 3) when more than this share of the rows read was quarantined,
     /// e.g. 0.01 for 1%; the tables are still written, so the rows can be inspected
     #[arg(long, env = "LAKE_MAX_QUARANTINE_RATIO", value_name = "RATIO", value_parser = ratio)]
@@ -82,6 +88,7 @@ pub struct ConfigFile {
     pub s3_max_retries: Option<usize>,
     pub s3_retry_timeout_secs: Option<u64>,
     pub s3_request_timeout_secs: Option<u64>,
+    pub memory_limit: Option<String>,
 }
 
 impl ConfigFile {
@@ -109,6 +116,8 @@ pub struct LakeConfig {
     pub s3_max_retries: usize,
     pub s3_retry_timeout_secs: u64,
     pub s3_request_timeout_secs: u64,
+    /// Bytes of memory the queries may use before they spill; `None`: no limit.
+    pub memory_limit: Option<usize>,
     /// Where each value came from, for the run record.
     pub origin: Vec<(String, String)>,
 }
@@ -145,6 +154,15 @@ impl LakeConfig {
             };
         let lake = pick("lake", &args.lake, &file.lake, DEFAULT_LAKE);
         let landing = pick("landing", &args.landing, &file.landing, DEFAULT_LANDING);
+        let memory = pick("memory_limit", &args.memory_limit, &file.memory_limit, "");
+        let memory_limit = match memory.trim() {
+            "" => None,
+            text => Some(parse_size(text).ok_or_else(|| LakeError::Config {
+                message: format!(
+                    "memory_limit '{text}' is not a size: write it like 2GiB, 512MiB or 1000000"
+                ),
+            })?),
+        };
         Ok(Self {
             lake: parse_location("lake", &lake)?,
             landing: parse_location("landing", &landing)?,
@@ -155,9 +173,29 @@ impl LakeConfig {
             s3_request_timeout_secs: file
                 .s3_request_timeout_secs
                 .unwrap_or(DEFAULT_S3_REQUEST_TIMEOUT_SECS),
+            memory_limit,
             origin,
         })
     }
+}
+
+/// A size in bytes: `1000000`, `512MiB`, `2GiB`, `2G` (powers of 1024 either way).
+pub fn parse_size(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    let bytes = number * scale;
+    (bytes >= 1.0 && bytes < usize::MAX as f64).then_some(bytes as usize)
 }
 
 /// Turns `s3://bucket/prefix`, `file:///abs/path` or a plain (relative or absolute) path into a
@@ -218,6 +256,18 @@ fn normalize(path: &Path) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn sizes_read_with_binary_units_and_nonsense_is_refused() {
+        assert_eq!(parse_size("1000000"), Some(1_000_000));
+        assert_eq!(parse_size("512MiB"), Some(512 << 20));
+        assert_eq!(parse_size("2G"), Some(2 << 30));
+        assert_eq!(parse_size("1.5 GiB"), Some(3 << 29));
+        assert_eq!(parse_size("lots"), None);
+        assert_eq!(parse_size("2 TB"), None);
+        assert_eq!(parse_size("0"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -10,6 +10,8 @@ use datafusion::catalog::streaming::StreamingTable;
 use datafusion::catalog::{MemTable, MemorySchemaProvider};
 use datafusion::common::TableReference;
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
@@ -300,17 +302,66 @@ impl Lake {
                 .map_err(LakeError::query(def.qualified_name()))?;
             return Ok(None);
         };
-        table
-            .update_datafusion_session(&ctx.state())
-            .map_err(LakeError::delta(def.qualified_name()))?;
-        let provider = table
-            .table_provider()
-            .await
-            .map_err(LakeError::query(def.qualified_name()))?;
-        ctx.register_table(reference, provider)
-            .map_err(LakeError::query(def.qualified_name()))?;
-        Ok(table.version())
+        register_loaded(ctx, def, table, reference).await
     }
+
+    /// Registers the table as it was at a past version or time (Delta time travel) under
+    /// `reference`. Returns the version read.
+    pub async fn register_as_of(
+        &self,
+        ctx: &SessionContext,
+        def: &TableDef,
+        as_of: &AsOf,
+        reference: TableReference,
+    ) -> Result<Option<u64>> {
+        let name = def.qualified_name();
+        let Some(mut table) = self.table(def).await? else {
+            return Err(LakeError::delta(name)(DeltaTableError::Generic(
+                "the table has never been written, so it has no past versions".into(),
+            )));
+        };
+        match as_of {
+            AsOf::Version(v) => table.load_version(*v).await,
+            AsOf::Time(t) => table.load_with_datetime(*t).await,
+        }
+        .map_err(LakeError::delta(format!("{name} as of {as_of}")))?;
+        register_loaded(ctx, def, table, reference).await
+    }
+}
+
+/// A past state of a table, for time travel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AsOf {
+    Version(u64),
+    /// The latest version committed at or before this time.
+    Time(chrono::DateTime<chrono::Utc>),
+}
+
+impl std::fmt::Display for AsOf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AsOf::Version(v) => write!(f, "version {v}"),
+            AsOf::Time(t) => write!(f, "{}", t.to_rfc3339()),
+        }
+    }
+}
+
+async fn register_loaded(
+    ctx: &SessionContext,
+    def: &TableDef,
+    table: DeltaTable,
+    reference: TableReference,
+) -> Result<Option<u64>> {
+    table
+        .update_datafusion_session(&ctx.state())
+        .map_err(LakeError::delta(def.qualified_name()))?;
+    let provider = table
+        .table_provider()
+        .await
+        .map_err(LakeError::query(def.qualified_name()))?;
+    ctx.register_table(reference, provider)
+        .map_err(LakeError::query(def.qualified_name()))?;
+    Ok(table.version())
 }
 
 /// The receiving end of a batch stream for [`Lake::write_stream`].
@@ -397,18 +448,32 @@ pub fn conform(df: DataFrame, def: &TableDef) -> Result<DataFrame> {
         .map_err(LakeError::query(def.qualified_name()))
 }
 
-/// A DataFusion session with Delta's planner (needed to write) and one schema per layer (`bronze`, `silver`, `gold`, `meta`).
-pub fn session() -> SessionContext {
+/// A DataFusion session with Delta's planner (needed to write), one schema per layer
+/// (`bronze`, `silver`, `gold`, `meta`) and the configured memory limit: beyond it, sorts, joins
+/// and aggregations spill to files in the system's temporary directory.
+pub fn session(cfg: &LakeConfig) -> SessionContext {
     let config: SessionConfig = DeltaSessionConfig::default().into();
-    let config = config
+    let mut config = config
         .with_information_schema(true)
         .with_default_catalog_and_schema("datafusion", "public");
-    let state = SessionStateBuilder::new()
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(limit) = cfg.memory_limit {
+        // a sort sets memory aside for merging its spilled runs: a share of a small limit
+        let reserve = config.options().execution.sort_spill_reservation_bytes;
+        config = config.with_sort_spill_reservation_bytes(reserve.min(limit / 8));
+    }
+    if let Some(limit) = cfg.memory_limit {
+        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+    }
+    let mut state = SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
-        .with_query_planner(DeltaPlanner::new())
-        .build();
-    let ctx = SessionContext::new_with_state(state);
+        .with_query_planner(DeltaPlanner::new());
+    match runtime.build_arc() {
+        Ok(runtime) => state = state.with_runtime_env(runtime),
+        Err(e) => tracing::warn!("no memory limit or spilling for this session: {e}"),
+    }
+    let ctx = SessionContext::new_with_state(state.build());
     if let Some(catalog) = ctx.catalog("datafusion") {
         for layer in [Layer::Bronze, Layer::Silver, Layer::Gold, Layer::Meta] {
             let _ = catalog.register_schema(layer.as_str(), Arc::new(MemorySchemaProvider::new()));

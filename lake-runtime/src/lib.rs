@@ -20,8 +20,8 @@ pub mod telemetry;
 pub use config::{LakeArgs, LakeConfig};
 pub use error::{EXIT_CODES_HELP, Exit, LakeError, Result};
 pub use lake::{
-    BatchReceiver, BatchSender, Commit, Lake, WriteMode, Written, batch_channel, int64_column,
-    session, text_column,
+    AsOf, BatchReceiver, BatchSender, Commit, Lake, WriteMode, Written, batch_channel,
+    int64_column, session, text_column,
 };
 pub use run::{Input, Run, Summary, run_job};
 pub use scope::{Month, Months, Scope, ScopeArgs, days_predicate};

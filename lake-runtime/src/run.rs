@@ -230,7 +230,7 @@ async fn append_run_record(run: &Run, record: &RunRecord<'_>, json: &str) -> Res
         ],
     )
     .map_err(|e| LakeError::query("run record")(e.into()))?;
-    let ctx = session();
+    let ctx = session(&run.cfg);
     let df = ctx
         .read_batch(batch)
         .map_err(LakeError::query("run record"))?;

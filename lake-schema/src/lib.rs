@@ -62,7 +62,8 @@ impl ColumnType {
         }
     }
 
-    fn sql_name(self) -> &'static str {
+    /// The type's name as Delta and Spark write it (`string`, `int`, `timestamp`, …).
+    pub fn sql_name(self) -> &'static str {
         match self {
             ColumnType::Text => "string",
             ColumnType::Int32 => "int",

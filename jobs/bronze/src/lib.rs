@@ -47,7 +47,7 @@ pub const BRONZE_TXN: &str = "lake.bronze";
 
 pub async fn run(run: Arc<Run>) -> Result<Summary> {
     let landing = Location::open(&run.cfg.landing, &run.cfg).await?;
-    let ctx = session();
+    let ctx = session(&run.cfg);
     let mut claims = landed_objects(&run, &ctx).await?;
     let mut summary = Summary::default();
     let mut found = false;

@@ -182,7 +182,7 @@ async fn run_source(
     out: Option<&PathBuf>,
     summary: &mut Summary,
 ) -> Result<()> {
-    let ctx = session();
+    let ctx = session(&run.cfg);
     let lake = &run.lake;
     let mut versions = Vec::new();
     for def in source.inputs {

@@ -107,7 +107,7 @@ struct Checked {
 }
 
 pub async fn run(run: Arc<Run>, scope: Scope) -> Result<Summary> {
-    let ctx = session();
+    let ctx = session(&run.cfg);
     functions::register(&ctx);
     let mut silver = Silver {
         run: &run,

@@ -1,23 +1,25 @@
-//! The `lake` tool: `lake sql "SELECT …"` runs SQL over every table of the catalogue,
-//! registered under its schema-qualified name (`silver.lastfm_listens`), from the configured
-//! lake (local or S3); `lake optimize`, `lake checkpoint` and `lake vacuum` maintain the tables.
+//! The `lake` tool: SQL over every table of the lake, the table listing, and table maintenance.
+//! The work is in the library ([`lake`]); this file reads the command line and prints.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::{csv, json, util::pretty};
-use datafusion::sql::parser::DFParser;
-use std::time::Duration;
-
+use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::prelude::SessionContext;
+use lake_runtime::config::parse_location;
 use lake_runtime::lease::Lease;
 use lake_runtime::maintenance::{self, Task};
-use lake_runtime::{EXIT_CODES_HELP, Lake, LakeArgs, LakeConfig, LakeError, session};
+use lake_runtime::{EXIT_CODES_HELP, Lake, LakeArgs, LakeConfig, LakeError, Location, session};
 use lake_schema::{CATALOGUE, Layer, TableDef};
 
-/// Queries the lake.
+/// Queries and maintains the lake. Tables are named `<layer>.<source>_<table>`
+/// (`silver.lastfm_listens`); `lake tables` lists them.
 #[derive(Parser, Debug)]
 #[command(version, after_help = EXIT_CODES_HELP)]
 struct Cli {
@@ -30,17 +32,32 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Runs SQL statements and prints the rows of each
+    /// Runs SQL: the statements given, those of a file, those on stdin, or an interactive shell
+    /// when stdin is a terminal. A table as it was: `gold.lastfm_top_songs@v3` (a version) or
+    /// `@2026-11-22T01:00:00Z` / `@2026-11-22` (the version current then)
     Sql {
-        /// The statements, e.g. "SELECT * FROM gold.lastfm_top_songs"
-        #[arg(required_unless_present = "file")]
+        /// The statements, e.g. "SELECT * FROM gold.lastfm_top_songs ORDER BY rank"
         query: Option<String>,
-        /// Read the statements from this file instead
+        /// Read the statements from this file
         #[arg(short, long, value_name = "FILE", conflicts_with = "query")]
-        file: Option<std::path::PathBuf>,
-        /// Output format
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
+        file: Option<PathBuf>,
+        /// How to print rows [default: table on a terminal, tsv otherwise]
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Write the rows of the last statement to this file or object-store path instead,
+        /// as Parquet (`.parquet`) or CSV (`.csv`)
+        #[arg(short, long, value_name = "PATH")]
+        output: Option<String>,
+    },
+    /// Lists every table: location, version, rows, last commit and the run that made it
+    Tables {
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+    },
+    /// Shows a table's description, location, partitions and columns
+    Describe {
+        /// Qualified name, e.g. silver.lastfm_listens
+        table: String,
     },
     /// Compacts small files into larger ones, one commit per table (OPTIMIZE)
     Optimize(Tables),
@@ -95,39 +112,48 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<()> {
     let cfg = LakeConfig::resolve(&cli.lake)?;
     let lake = Lake::open(&cfg).await?;
-    let ctx = session();
-    for def in lake_schema::CATALOGUE {
-        lake.register(&ctx, def).await?;
-    }
+    // plain files can be queried by path too: SELECT * FROM 'out/top.parquet'
+    let ctx = session(&cfg).enable_url_table();
     match cli.command {
         Command::Sql {
             query,
             file,
             format,
+            output,
         } => {
+            lake::open(&lake, &ctx).await?;
+            let format = format.unwrap_or_else(default_format);
             let text = match (query, file) {
                 (Some(q), _) => q,
                 (None, Some(f)) => std::fs::read_to_string(&f)
                     .with_context(|| format!("cannot read {}", f.display()))?,
-                (None, None) => String::new(),
-            };
-            let statements = DFParser::parse_sql(&text).context("parsing the SQL")?;
-            for (i, statement) in statements.into_iter().enumerate() {
-                let n = i + 1;
-                let plan = ctx
-                    .state()
-                    .statement_to_plan(statement)
-                    .await
-                    .with_context(|| format!("planning statement {n}"))?;
-                let df = ctx.execute_logical_plan(plan).await;
-                let batches = match df {
-                    Ok(df) => df.collect().await,
-                    Err(e) => Err(e),
+                (None, None) if std::io::stdin().is_terminal() => {
+                    return shell(&lake, &ctx, format).await;
                 }
-                .with_context(|| format!("running statement {n}"))?;
-                print(&batches, format)?;
+                (None, None) => std::io::read_to_string(std::io::stdin())?,
+            };
+            match output {
+                None => lake::run_sql(&lake, &ctx, &text, |b| print(&b, format)).await,
+                Some(path) => {
+                    let mut last = Vec::new();
+                    lake::run_sql(&lake, &ctx, &text, |b| {
+                        last = b;
+                        Ok(())
+                    })
+                    .await?;
+                    write_output(&cfg, &ctx, last, &path).await
+                }
             }
-            Ok(())
+        }
+        Command::Tables { format } => {
+            lake::open(&lake, &ctx).await?;
+            let batch = lake::tables(&lake, &ctx).await?;
+            print(&[batch], format.unwrap_or_else(default_format))
+        }
+        Command::Describe { table } => {
+            let (header, columns) = lake::describe(&lake, &table)?;
+            println!("{header}");
+            print(&[columns], default_format())
         }
         Command::Optimize(tables) => maintain(&lake, &tables, Task::Optimize).await,
         Command::Checkpoint(tables) => maintain(&lake, &tables, Task::Checkpoint).await,
@@ -142,29 +168,112 @@ async fn run(cli: Cli) -> Result<()> {
     }
 }
 
+fn default_format() -> Format {
+    if std::io::stdout().is_terminal() {
+        Format::Table
+    } else {
+        Format::Tsv
+    }
+}
+
+/// The interactive shell: statements end with `;`, errors are printed and the shell goes on;
+/// `\q`, `exit` or Ctrl-D leaves. History is kept in `~/.lake_history`.
+async fn shell(lake: &Lake, ctx: &SessionContext, format: Format) -> Result<()> {
+    use rustyline::error::ReadlineError;
+    let mut editor = rustyline::DefaultEditor::new()?;
+    let history = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".lake_history"));
+    if let Some(h) = &history {
+        let _ = editor.load_history(h);
+    }
+    println!(
+        "lake SQL shell: tables are listed by SHOW TABLES; end statements with ';', leave with \\q"
+    );
+    let mut buffer = String::new();
+    loop {
+        let prompt = if buffer.is_empty() {
+            "lake> "
+        } else {
+            "  ..> "
+        };
+        match editor.readline(prompt) {
+            Ok(line) => {
+                if buffer.is_empty() && matches!(line.trim(), "\\q" | "exit" | "quit") {
+                    break;
+                }
+                buffer.push_str(&line);
+                buffer.push('\n');
+                if line.trim_end().ends_with(';') {
+                    let _ = editor.add_history_entry(buffer.trim());
+                    if let Err(e) = lake::run_sql(lake, ctx, &buffer, |b| print(&b, format)).await {
+                        eprintln!("error: {e:#}");
+                    }
+                    buffer.clear();
+                }
+            }
+            Err(ReadlineError::Interrupted) => buffer.clear(),
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if let Some(h) = &history {
+        let _ = editor.save_history(h);
+    }
+    Ok(())
+}
+
+/// Writes `batches` to a local file or an object-store path, as Parquet or CSV by extension.
+async fn write_output(
+    cfg: &LakeConfig,
+    ctx: &SessionContext,
+    batches: Vec<RecordBatch>,
+    path: &str,
+) -> Result<()> {
+    let (dir, name) = path.rsplit_once('/').unwrap_or((".", path));
+    let folder = Location::open(&parse_location("output", dir)?, cfg).await?;
+    let url = folder.url().join(name)?;
+    if !folder.is_local() {
+        ctx.register_object_store(folder.url(), folder.store().clone());
+    }
+    let df = ctx.read_batches(batches)?;
+    let options = DataFrameWriteOptions::new().with_single_file_output(true);
+    let target = if folder.is_local() {
+        url.to_file_path()
+            .map_err(|_| anyhow::anyhow!("{url} is not a local path"))?
+            .display()
+            .to_string()
+    } else {
+        url.to_string()
+    };
+    if name.ends_with(".parquet") {
+        df.write_parquet(&target, options, None).await?;
+    } else if name.ends_with(".csv") {
+        df.write_csv(&target, options, None).await?;
+    } else {
+        return Err(LakeError::Config {
+            message: format!("--output {path}: name a .parquet or a .csv file"),
+        }
+        .into());
+    }
+    eprintln!("written to {url}");
+    Ok(())
+}
+
 /// Runs `task` on the chosen tables, layer by layer, each layer under the lease of the job
 /// that writes it; prints one JSON line per table.
 async fn maintain(lake: &Lake, tables: &Tables, task: Task) -> Result<()> {
+    let named = |d: &TableDef, t: &str| t == d.qualified_name() || t == d.layer.as_str();
+    if let Some(unknown) = tables
+        .tables
+        .iter()
+        .find(|t| !CATALOGUE.iter().any(|d| named(d, t)))
+    {
+        anyhow::bail!("no table or layer '{unknown}' in the catalogue; `lake tables` lists them");
+    }
     let chosen: Vec<&TableDef> = CATALOGUE
         .iter()
         .copied()
-        .filter(|d| {
-            tables.tables.is_empty()
-                || tables
-                    .tables
-                    .iter()
-                    .any(|t| *t == d.qualified_name() || t == d.layer.as_str())
-        })
+        .filter(|d| tables.tables.is_empty() || tables.tables.iter().any(|t| named(d, t)))
         .collect();
-    if let Some(unknown) = tables.tables.iter().find(|t| {
-        !CATALOGUE
-            .iter()
-            .any(|d| **t == d.qualified_name() || *t == d.layer.as_str())
-    }) {
-        anyhow::bail!(
-            "no table or layer '{unknown}' in the catalogue (see `lake sql \"SHOW TABLES\"`)"
-        );
-    }
     let run_id = format!("maintenance-{}", std::process::id());
     for layer in [Layer::Bronze, Layer::Silver, Layer::Gold, Layer::Meta] {
         let defs: Vec<&&TableDef> = chosen.iter().filter(|d| d.layer == layer).collect();
@@ -197,14 +306,14 @@ fn print(batches: &[RecordBatch], format: Format) -> Result<()> {
     match format {
         Format::Table => writeln!(out, "{}", pretty::pretty_format_batches(batches)?)?,
         Format::Csv | Format::Tsv => {
-            let delimiter = if matches!(format, Format::Csv) {
-                b','
-            } else {
-                b'\t'
+            // TSV as the top-songs deliverable writes it: tab-separated, nothing quoted
+            let builder = match format {
+                Format::Csv => csv::WriterBuilder::new(),
+                _ => csv::WriterBuilder::new()
+                    .with_delimiter(b'\t')
+                    .with_quote_style(csv::QuoteStyle::Never),
             };
-            let mut w = csv::WriterBuilder::new()
-                .with_delimiter(delimiter)
-                .build(&mut out);
+            let mut w = builder.build(&mut out);
             for b in batches {
                 w.write(b)?;
             }
