@@ -195,6 +195,31 @@ fn an_incremental_run_equals_one_run_over_all_the_data_and_rebuilds_only_the_tou
         gold.stdout
     );
 
+    // a delivery whose only play is rejected is consumed once, then silver is up to date
+    let dir = TempDir::new("rejects-only");
+    let landing_dir = landing(&dir);
+    let args = local_args(&dir, &landing_dir);
+    let args = strs(&args);
+    run_all(&dir, &args, None);
+    std::fs::write(
+        landing_dir.join("lastfm/bad.tsv"),
+        "user_000001\tnot-a-time\t\tX\t\tY\n",
+    )
+    .expect("write");
+    run("bronze", dir.path(), &args, &[]).ok();
+    let consumed = run("silver", dir.path(), &args, &[]).ok();
+    assert_eq!(
+        consumed.detail("silver.lastfm_listens refresh"),
+        "no month to replace: the new bronze batches hold no accepted row"
+    );
+    assert_eq!(consumed.rows_written("silver.lastfm_listens"), 0);
+    assert_eq!(consumed.rows_written("silver.lastfm_quarantine"), 1);
+    let again = run("silver", dir.path(), &args, &[]).ok();
+    assert_eq!(
+        again.detail("silver.lastfm_listens refresh"),
+        "up to date: no new bronze batch"
+    );
+
     // the same landing data in one delivery
     let dir = TempDir::new("one-shot");
     let landing = landing(&dir);

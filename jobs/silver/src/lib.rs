@@ -89,6 +89,9 @@ impl Refresh {
             Refresh::UpToDate => "up to date: no new bronze batch".into(),
             Refresh::NotInScope => "not in the backfill: not partitioned by date".into(),
             Refresh::Full => "rebuilt in full".into(),
+            Refresh::Months(m) if m.is_empty() => {
+                "no month to replace: the new bronze batches hold no accepted row".into()
+            }
             Refresh::Months(m) => format!("months replaced: {}", m.predicate("year", "month")),
             Refresh::After(b) => format!("appended the rows of bronze batches after {b}"),
         }
@@ -312,16 +315,19 @@ impl Silver<'_> {
             .insert(format!("{name} refresh"), json!(refresh.describe()));
         let mode = match refresh {
             Refresh::UpToDate | Refresh::NotInScope => return Ok(None),
-            Refresh::Months(m) if m.is_empty() => return Ok(None),
             Refresh::Full => WriteMode::Overwrite,
+            // new batches without an accepted row: a commit of no rows records them as consumed
+            Refresh::Months(m) if m.is_empty() => WriteMode::Append,
             Refresh::Months(m) => WriteMode::Replace(m.predicate("year", "month")),
             Refresh::After(_) => WriteMode::Append,
         };
         self.narrow_inputs(refresh)?;
         let mut df = self.query(sql).await?;
         let err = LakeError::query(sql.name);
-        if let WriteMode::Replace(predicate) = &mode {
-            let expr = df.parse_sql_expr(predicate).map_err(&err)?;
+        if let Refresh::Months(m) = refresh {
+            let expr = df
+                .parse_sql_expr(&m.predicate("year", "month"))
+                .map_err(&err)?;
             df = df.filter(expr).map_err(&err)?;
         }
         if kind == Kind::Rejects {
