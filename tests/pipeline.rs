@@ -1153,3 +1153,26 @@ fn a_held_lease_blocks_a_second_run_and_an_expired_one_is_taken_over() {
         retried.stderr
     );
 }
+
+#[test]
+fn a_table_an_earlier_version_wrote_stops_the_job_with_what_to_do() {
+    let Some(py) = python() else { return };
+    let dir = TempDir::new("old-lake");
+    let lake = dir.join("lake");
+    // meta.landed_objects as the version before bronze batches wrote it
+    let script = r#"
+import sys, pyarrow as pa
+from deltalake import write_deltalake
+write_deltalake(sys.argv[1] + "/meta/landed_objects", pa.table({"source": ["lastfm"], "lines": [3]}))
+"#;
+    python_output(&py, &["-c", script, &lake.display().to_string()], &[]);
+    let args = local_args(&dir, &hand_landing());
+    let bronze = run("bronze", dir.path(), &strs(&args), &[]);
+    assert_eq!(bronze.code, 2, "not worth a retry: {}", bronze.stderr);
+    assert!(
+        bronze.stderr.contains("an earlier version wrote it")
+            && bronze.stderr.contains("move the lake away"),
+        "{}",
+        bronze.stderr
+    );
+}

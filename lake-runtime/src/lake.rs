@@ -194,10 +194,7 @@ impl Lake {
         let name = def.qualified_name();
         let table = self.table_or_create(def).await?;
         let df = conform(df, def)?;
-        let have: Vec<String> = table
-            .snapshot()
-            .map(|s| s.schema().fields().map(|f| f.name().to_string()).collect())
-            .unwrap_or_default();
+        let have = column_names(&table);
         let want: Vec<&str> = def.columns.iter().map(|c| c.name).collect();
         let schema_changed = have != want;
         if schema_changed && mode != WriteMode::Overwrite {
@@ -302,6 +299,21 @@ impl Lake {
                 .map_err(LakeError::query(def.qualified_name()))?;
             return Ok(None);
         };
+        let have = column_names(&table);
+        let want: Vec<&str> = def.columns.iter().map(|c| c.name).collect();
+        if have != want {
+            return Err(LakeError::Config {
+                message: format!(
+                    "{}: the table at {} has columns ({}) but this version of the jobs reads ({}): \
+                     an earlier version wrote it. Rebuild it: silver and gold with --full-refresh; \
+                     for bronze and meta, move the lake away and land the landing data again",
+                    def.qualified_name(),
+                    self.table_url(def)?,
+                    have.join(", "),
+                    want.join(", ")
+                ),
+            });
+        }
         register_loaded(ctx, def, table, reference).await
     }
 
@@ -327,6 +339,14 @@ impl Lake {
         .map_err(LakeError::delta(format!("{name} as of {as_of}")))?;
         register_loaded(ctx, def, table, reference).await
     }
+}
+
+/// The table's column names, in order.
+fn column_names(table: &DeltaTable) -> Vec<String> {
+    table
+        .snapshot()
+        .map(|s| s.schema().fields().map(|f| f.name().to_string()).collect())
+        .unwrap_or_default()
 }
 
 /// A past state of a table, for time travel.

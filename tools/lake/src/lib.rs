@@ -147,10 +147,18 @@ pub fn explain(e: &DataFusionError) -> String {
     text
 }
 
-/// A session with every table of the catalogue registered under its qualified name.
+/// A session with every table of the catalogue registered under its qualified name. A table
+/// that cannot be read (written by an earlier version of the jobs, say) is left out with a
+/// warning, so that the others can still be queried.
 pub async fn open(lake: &Lake, ctx: &SessionContext) -> Result<(), LakeError> {
     for def in CATALOGUE {
-        lake.register(ctx, def).await?;
+        match lake.register(ctx, def).await {
+            Ok(_) => {}
+            Err(e @ (LakeError::Delta { .. } | LakeError::Config { .. })) => {
+                eprintln!("warning: {e}")
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(())
 }
