@@ -3,7 +3,7 @@
 //! data would.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
 use lake_tests::*;
@@ -26,20 +26,6 @@ const DIFFERS: &[&str] = &[
     "landed_at",
     "e_tag",
 ];
-
-/// A landing folder holding the hand fixture, in `dir`.
-fn landing(dir: &TempDir) -> PathBuf {
-    let landing = dir.join("landing");
-    std::fs::create_dir_all(landing.join("lastfm")).expect("mkdir");
-    for f in [PLAYS, PROFILES] {
-        std::fs::copy(
-            hand_landing().join("lastfm").join(f),
-            landing.join("lastfm").join(f),
-        )
-        .expect("copy fixture");
-    }
-    landing
-}
 
 fn deliver_more(landing: &Path) {
     std::fs::write(landing.join("lastfm/more-plays.tsv"), MORE_PLAYS).expect("write");
@@ -66,7 +52,7 @@ fn run_all(dir: &TempDir, args: &[&str], fault: Option<(&str, &str)>) -> Vec<Ran
 
 /// Two deliveries, each followed by the three jobs; a crash in `round` (1 or 2) if asked.
 fn two_rounds(dir: &TempDir, fault: Option<(u8, &str, &str)>) -> (Lake, String, Vec<Ran>) {
-    let landing = landing(dir);
+    let landing = hand_landing_copy(dir);
     let args = local_args(dir, &landing);
     let args = strs(&args);
     let crash = |round: u8| {
@@ -197,7 +183,7 @@ fn an_incremental_run_equals_one_run_over_all_the_data_and_rebuilds_only_the_tou
 
     // a delivery whose only play is rejected is consumed once, then silver is up to date
     let dir = TempDir::new("rejects-only");
-    let landing_dir = landing(&dir);
+    let landing_dir = hand_landing_copy(&dir);
     let args = local_args(&dir, &landing_dir);
     let args = strs(&args);
     run_all(&dir, &args, None);
@@ -222,7 +208,7 @@ fn an_incremental_run_equals_one_run_over_all_the_data_and_rebuilds_only_the_tou
 
     // the same landing data in one delivery
     let dir = TempDir::new("one-shot");
-    let landing = landing(&dir);
+    let landing = hand_landing_copy(&dir);
     deliver_more(&landing);
     let args = local_args(&dir, &landing);
     run_all(&dir, &strs(&args), None);
@@ -259,7 +245,7 @@ fn an_incremental_run_equals_one_run_over_all_the_data_and_rebuilds_only_the_tou
 #[test]
 fn a_backfill_replaces_only_its_months_and_a_full_refresh_rebuilds_every_table() {
     let dir = TempDir::new("backfill");
-    let landing = landing(&dir);
+    let landing = hand_landing_copy(&dir);
     let args = local_args(&dir, &landing);
     let args = strs(&args);
     run_all(&dir, &args, None);
@@ -373,7 +359,7 @@ fn jobs_killed_mid_write_on_s3_then_rerun_leave_the_lake_of_a_clean_run() {
         ],
     );
     let env = s3.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let env = pairs(&env);
     let mut lakes = Vec::new();
     for killed in [false, true] {
         let bucket = s3.bucket(if killed { "killed" } else { "clean" });
@@ -435,7 +421,7 @@ fn a_failing_store_fails_the_run_after_bounded_retries_and_a_rerun_completes() {
             *v = proxy.endpoint.clone();
         }
     }
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let env = pairs(&env);
     let (lake, landing) = (bucket.url("lake"), bucket.url("landing"));
     let args = ["--lake", lake.as_str(), "--landing", landing.as_str()];
 
@@ -510,7 +496,7 @@ fn parquet_files(dir: &Path) -> usize {
 #[test]
 fn maintenance_compacts_checkpoints_and_vacuums_without_changing_a_row() {
     let dir = TempDir::new("maintain");
-    let landing = landing(&dir);
+    let landing = hand_landing_copy(&dir);
     let args = local_args(&dir, &landing);
     let args = strs(&args);
     run_all(&dir, &args, None);
@@ -572,16 +558,11 @@ fn maintenance_compacts_checkpoints_and_vacuums_without_changing_a_row() {
 
 #[test]
 fn a_progress_line_is_drawn_on_a_terminal_and_nothing_when_stderr_is_piped() {
-    let has_script = std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_script {
-        eprintln!("SKIP: no `script` (util-linux) to give a job a terminal");
+    if !has_script() {
         return;
     }
     let dir = TempDir::new("progress");
-    let landing = landing(&dir);
+    let landing = hand_landing_copy(&dir);
     let lake = dir.join("lake");
     let on_terminal = |job: &str| {
         let cmd = format!(

@@ -5,10 +5,6 @@ use std::process::Command;
 
 use lake_tests::*;
 
-fn pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
-}
-
 /// A fresh bucket with the hand fixture under `landing/lastfm/`.
 fn hand_bucket(s3: &S3, tag: &str) -> Bucket {
     let bucket = s3.bucket(tag);

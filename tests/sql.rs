@@ -95,15 +95,7 @@ fn every_layer_is_queried_by_its_qualified_name_in_every_format() {
 #[test]
 fn a_table_reads_as_it_was_at_a_version_or_a_time() {
     let dir = TempDir::new("travel");
-    let landing = dir.join("landing");
-    std::fs::create_dir_all(landing.join("lastfm")).expect("mkdir");
-    for f in [PLAYS, PROFILES] {
-        std::fs::copy(
-            hand_landing().join("lastfm").join(f),
-            landing.join("lastfm").join(f),
-        )
-        .expect("copy");
-    }
+    let landing = hand_landing_copy(&dir);
     let args = local_args(&dir, &landing);
     pipeline(dir.path(), &strs(&args), &[]);
     let between = "2030-01-01T00:00:00Z".to_string();
@@ -222,12 +214,7 @@ fn errors_name_what_is_wrong_and_the_shell_goes_on_after_them() {
         described.stderr
     );
 
-    let has_script = std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_script {
-        eprintln!("SKIP: no `script` (util-linux) to give the shell a terminal");
+    if !has_script() {
         return;
     }
     // typed line by line: a statement, a mistake, a statement over two lines, then \q
@@ -328,7 +315,7 @@ fn query_results_are_written_to_a_local_file_or_to_s3() {
     let Some(s3) = S3::get() else { return };
     let bucket = s3.bucket("output");
     let env = s3.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let env = pairs(&env);
     let remote = bucket.url("exports/top.csv");
     lake(
         dir.path(),

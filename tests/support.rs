@@ -582,3 +582,34 @@ pub fn lake_gen(kind: &str, out: &Path, args: &[&str]) {
         String::from_utf8_lossy(&generated.stderr)
     );
 }
+
+/// A copy of the hand fixture's landing folder in `dir`, to which a test can add files.
+pub fn hand_landing_copy(dir: &TempDir) -> PathBuf {
+    let landing = dir.join("landing");
+    std::fs::create_dir_all(landing.join("lastfm")).expect("mkdir");
+    for f in [PLAYS, PROFILES] {
+        std::fs::copy(
+            hand_landing().join("lastfm").join(f),
+            landing.join("lastfm").join(f),
+        )
+        .expect("copy fixture");
+    }
+    landing
+}
+
+/// Whether script(1) is there to give a job a terminal; says so when it is not.
+pub fn has_script() -> bool {
+    let there = Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !there {
+        eprintln!("SKIP: no `script` (util-linux) to give a job a terminal");
+    }
+    there
+}
+
+/// An environment as the `(&str, &str)` pairs [`run`] takes.
+pub fn pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
