@@ -294,11 +294,18 @@ impl Silver<'_> {
         Ok(Months::each(months))
     }
 
-    /// Carries out `refresh` on `def` with the rows of `sql`; `None` when nothing was written.
-    async fn refresh(&mut self, def: &TableDef, sql: &Sql, kind: Kind) -> Result<Option<Written>> {
-        let written = self.refresh_table(def, sql, kind).await;
+    /// Plans and carries out the refresh of `def` with the rows of `sql`; returns the plan and
+    /// what was written (`None` when nothing was).
+    async fn refresh(
+        &mut self,
+        def: &TableDef,
+        sql: &Sql,
+        kind: Kind,
+    ) -> Result<(Refresh, Option<Written>)> {
+        let refresh = self.plan(def, kind).await?;
+        let written = self.refresh_table(def, sql, kind, &refresh).await;
         self.progress.inc(1);
-        written
+        Ok((refresh, written?))
     }
 
     async fn refresh_table(
@@ -306,8 +313,8 @@ impl Silver<'_> {
         def: &TableDef,
         sql: &Sql,
         kind: Kind,
+        refresh: &Refresh,
     ) -> Result<Option<Written>> {
-        let refresh = &self.plan(def, kind).await?;
         let name = def.qualified_name();
         tracing::info!(table = %name, "{}", refresh.describe());
         self.summary
@@ -356,15 +363,20 @@ impl Silver<'_> {
     }
 
     /// Rebuilds a fact or dimension table; its rows count as rows out.
-    async fn table(&mut self, def: &TableDef, sql: &Sql, kind: Kind) -> Result<Option<Written>> {
-        let written = self.refresh(def, sql, kind).await?;
+    async fn table(
+        &mut self,
+        def: &TableDef,
+        sql: &Sql,
+        kind: Kind,
+    ) -> Result<(Refresh, Option<Written>)> {
+        let (refresh, written) = self.refresh(def, sql, kind).await?;
         self.summary.rows_out += written.as_ref().map_or(0, |w| w.rows);
-        Ok(written)
+        Ok((refresh, written))
     }
 
     /// Adds the rejects of `sql` to the quarantine table `def`; their rows count as quarantined.
     async fn quarantine(&mut self, def: &TableDef, sql: &Sql) -> Result<()> {
-        let written = self.refresh(def, sql, Kind::Rejects).await?;
+        let (_, written) = self.refresh(def, sql, Kind::Rejects).await?;
         self.summary.rows_quarantined += written.as_ref().map_or(0, |w| w.rows);
         Ok(())
     }
@@ -478,15 +490,14 @@ impl Silver<'_> {
         let listens_kind = Kind::Monthly {
             new_rows: Some("lastfm_plays_checked"),
         };
-        let listens_plan = self.plan(&SILVER_LASTFM_LISTENS, listens_kind).await?;
-        let listens = self
+        let (listens_plan, listens) = self
             .table(
                 &SILVER_LASTFM_LISTENS,
                 &sql!("lastfm_listens"),
                 listens_kind,
             )
             .await?;
-        let users = self
+        let (_, users) = self
             .table(&SILVER_LASTFM_USERS, &sql!("lastfm_users"), Kind::Whole)
             .await?;
         self.quarantine(&SILVER_LASTFM_QUARANTINE, &sql!("lastfm_quarantine"))
@@ -548,17 +559,17 @@ impl Silver<'_> {
         self.progress = Progress::new(SOURCE_LABEL, tables.len() as u64, Unit::Steps);
         // song plays are matched against the whole song catalogue: new data rebuilds them whole
         let monthly = Kind::Monthly { new_rows: None };
-        let songs = self
+        let (_, songs) = self
             .table(&SILVER_SPARKIFY_SONGS, &sql!("sparkify_songs"), Kind::Whole)
             .await?;
-        let artists = self
+        let (_, artists) = self
             .table(
                 &SILVER_SPARKIFY_ARTISTS,
                 &sql!("sparkify_artists"),
                 Kind::Whole,
             )
             .await?;
-        let songplays = self
+        let (_, songplays) = self
             .table(
                 &SILVER_SPARKIFY_SONGPLAYS,
                 &sql!("sparkify_songplays"),
@@ -567,7 +578,7 @@ impl Silver<'_> {
             .await?;
         self.table(&SILVER_SPARKIFY_TIME, &sql!("sparkify_time"), monthly)
             .await?;
-        let users = self
+        let (_, users) = self
             .table(&SILVER_SPARKIFY_USERS, &sql!("sparkify_users"), Kind::Whole)
             .await?;
         self.table(
