@@ -8,6 +8,9 @@
 #   make sample                        (re)generate the sample landing data in ./landing
 #                                      (Last.fm and Sparkify, by tools/lake-gen)
 #   make catalogue                     refresh the README's table catalogue from lake-schema
+#   make bench                         the pipeline (release build) against DuckDB and Polars
+#                                      at 0.1x, 1x and 10x the Last.fm 1K scale (bench/bench.py;
+#                                      BENCH_ARGS="--all-peers --readme ..." passes options)
 #
 # LAKE and LANDING become --lake/--landing only when set, so LAKE_ROOT/LAKE_LANDING and
 # lake.toml still apply otherwise. PROFILE=release builds optimised binaries (slower to build).
@@ -19,13 +22,14 @@ SAMPLE_EVENTS ?= 20000
 LAKE ?=
 LANDING ?=
 OUT ?=
+BENCH_ARGS ?=
 
 CARGO_RUN = cargo run -q --profile $(PROFILE) -p
 JOB_ARGS = $(if $(LAKE),--lake $(LAKE)) $(if $(LANDING),--landing $(LANDING))
 # The sample is made only when the default landing is in use.
 SAMPLE_DEP = $(if $(LANDING)$(LAKE_LANDING),,landing/lastfm landing/sparkify)
 
-.PHONY: bronze silver gold sample test localstack-up localstack-down catalogue lint
+.PHONY: bronze silver gold sample test localstack-up localstack-down catalogue lint bench
 
 bronze: $(SAMPLE_DEP)
 	$(CARGO_RUN) bronze -- $(JOB_ARGS)
@@ -62,3 +66,7 @@ catalogue:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+bench:
+	cargo build --release -p bronze -p silver -p gold -p lake-gen -p lake
+	bench/run.sh $(BENCH_ARGS)

@@ -255,8 +255,11 @@ fn real_lastfm_head_reconciles_and_equals_duckdb() {
         std::fs::read_to_string(repo().join("tests/expected/lastfm_head5000_top_songs.tsv"))
             .expect("checked-in answer of peers.py duckdb");
     assert_eq!(answer, recorded);
-    if let Some(duckdb) = peer_answer("duckdb", &head) {
+    if let Some(duckdb) = peer_answer(peers_py(), "duckdb", &head) {
         assert_eq!(answer, duckdb, "equals peers.py duckdb");
+    }
+    if let Some(duckdb) = peer_answer(bench_peers_py(), "duckdb", &head) {
+        assert_eq!(answer, duckdb, "equals bench/peers.py duckdb");
     }
 }
 
@@ -288,9 +291,13 @@ fn generated_data_with_bad_and_duplicate_lines_equals_duckdb_and_polars() {
         std::fs::read_to_string(dir.join("lake/gold/lastfm/top_songs.tsv")).expect("answer");
     assert_eq!(answer.lines().count(), 11);
     let plays = landing.join("lastfm").join(PLAYS);
+    // the shared reference peers, and the project's own that `make bench` times
     for engine in ["duckdb", "polars"] {
-        if let Some(peer) = peer_answer(engine, &plays) {
+        if let Some(peer) = peer_answer(peers_py(), engine, &plays) {
             assert_eq!(answer, peer, "equals peers.py {engine}");
+        }
+        if let Some(peer) = peer_answer(bench_peers_py(), engine, &plays) {
+            assert_eq!(answer, peer, "equals bench/peers.py {engine}");
         }
     }
 }
@@ -665,7 +672,7 @@ fn sparkify_mojibake_is_repaired_on_real_titles_and_the_answer_equals_duckdb() {
     assert!(exported.is_some());
     let answer =
         std::fs::read_to_string(dir.join("lake/gold/sparkify/top_songs.tsv")).expect("answer");
-    if let Some(peer) = peer_answer("duckdb", &plays) {
+    if let Some(peer) = peer_answer(bench_peers_py(), "duckdb", &plays) {
         assert_eq!(answer, peer);
     }
 }

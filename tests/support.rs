@@ -220,11 +220,15 @@ pub fn peers_py() -> Option<PathBuf> {
     }
 }
 
-/// The answer of a peer engine of `peers.py` on a plays file, as TSV text.
-pub fn peer_answer(engine: &str, plays: &Path) -> Option<String> {
+/// The project's own peers of `make bench`.
+pub fn bench_peers_py() -> Option<PathBuf> {
+    Some(repo().join("bench/peers.py"))
+}
+
+/// The answer of a peer engine of a `peers.py` on a plays file, as TSV text.
+pub fn peer_answer(peers: Option<PathBuf>, engine: &str, plays: &Path) -> Option<String> {
     let py = python()?;
-    let peers = peers_py()?;
-    let peers = peers.display().to_string();
+    let peers = peers?.display().to_string();
     let plays = plays.display().to_string();
     let out = python_output(&py, &[&peers, engine, &plays], &[]);
     Some(String::from_utf8_lossy(&out).into_owned())

@@ -194,6 +194,7 @@ impl Lake {
         let name = def.qualified_name();
         let table = self.table_or_create(def).await?;
         let df = conform(df, def)?;
+        explain_analyze(&name, &df).await;
         let have = column_names(&table);
         let want: Vec<&str> = def.columns.iter().map(|c| c.name).collect();
         let schema_changed = have != want;
@@ -466,6 +467,29 @@ pub fn conform(df: DataFrame, def: &TableDef) -> Result<DataFrame> {
         .map(|c| datafusion::logical_expr::cast(ident(c.name), c.ty.arrow()).alias(c.name));
     df.select(exprs.collect::<Vec<_>>())
         .map_err(LakeError::query(def.qualified_name()))
+}
+
+/// With `LAKE_EXPLAIN_ANALYZE` naming the table (or `all`), runs the query that a write is
+/// about to run once more on its own and logs its plan with each operator's rows, time and
+/// memory: a diagnostic for performance work (the query then runs twice).
+async fn explain_analyze(table: &str, df: &DataFrame) {
+    let Ok(wanted) = std::env::var("LAKE_EXPLAIN_ANALYZE") else {
+        return;
+    };
+    if wanted != "all" && !wanted.split(',').any(|t| t.trim() == table) {
+        return;
+    }
+    let plan = match df.clone().explain(false, true) {
+        Ok(plan) => plan.collect().await,
+        Err(e) => Err(e),
+    };
+    match plan
+        .map(|b| datafusion::arrow::util::pretty::pretty_format_batches(&b).map(|t| t.to_string()))
+    {
+        Ok(Ok(text)) => tracing::info!(table, "EXPLAIN ANALYZE\n{text}"),
+        Ok(Err(e)) => tracing::warn!(table, "EXPLAIN ANALYZE could not be shown: {e}"),
+        Err(e) => tracing::warn!(table, "EXPLAIN ANALYZE failed: {e}"),
+    }
 }
 
 /// A DataFusion session with Delta's planner (needed to write), one schema per layer

@@ -2,32 +2,47 @@
 -- track_name). A play continues its user's session when it starts at most 1200 s after the
 -- previous play's start: 1200 s continues the session, 1201 s starts a new one. Plays in the
 -- same second never split a session. Sessions are numbered per user from 1, in time order.
-WITH flagged AS (
+--
+-- One sort of the plays by user and time finds each session's first and last play (gap to
+-- the previous and to the next play); only those bounds (two rows per session at most) go on
+-- to pair each first play with its last one. No running sum or aggregate over every play.
+WITH ordered AS (
   SELECT
     user_id,
     played_at,
-    CASE
-      WHEN to_unixtime(played_at)
-           - lag(to_unixtime(played_at)) OVER (PARTITION BY user_id ORDER BY played_at) <= 1200
-      THEN 0
-      ELSE 1
-    END AS starts_session
+    row_number() OVER by_time AS n,
+    lag(played_at) OVER by_time AS previous_at,
+    lead(played_at) OVER by_time AS next_at
   FROM plays
+  WINDOW by_time AS (PARTITION BY user_id ORDER BY played_at)
 ),
-numbered AS (
+bounds AS (
   SELECT
     user_id,
     played_at,
-    sum(starts_session) OVER (
-      PARTITION BY user_id ORDER BY played_at ROWS UNBOUNDED PRECEDING
-    ) AS session_number
-  FROM flagged
+    n,
+    previous_at IS NULL OR to_unixtime(played_at) - to_unixtime(previous_at) > 1200 AS is_first,
+    next_at IS NULL OR to_unixtime(next_at) - to_unixtime(played_at) > 1200 AS is_last
+  FROM ordered
+),
+paired AS (
+  SELECT
+    user_id,
+    played_at,
+    n,
+    is_first,
+    is_last,
+    lead(played_at) OVER by_n AS next_bound_at,
+    lead(n) OVER by_n AS next_bound_n
+  FROM bounds
+  WHERE is_first OR is_last
+  WINDOW by_n AS (PARTITION BY user_id ORDER BY n)
 )
 SELECT
   user_id,
-  session_number,
-  min(played_at) AS started_at,
-  max(played_at) AS ended_at,
-  count(*) AS play_count
-FROM numbered
-GROUP BY user_id, session_number
+  row_number() OVER (PARTITION BY user_id ORDER BY n) AS session_number,
+  played_at AS started_at,
+  CASE WHEN is_last THEN played_at ELSE next_bound_at END AS ended_at,
+  CASE WHEN is_last THEN 1 ELSE next_bound_n - n + 1 END AS play_count
+FROM paired
+WHERE is_first

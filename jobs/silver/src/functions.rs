@@ -20,7 +20,7 @@ use std::sync::Arc;
 use chrono::{NaiveDate, NaiveDateTime};
 use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray,
-    TimestampMicrosecondArray,
+    StringViewArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
@@ -49,22 +49,25 @@ fn udf(
 
 pub fn register(ctx: &SessionContext) {
     use DataType::{Boolean, Date32, Float64, Int64, Utf8};
+    // inputs are string views: a scan's columns come as they are, plain strings are viewed
+    // without a copy
+    const TEXT: DataType = DataType::Utf8View;
     let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-    udf(ctx, "parse_utc_timestamp", &[Utf8], utc, |args| {
+    udf(ctx, "parse_utc_timestamp", &[TEXT], utc, |args| {
         let out: TimestampMicrosecondArray = strings(args, 0)?
             .iter()
             .map(|v| v.and_then(parse_utc_seconds).map(|s| s * 1_000_000))
             .collect();
         Ok(ColumnarValue::Array(Arc::new(out.with_timezone("UTC"))))
     });
-    udf(ctx, "is_blank", &[Utf8], Boolean, |args| {
+    udf(ctx, "is_blank", &[TEXT], Boolean, |args| {
         let out: BooleanArray = strings(args, 0)?
             .iter()
             .map(|v| Some(v.is_none_or(|s| s.chars().all(char::is_whitespace))))
             .collect();
         Ok(ColumnarValue::Array(Arc::new(out)))
     });
-    udf(ctx, "try_parse_date", &[Utf8, Utf8], Date32, |args| {
+    udf(ctx, "try_parse_date", &[TEXT, TEXT], Date32, |args| {
         let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
         let out: Date32Array = strings(args, 0)?
             .iter()
@@ -76,17 +79,17 @@ pub fn register(ctx: &SessionContext) {
             .collect();
         Ok(ColumnarValue::Array(Arc::new(out)))
     });
-    udf(ctx, "repair_mojibake", &[Utf8], Utf8, |args| {
+    udf(ctx, "repair_mojibake", &[TEXT], Utf8, |args| {
         let out: StringArray = strings(args, 0)?
             .iter()
             .map(|v| v.map(|s| repair_mojibake(s).into_owned()))
             .collect();
         Ok(ColumnarValue::Array(Arc::new(out)))
     });
-    udf(ctx, "json_kind", &[Utf8, Utf8], Utf8, |args| {
+    udf(ctx, "json_kind", &[TEXT, TEXT], Utf8, |args| {
         json_map::<String, StringArray>(args, |v, _| Some(kind(v).to_string()))
     });
-    udf(ctx, "json_expect", &[Utf8, Utf8, Utf8], Utf8, |args| {
+    udf(ctx, "json_expect", &[TEXT, TEXT, TEXT], Utf8, |args| {
         let kinds = strings(args, 2)?;
         json_map::<String, StringArray>(args, |v, (key, i)| {
             let allowed = if kinds.is_valid(i) {
@@ -97,15 +100,15 @@ pub fn register(ctx: &SessionContext) {
             type_error(key, kind(v), allowed)
         })
     });
-    udf(ctx, "json_text", &[Utf8, Utf8], Utf8, |args| {
+    udf(ctx, "json_text", &[TEXT, TEXT], Utf8, |args| {
         json_map::<String, StringArray>(args, |v, _| {
             v.flatten().and_then(Value::as_str).map(str::to_string)
         })
     });
-    udf(ctx, "json_number", &[Utf8, Utf8], Float64, |args| {
+    udf(ctx, "json_number", &[TEXT, TEXT], Float64, |args| {
         json_map::<f64, Float64Array>(args, |v, _| v.flatten().and_then(Value::as_f64))
     });
-    udf(ctx, "json_int", &[Utf8, Utf8], Int64, |args| {
+    udf(ctx, "json_int", &[TEXT, TEXT], Int64, |args| {
         json_map::<i64, Int64Array>(args, |v, _| v.flatten().and_then(as_whole))
     });
 }
@@ -206,15 +209,15 @@ pub fn repair_mojibake(s: &str) -> std::borrow::Cow<'_, str> {
     current
 }
 
-/// Argument `i` as a UTF-8 array with one row per input row.
-fn strings(args: &[ColumnarValue], i: usize) -> Result<StringArray> {
+/// Argument `i` as a string view array with one row per input row.
+fn strings(args: &[ColumnarValue], i: usize) -> Result<StringViewArray> {
     let arrays = ColumnarValue::values_to_arrays(args)?;
-    let array: ArrayRef = cast(&arrays[i], &DataType::Utf8)?;
+    let array: ArrayRef = cast(&arrays[i], &DataType::Utf8View)?;
     Ok(array
         .as_any()
-        .downcast_ref::<StringArray>()
+        .downcast_ref::<StringViewArray>()
         .cloned()
-        .unwrap_or_else(|| StringArray::new_null(array.len())))
+        .unwrap_or_else(|| StringViewArray::new_null(array.len())))
 }
 
 /// Seconds since the epoch for exactly `YYYY-MM-DDTHH:MM:SSZ`, else `None`.

@@ -1,0 +1,434 @@
+#!/usr/bin/env python3
+"""`make bench`: the pipeline (bronze, silver, gold; release build) against peer engines that
+answer the same question from the raw Last.fm 1K TSV (bench/peers.py), on the same file, on the
+same machine, in one run.
+
+For every scale (a share of --rows; 1 = the real data set's 19,150,868 plays) it makes the
+landing data with lake-gen (or takes --input), then repeats --repeat times: a fresh lake, then
+bronze, silver and gold one after the other, then each peer. Each process is measured from
+the outside: wall seconds, peak RSS (getrusage of the child), and bytes read and written
+(rchar/wchar of /proc/PID/io: every read(2)/write(2), page cache or not; mmap reads are not
+counted). Every engine's answer is checked equal to the pipeline's. The report gives the
+median of the repeats; the JSON keeps every measurement.
+
+Writes bench/results/<time>-<rows>.json and .md, prints the table, and with --readme
+replaces the README's performance table.
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+FULL_ROWS = 19_150_868
+USERS = 992
+PLAYS = "userid-timestamp-artid-artname-traid-traname.tsv"
+PROFILES = "userid-profile.tsv"
+STAGES = ["bronze", "silver", "gold"]
+GIB = 1 << 30
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def measure(cmd, logs, env=None):
+    """Runs cmd to the end (stdout and stderr to files under `logs`) and returns what the OS
+    says about it."""
+    out, err = logs.with_suffix(".out"), logs.with_suffix(".err")
+    start = time.perf_counter()
+    with open(out, "wb") as o, open(err, "wb") as e:
+        p = subprocess.Popen(cmd, stdout=o, stderr=e, env=env)
+        # wait without reaping, so that /proc/PID/io can still be read
+        os.waitid(os.P_PID, p.pid, os.WEXITED | os.WNOWAIT)
+        wall = time.perf_counter() - start
+        io = {}
+        try:
+            for line in Path(f"/proc/{p.pid}/io").read_text().splitlines():
+                k, v = line.split(":")
+                io[k] = int(v)
+        except OSError:
+            pass
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        tail = err.read_text(errors="replace").splitlines()[-15:]
+        raise SystemExit(f"bench: {' '.join(map(str, cmd))} exited {p.returncode}:\n" + "\n".join(tail))
+    return {
+        "wall_s": round(wall, 3),
+        "user_s": round(usage.ru_utime, 3),
+        "sys_s": round(usage.ru_stime, 3),
+        "peak_rss_bytes": usage.ru_maxrss * 1024,
+        "read_bytes": io.get("rchar"),
+        "written_bytes": io.get("wchar"),
+        "stdout": out,
+        "stderr": err,
+    }
+
+
+def run_record(stdout):
+    """The run record a job prints as its last stdout line."""
+    lines = stdout.read_text().strip().splitlines()
+    return json.loads(lines[-1]) if lines else {}
+
+
+def count_lines(path):
+    n = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 24):
+            n += chunk.count(b"\n")
+    return n
+
+
+def link(src, dst):
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists() or dst.is_symlink():
+        dst.unlink()
+    try:
+        os.link(src, dst)
+    except OSError:
+        dst.symlink_to(src.resolve())
+
+
+def landing_for(args, scale):
+    """The landing folder (with lastfm/) for a scale, made once and kept under --data."""
+    if args.input and scale == 1:
+        src = Path(args.input)
+        landing = args.work / "input-landing"
+        shutil.rmtree(landing, ignore_errors=True)
+        link(src, landing / "lastfm" / PLAYS)
+        if (src.parent / PROFILES).is_file():
+            link(src.parent / PROFILES, landing / "lastfm" / PROFILES)
+        return landing, f"{src} (given)"
+    rows = round(args.rows * scale)
+    landing = args.data / f"lastfm-{rows}-seed{args.seed}"
+    made = landing / ".made"
+    if not made.is_file():
+        shutil.rmtree(landing, ignore_errors=True)
+        log(f"generating {rows:,} plays into {landing} (once; kept for later runs)")
+        subprocess.run([str(args.bin / "lake-gen"), "lastfm", str(landing / "lastfm"), "--rows", str(rows),
+                        "--users", str(USERS), "--seed", str(args.seed)], check=True, stdout=subprocess.DEVNULL)
+        made.write_text("")
+    return landing, f"lake-gen lastfm --rows {rows} --users {USERS} --seed {args.seed}"
+
+
+def run_pipeline(args, landing, work, i):
+    lake = work / "lake"
+    shutil.rmtree(lake, ignore_errors=True)
+    answer = work / f"pipeline-{i}.tsv"
+    env = dict(os.environ, LAKE_LOG_FORMAT="text", NO_COLOR="1")
+    env.pop("LAKE_CONFIG", None)
+    common = ["--lake", str(lake), "--landing", str(landing)]
+    if args.memory_limit:
+        common += ["--memory-limit", args.memory_limit]
+    stages = {}
+    for stage in STAGES:
+        cmd = [str(args.bin / stage), *common] + (["--out", str(answer)] if stage == "gold" else [])
+        m = measure(cmd, work / f"{stage}-{i}", env)
+        rec = run_record(m["stdout"])
+        m["rows_in"] = rec.get("rows_in")
+        m["rows_out"] = rec.get("rows_out")
+        m["rows_quarantined"] = rec.get("rows_quarantined")
+        stages[stage] = m
+    stages["lake_bytes"] = sum(f.stat().st_size for f in lake.rglob("*") if f.is_file())
+    return stages, answer.read_text()
+
+
+def run_peer(args, engine, plays, work, i):
+    answer = work / f"{engine}-{i}.tsv"
+    m = measure([args.python, str(HERE / "peers.py"), engine, str(plays), "--out", str(answer)],
+                work / f"{engine}-{i}")
+    said = re.search(r": ([0-9.]+) s", m["stderr"].read_text())
+    m["engine_s"] = float(said.group(1)) if said else None
+    return m, answer.read_text()
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def summarize(runs):
+    """The median of every measurement over the repeats."""
+    keys = [k for k in runs[0] if isinstance(runs[0][k], (int, float)) or runs[0][k] is None]
+    return {k: median([r[k] for r in runs]) for k in keys}
+
+
+# Disk a scale needs, per byte of plays TSV: the file itself, bronze and silver (about 0.3 of
+# it each, Parquet) and silver's sort spilling under the memory limit (about 1.6 of it).
+DISK_PER_INPUT_BYTE = 3.2
+TSV_BYTES_PER_PLAY = 133
+
+
+def disk_shortfall(args, scale):
+    """Why a scale cannot run on this disk, if it cannot."""
+    if args.input and scale == 1:
+        return None
+    rows = round(args.rows * scale)
+    landing = args.data / f"lastfm-{rows}-seed{args.seed}"
+    have_data = (landing / ".made").is_file()
+    need = rows * TSV_BYTES_PER_PLAY * (DISK_PER_INPUT_BYTE - (1 if have_data else 0))
+    args.data.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(args.data).free
+    if need <= free:
+        return None
+    return (f"needs about {need / 1e9:.0f} GB of free disk (data, lake and sort spill), "
+            f"{free / 1e9:.0f} GB free")
+
+
+def bench_scale(args, scale):
+    short = disk_shortfall(args, scale)
+    if short:
+        log(f"scale {scale:g}×: skipped: {short}")
+        return {"scale": scale, "skipped": short}
+    landing, made_by = landing_for(args, scale)
+    plays = landing / "lastfm" / PLAYS
+    lines = count_lines(plays)
+    size = plays.stat().st_size
+    work = args.work / f"scale-{scale:g}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    peers = args.peers if scale <= args.peer_max_scale else []
+    repeat = args.repeat if scale <= 1 else args.repeat_large
+    log(f"scale {scale:g}×: {lines:,} lines, {size / 1e9:.2f} GB; {repeat} repeat(s); peers: {', '.join(peers) or 'none'}")
+    pipeline_runs, peer_runs, answers = [], {p: [] for p in peers}, {}
+    for i in range(1, repeat + 1):
+        stages, answer = run_pipeline(args, landing, work, i)
+        answers.setdefault("pipeline", answer)
+        total = {k: sum(stages[s][k] or 0 for s in STAGES) for k in ("wall_s", "read_bytes", "written_bytes")}
+        total["peak_rss_bytes"] = max(stages[s]["peak_rss_bytes"] for s in STAGES)
+        stages["total"] = total
+        pipeline_runs.append(stages)
+        log(f"  run {i}: " + ", ".join(f"{s} {stages[s]['wall_s']:.1f} s" for s in STAGES)
+            + f", total {total['wall_s']:.1f} s")
+        for p in peers:
+            m, answer = run_peer(args, p, plays, work, i)
+            peer_runs[p].append(m)
+            answers.setdefault(p, answer)
+            log(f"  run {i}: {p} {m['wall_s']:.1f} s")
+    mismatched = [p for p, a in answers.items() if a != answers["pipeline"]]
+    if mismatched:
+        raise SystemExit(f"bench: the answers of {', '.join(mismatched)} differ from the pipeline's "
+                         f"(see {work}/*.tsv)")
+    clean = lambda m: {k: v for k, v in m.items() if not isinstance(v, Path)}
+    result = {
+        "scale": scale,
+        "input": {"file": str(plays), "made_by": made_by, "lines": lines, "bytes": size},
+        "answer": answers["pipeline"],
+        "answers_equal": sorted(answers),
+        "pipeline": {s: summarize([r[s] for r in pipeline_runs]) for s in [*STAGES, "total"]},
+        "lake_bytes": median([r["lake_bytes"] for r in pipeline_runs]),
+        "peers": {p: summarize(runs) for p, runs in peer_runs.items()},
+        "runs": {"pipeline": [{s: clean(r[s]) if isinstance(r[s], dict) else r[s] for s in r} for r in pipeline_runs],
+                 **{p: [clean(m) for m in runs] for p, runs in peer_runs.items()}},
+    }
+    result["ratios"] = ratios(result)
+    return result
+
+
+def ratios(result):
+    out = {}
+    for p, peer in result["peers"].items():
+        for s in [*STAGES, "total"]:
+            out[f"{s}/{p}"] = round(result["pipeline"][s]["wall_s"] / peer["wall_s"], 3)
+    return out
+
+
+def machine():
+    mem = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    model = ""
+    try:
+        model = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                      if l.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"cores": os.cpu_count(), "memory_bytes": mem, "cpu": model, "os": platform.platform()}
+
+
+def versions(args):
+    v = {}
+    code = "import importlib.metadata as m, sys; [print(p, m.version(p)) for p in sys.argv[1:]]"
+    got = subprocess.run([args.python, "-c", code, *args.peers], capture_output=True, text=True)
+    for line in got.stdout.splitlines():
+        name, version = line.split(" ", 1)
+        v[name] = version
+    for tool, cmd in [("rustc", ["rustc", "--version"]), ("commit", ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])]:
+        try:
+            v[tool] = subprocess.run(cmd, capture_output=True, text=True).stdout.strip()
+        except OSError:
+            pass
+    return v
+
+
+# ---------------------------------------------------------------------------------------------
+# the report
+
+def gb(n):
+    return "" if n is None else f"{n / 1e9:.2f} GB"
+
+
+def rss(n):
+    return "" if n is None else f"{n / GIB:.2f} GiB"
+
+
+def rows_per_s(lines, wall):
+    return "" if not wall else f"{lines / wall / 1e6:.2f} M"
+
+
+def table(result):
+    lines = result["input"]["lines"]
+    head = ["", "wall s", "plays/s", "peak RSS", "read", "written"]
+    rows = []
+    for s in [*STAGES, "total"]:
+        m = result["pipeline"][s]
+        rows.append(["pipeline " + s if s == "total" else s, f"{m['wall_s']:.1f}", rows_per_s(lines, m["wall_s"]),
+                     rss(m["peak_rss_bytes"]), gb(m["read_bytes"]), gb(m["written_bytes"])])
+    for p, m in result["peers"].items():
+        rows.append([p, f"{m['wall_s']:.1f}", rows_per_s(lines, m["wall_s"]), rss(m["peak_rss_bytes"]),
+                     gb(m["read_bytes"]), gb(m["written_bytes"])])
+    return head, rows
+
+
+def targets(result, memory_limit):
+    """The issue's targets at this scale, each with the measured value and whether it was met."""
+    out = []
+    p = result["pipeline"]
+    if "duckdb" in result["peers"]:
+        d = result["peers"]["duckdb"]["wall_s"]
+        out.append(("bronze + silver + gold ≤ 1.0× DuckDB", p["total"]["wall_s"] / d, 1.0))
+        out.append(("gold ≤ 0.5× DuckDB", p["gold"]["wall_s"] / d, 0.5))
+    out.append((f"peak RSS of every job ≤ 2 GiB (memory limit {memory_limit or 'none'})",
+                p["total"]["peak_rss_bytes"] / GIB, 2.0))
+    return out
+
+
+def markdown(report):
+    md = []
+    m = report["machine"]
+    md.append(f"Measured {report['finished_at'][:10]} on {m['cores']} cores, {m['memory_bytes'] / GIB:.0f} GiB "
+              f"({m['cpu'] or 'unknown CPU'}); commit {report['versions'].get('commit', '?')}, "
+              f"{report['repeat']} repeats (median), memory limit {report['memory_limit'] or 'none'}. "
+              + ", ".join(f"{k} {v}" for k, v in report["versions"].items() if k not in ("commit",)) + ".")
+    for r in report["scales"]:
+        if "skipped" in r:
+            md.append("")
+            md.append(f"**{r['scale']:g}× scale**: not run on this machine: {r['skipped']}.")
+            continue
+        i = r["input"]
+        md.append("")
+        md.append(f"**{r['scale']:g}× scale**: {i['lines']:,} lines, {i['bytes'] / 1e9:.2f} GB ({i['made_by']}); "
+                  f"lake {gb(r['lake_bytes'])}; answers equal: {', '.join(r['answers_equal'])}.")
+        md.append("")
+        head, rows = table(r)
+        md.append("| " + " | ".join(head) + " |")
+        md.append("|" + "---|" * len(head))
+        for row in rows:
+            md.append("| " + " | ".join(row) + " |")
+        if r["ratios"]:
+            md.append("")
+            md.append("Ratios pipeline/peer (wall): " + ", ".join(f"{k} {v:.2f}×" for k, v in r["ratios"].items()) + ".")
+        md.append("")
+        for name, value, limit in targets(r, report["memory_limit"]):
+            md.append(f"- {name}: {value:.2f} — {'met' if value <= limit else f'missed by {value / limit:.2f}×'}")
+    ran = [r for r in report["scales"] if "skipped" not in r]
+    if len(ran) > 1:
+        md.append("")
+        md.append("Growth with input (pipeline total): " + ", ".join(
+            f"{r['scale']:g}× {r['pipeline']['total']['wall_s']:.1f} s "
+            f"({r['input']['lines'] / r['pipeline']['total']['wall_s'] / 1e6:.2f} M plays/s)" for r in ran) + ".")
+    return "\n".join(md) + "\n"
+
+
+def print_table(report):
+    for r in report["scales"]:
+        if "skipped" in r:
+            print(f"\n{r['scale']:g}× scale: skipped: {r['skipped']}")
+            continue
+        head, rows = table(r)
+        widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+        print(f"\n{r['scale']:g}× scale: {r['input']['lines']:,} lines, {gb(r['input']['bytes'])}")
+        for row in [head, *rows]:
+            print("  ".join(str(x).rjust(w) if j else str(x).ljust(w) for j, (x, w) in enumerate(zip(row, widths))))
+        for k, v in r["ratios"].items():
+            print(f"  {k}: {v:.2f}×")
+        for name, value, limit in targets(r, report["memory_limit"]):
+            print(f"  target {name}: {value:.2f} {'met' if value <= limit else 'MISSED'}")
+
+
+def update_readme(md):
+    readme = REPO / "README.md"
+    text = readme.read_text()
+    new, n = re.subn(r"(<!-- bench:begin -->\n).*?(<!-- bench:end -->)", lambda m: m.group(1) + md + m.group(2),
+                     text, flags=re.S)
+    if n == 0:
+        raise SystemExit("bench: README.md has no <!-- bench:begin --> … <!-- bench:end --> section")
+    readme.write_text(new)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=FULL_ROWS, help="plays at scale 1 (default: the real data set's)")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--input", help="a Last.fm 1K plays TSV to use at scale 1 instead of generated data "
+                    "(e.g. from ../shared/bench/gen_lastfm.py); its folder's userid-profile.tsv is landed too")
+    ap.add_argument("--scales", default="0.1,1,10", help="comma-separated shares of --rows (default: 0.1,1,10)")
+    ap.add_argument("--repeat", type=int, default=3, help="repeats per measurement at scales ≤ 1 (median)")
+    ap.add_argument("--repeat-large", type=int, default=1, help="repeats at scales > 1")
+    ap.add_argument("--peer-max-scale", type=float, default=1, help="run the peers at scales up to this")
+    ap.add_argument("--all-peers", action="store_true", help="also pandas and PySpark")
+    ap.add_argument("--memory-limit", default="1GiB", help="the jobs' --memory-limit ('' for none)")
+    ap.add_argument("--bin", type=Path, required=True, help="folder of the release binaries")
+    ap.add_argument("--python", default=sys.executable, help="python with the peer engines")
+    ap.add_argument("--work", type=Path, default=HERE / "work", help="lakes and logs (replaced)")
+    ap.add_argument("--data", type=Path, default=HERE / "data", help="generated landing data (kept)")
+    ap.add_argument("--results", type=Path, default=HERE / "results")
+    ap.add_argument("--readme", action="store_true", help="put the table into README.md")
+    args = ap.parse_args()
+    args.peers = ["duckdb", "polars"] + (["pandas", "pyspark"] if args.all_peers else [])
+    scales = [float(s) for s in args.scales.split(",")]
+    if args.input:
+        if not Path(args.input).is_file():
+            raise SystemExit(f"bench: --input {args.input} is not a file")
+        if "--scales" not in " ".join(sys.argv):
+            scales = [1.0]
+    for tool in ["lake-gen", *STAGES]:
+        if not (args.bin / tool).is_file():
+            raise SystemExit(f"bench: {args.bin / tool} is missing; build with `cargo build --release`")
+    args.work.mkdir(parents=True, exist_ok=True)
+    args.results.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(timezone.utc)
+    report = {"started_at": started.isoformat(timespec="seconds"), "machine": machine(),
+              "versions": versions(args), "repeat": args.repeat, "memory_limit": args.memory_limit or None,
+              "scales": []}
+    for scale in scales:
+        report["scales"].append(bench_scale(args, scale))
+        report["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        md = markdown(report)
+        stem = args.results / f"{started:%Y%m%dT%H%M%SZ}-{args.rows}"
+        stem.with_suffix(".json").write_text(json.dumps(report, indent=1, default=str) + "\n")
+        stem.with_suffix(".md").write_text(md)
+    print_table(report)
+    print(f"\nreport: {stem}.md and .json")
+    if args.readme:
+        update_readme(md)
+        print("README.md: performance table replaced")
+
+
+if __name__ == "__main__":
+    main()
