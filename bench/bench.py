@@ -387,7 +387,7 @@ def main():
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--input", help="a Last.fm 1K plays TSV to use at scale 1 instead of generated data "
                     "(e.g. from ../shared/bench/gen_lastfm.py); its folder's userid-profile.tsv is landed too")
-    ap.add_argument("--scales", default="0.1,1,10", help="comma-separated shares of --rows (default: 0.1,1,10)")
+    ap.add_argument("--scales", help="comma-separated shares of --rows (default: 0.1,1,10; 1 with --input)")
     ap.add_argument("--repeat", type=int, default=3, help="repeats per measurement at scales ≤ 1 (median)")
     ap.add_argument("--repeat-large", type=int, default=1, help="repeats at scales > 1")
     ap.add_argument("--peer-max-scale", type=float, default=1, help="run the peers at scales up to this")
@@ -401,12 +401,9 @@ def main():
     ap.add_argument("--readme", action="store_true", help="put the table into README.md")
     args = ap.parse_args()
     args.peers = ["duckdb", "polars"] + (["pandas", "pyspark"] if args.all_peers else [])
-    scales = [float(s) for s in args.scales.split(",")]
-    if args.input:
-        if not Path(args.input).is_file():
-            raise SystemExit(f"bench: --input {args.input} is not a file")
-        if "--scales" not in " ".join(sys.argv):
-            scales = [1.0]
+    if args.input and not Path(args.input).is_file():
+        raise SystemExit(f"bench: --input {args.input} is not a file")
+    scales = [float(s) for s in (args.scales or ("1" if args.input else "0.1,1,10")).split(",")]
     for tool in ["lake-gen", *STAGES]:
         if not (args.bin / tool).is_file():
             raise SystemExit(f"bench: {args.bin / tool} is missing; build with `cargo build --release`")
