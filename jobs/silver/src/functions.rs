@@ -14,18 +14,25 @@
 //!   (as `json_kind` names them), else the reason in words, e.g. `ts is a string, expected number`.
 //! - `repair_mojibake(text)`: undoes UTF-8 that was decoded as Latin-1 and encoded again (once or
 //!   twice), only where the repair round-trips exactly; other text is returned unchanged.
+//! - `key_hash(value, ...)`: a 64-bit hash of its arguments, the same in every run. Equal
+//!   arguments give equal hashes; unequal ones almost always differ, so it narrows a search for
+//!   equal rows, which must still compare the values.
 
 use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveDateTime};
+use datafusion::arrow::array::UInt64Array;
 use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray,
     StringViewArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::common::hash_utils::{RandomState, create_hashes};
 use datafusion::error::Result;
-use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, create_udf,
+};
 use datafusion::prelude::SessionContext;
 use serde_json::Value;
 
@@ -111,6 +118,40 @@ pub fn register(ctx: &SessionContext) {
     udf(ctx, "json_int", &[TEXT, TEXT], Int64, |args| {
         json_map::<i64, Int64Array>(args, |v, _| v.flatten().and_then(as_whole))
     });
+    ctx.register_udf(ScalarUDF::from(KeyHash::default()));
+}
+
+/// `key_hash(value, ...)`: DataFusion's own vectorised row hash (the one its joins and
+/// aggregations use) with a fixed seed, over any number of columns of any type.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct KeyHash {
+    signature: Signature,
+}
+
+impl Default for KeyHash {
+    fn default() -> Self {
+        Self {
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for KeyHash {
+    fn name(&self) -> &str {
+        "key_hash"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::UInt64)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let mut hashes = vec![0; args.number_rows];
+        create_hashes(&arrays, &RandomState::default(), &mut hashes)?;
+        Ok(ColumnarValue::Array(Arc::new(UInt64Array::from(hashes))))
+    }
 }
 
 /// The reason a value of kind `found` breaks `allowed` (comma-separated kinds), if it does.

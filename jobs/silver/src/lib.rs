@@ -43,13 +43,20 @@ pub const SILVER_TXN: &str = "lake.silver";
 struct Sql {
     name: &'static str,
     text: &'static str,
+    /// Views the query reads that are computed first, from the same narrowed inputs, and held
+    /// in memory under their names (small results that the query reads more than once).
+    held: &'static [(&'static str, Sql)],
 }
 
 macro_rules! sql {
     ($name:literal) => {
+        sql!($name, held: [])
+    };
+    ($name:literal, held: [$($view:literal),*]) => {
         Sql {
             name: concat!("jobs/silver/sql/", $name, ".sql"),
             text: include_str!(concat!("../sql/", $name, ".sql")),
+            held: &[$(($view, sql!($view))),*],
         }
     };
 }
@@ -329,6 +336,14 @@ impl Silver<'_> {
             Refresh::After(_) => WriteMode::Append,
         };
         self.narrow_inputs(refresh)?;
+        for (view, held) in sql.held {
+            let err = LakeError::query(held.name);
+            let df = self.query(held).await?.cache().await.map_err(&err)?;
+            self.ctx.deregister_table(*view).map_err(&err)?;
+            self.ctx
+                .register_table(*view, df.into_view())
+                .map_err(err)?;
+        }
         let mut df = self.query(sql).await?;
         let err = LakeError::query(sql.name);
         if let Refresh::Months(m) = refresh {
@@ -495,7 +510,7 @@ impl Silver<'_> {
         let (listens_plan, listens) = self
             .table(
                 &SILVER_LASTFM_LISTENS,
-                &sql!("lastfm_listens"),
+                &sql!("lastfm_listens", held: ["lastfm_repeated_keys"]),
                 listens_kind,
             )
             .await?;
