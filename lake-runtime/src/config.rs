@@ -15,6 +15,8 @@
 //! s3_retry_timeout_secs = 60          # give up retrying a request after this long
 //! s3_request_timeout_secs = 30        # one S3 request (or a pause in its body) may take this long
 //! memory_limit = "4GiB"               # query memory; beyond it sorts and joins spill to local disk
+//! parquet_compression = "zstd(1)"     # codec of the Parquet files the jobs write
+//! parquet_row_group_rows = 131072     # rows per Parquet row group
 //! ```
 //!
 //! S3 credentials and region come from the AWS SDK's standard chain (environment, profile,
@@ -23,6 +25,7 @@
 
 use std::path::{Path, PathBuf};
 
+use parquet::basic::Compression;
 use serde::Deserialize;
 use url::Url;
 
@@ -34,6 +37,11 @@ pub const DEFAULT_CONFIG_FILE: &str = "lake.toml";
 pub const DEFAULT_S3_MAX_RETRIES: usize = 5;
 pub const DEFAULT_S3_RETRY_TIMEOUT_SECS: u64 = 60;
 pub const DEFAULT_S3_REQUEST_TIMEOUT_SECS: u64 = 30;
+/// Chosen by measurement (README, Performance).
+pub const DEFAULT_PARQUET_COMPRESSION: &str = "snappy";
+/// Rows per row group: DuckDB's size, small enough that a partitioned write holding one open row
+/// group per partition stays within memory, large enough for compression and pruning.
+pub const DEFAULT_PARQUET_ROW_GROUP_ROWS: usize = 122_880;
 
 /// Flags shared by every job. Flatten into a job's clap parser.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -89,6 +97,8 @@ pub struct ConfigFile {
     pub s3_retry_timeout_secs: Option<u64>,
     pub s3_request_timeout_secs: Option<u64>,
     pub memory_limit: Option<String>,
+    pub parquet_compression: Option<String>,
+    pub parquet_row_group_rows: Option<usize>,
 }
 
 impl ConfigFile {
@@ -118,6 +128,10 @@ pub struct LakeConfig {
     pub s3_request_timeout_secs: u64,
     /// Bytes of memory the queries may use before they spill; `None`: no limit.
     pub memory_limit: Option<usize>,
+    /// Codec of the Parquet files the jobs write.
+    pub parquet_compression: Compression,
+    /// Rows per row group of the Parquet files the jobs write.
+    pub parquet_row_group_rows: usize,
     /// Where each value came from, for the run record.
     pub origin: Vec<(String, String)>,
 }
@@ -163,6 +177,26 @@ impl LakeConfig {
                 ),
             })?),
         };
+        let codec = file
+            .parquet_compression
+            .as_deref()
+            .unwrap_or(DEFAULT_PARQUET_COMPRESSION);
+        let parquet_compression = codec.trim().parse().map_err(|_| LakeError::Config {
+            message: format!(
+                "parquet_compression '{codec}' is not a Parquet codec: use snappy, lz4_raw, \
+                 zstd(1) to zstd(22), gzip(0) to gzip(9), brotli(0) to brotli(11) or uncompressed"
+            ),
+        })?;
+        let parquet_row_group_rows = match file.parquet_row_group_rows {
+            Some(0) => {
+                return Err(LakeError::Config {
+                    message: "parquet_row_group_rows is 0: a row group holds at least one row"
+                        .into(),
+                });
+            }
+            Some(rows) => rows,
+            None => DEFAULT_PARQUET_ROW_GROUP_ROWS,
+        };
         Ok(Self {
             lake: parse_location("lake", &lake)?,
             landing: parse_location("landing", &landing)?,
@@ -174,6 +208,8 @@ impl LakeConfig {
                 .s3_request_timeout_secs
                 .unwrap_or(DEFAULT_S3_REQUEST_TIMEOUT_SECS),
             memory_limit,
+            parquet_compression,
+            parquet_row_group_rows,
             origin,
         })
     }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::catalog::{MemTable, MemorySchemaProvider};
 use datafusion::common::TableReference;
@@ -27,6 +27,7 @@ use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use futures::StreamExt;
 use lake_schema::{Layer, TableDef};
+use parquet::file::properties::WriterProperties;
 use tokio::sync::mpsc;
 use url::Url;
 
@@ -80,6 +81,7 @@ pub struct Written {
 #[derive(Debug, Clone)]
 pub struct Lake {
     root: Location,
+    parquet: WriterProperties,
 }
 
 impl Lake {
@@ -87,6 +89,14 @@ impl Lake {
         deltalake::aws::register_handlers(None);
         Ok(Self {
             root: Location::open(&cfg.lake, cfg).await?,
+            parquet: WriterProperties::builder()
+                .set_compression(cfg.parquet_compression)
+                .set_max_row_group_row_count(Some(cfg.parquet_row_group_rows))
+                .set_created_by(format!(
+                    "lakehouse-jobs {} (delta-rs)",
+                    env!("CARGO_PKG_VERSION")
+                ))
+                .build(),
         })
     }
 
@@ -209,7 +219,9 @@ impl Lake {
                 ),
             )));
         }
-        let mut builder = table.write(Vec::<RecordBatch>::new());
+        let mut builder = table
+            .write(Vec::<RecordBatch>::new())
+            .with_writer_properties(self.parquet.clone());
         if let WriteMode::Replace(predicate) = &mode {
             builder = builder.with_replace_where(predicate.as_str());
         }
@@ -438,7 +450,8 @@ async fn last_commit_rows(table: &DeltaTable) -> Option<u64> {
         })
 }
 
-/// Selects the catalogue's columns from `df` by name, cast to the catalogue's types.
+/// Selects the catalogue's columns from `df` by name, cast to the catalogue's types (string views
+/// stay views: they are the same strings to Delta and Parquet).
 pub fn conform(df: DataFrame, def: &TableDef) -> Result<DataFrame> {
     let have: HashSet<&str> = df
         .schema()
@@ -461,10 +474,20 @@ pub fn conform(df: DataFrame, def: &TableDef) -> Result<DataFrame> {
             )),
         ));
     }
-    let exprs = def
-        .columns
-        .iter()
-        .map(|c| datafusion::logical_expr::cast(ident(c.name), c.ty.arrow()).alias(c.name));
+    let schema = df.schema().clone();
+    let exprs = def.columns.iter().map(|c| {
+        let want = c.ty.arrow();
+        // string views (what scans produce) are written as they are: Parquet stores both
+        // string types alike, and a cast would copy every string
+        let is_view = schema
+            .field_with_unqualified_name(c.name)
+            .is_ok_and(|f| f.data_type() == &DataType::Utf8View);
+        if want == DataType::Utf8 && is_view {
+            ident(c.name)
+        } else {
+            datafusion::logical_expr::cast(ident(c.name), want).alias(c.name)
+        }
+    });
     df.select(exprs.collect::<Vec<_>>())
         .map_err(LakeError::query(def.qualified_name()))
 }

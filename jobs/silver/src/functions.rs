@@ -20,7 +20,7 @@
 
 use std::sync::Arc;
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::NaiveDate;
 use datafusion::arrow::array::UInt64Array;
 use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray,
@@ -279,18 +279,38 @@ pub fn parse_utc_seconds(s: &str) -> Option<i64> {
             c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
         })
     };
-    let date = NaiveDate::from_ymd_opt(digits(0..4)? as i32, digits(5..7)?, digits(8..10)?)?;
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
     let (h, m, sec) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
-    if sec > 59 {
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day == 0 || day > month_days || h > 23 || m > 59 || sec > 59 {
         return None;
     }
-    let time = date.and_hms_opt(h, m, sec)?;
-    Some(NaiveDateTime::and_utc(&time).timestamp())
+    let days = days_from_civil(i64::from(year), i64::from(month), i64::from(day));
+    Some(days * 86_400 + i64::from(h * 3600 + m * 60 + sec))
+}
+
+/// Days from 1970-01-01 to a valid proleptic Gregorian date (H. Hinnant's `days_from_civil`):
+/// plain arithmetic, as this runs once per play.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Datelike;
 
     #[test]
     fn double_encoded_utf8_is_repaired_only_where_it_round_trips() {
@@ -353,6 +373,16 @@ mod tests {
             Some(1_241_478_537)
         );
         assert_eq!(parse_utc_seconds("1970-01-01T00:00:00Z"), Some(0));
+        // every day of two 400-year leap cycles agrees with chrono
+        let mut day = NaiveDate::from_ymd_opt(1600, 1, 1).unwrap_or_default();
+        while let Some(next) = day.succ_opt().filter(|d| d.year() < 2400) {
+            let text = format!("{}T23:59:58Z", day.format("%Y-%m-%d"));
+            let expected = day.and_hms_opt(23, 59, 58).map(|t| t.and_utc().timestamp());
+            assert_eq!(parse_utc_seconds(&text), expected, "{text}");
+            day = next;
+        }
+        assert_eq!(parse_utc_seconds("1900-02-29T00:00:00Z"), None);
+        assert_eq!(parse_utc_seconds("2000-02-29T00:00:00Z"), Some(951_782_400));
         for bad in [
             "2009-13-45T99:61:00Z",
             "2009-02-29T00:00:00Z",
