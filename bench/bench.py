@@ -4,7 +4,9 @@ answer the same question from the raw Last.fm 1K TSV (bench/peers.py), on the sa
 same machine, in one run.
 
 For every scale (a share of --rows; 1 = the real data set's 19,150,868 plays) it makes the
-landing data with lake-gen (or takes --input), then repeats --repeat times: a fresh lake, then
+landing data with lake-gen (or takes --input; gzip-compressed when the plain TSV and the lake
+would not both fit on the disk, as bronze lands .tsv.gz as it is; a scale that does not fit even
+so is skipped with the arithmetic in the report), then repeats --repeat times: a fresh lake, then
 bronze, silver and gold one after the other, then each peer. Each process is measured from
 the outside: wall seconds, peak RSS (getrusage of the child), and bytes read and written
 (rchar/wchar of /proc/PID/io: every read(2)/write(2), page cache or not; mmap reads are not
@@ -16,6 +18,7 @@ replaces the README's performance table.
 """
 
 import argparse
+import gzip
 import json
 import os
 import platform
@@ -84,7 +87,7 @@ def run_record(stdout):
 
 def count_lines(path):
     n = 0
-    with open(path, "rb") as f:
+    with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
         while chunk := f.read(1 << 24):
             n += chunk.count(b"\n")
     return n
@@ -100,8 +103,9 @@ def link(src, dst):
         dst.symlink_to(src.resolve())
 
 
-def landing_for(args, scale):
-    """The landing folder (with lastfm/) for a scale, made once and kept under --data."""
+def landing_for(args, scale, gzip):
+    """The landing folder (with lastfm/) for a scale, made once and kept under --data, and what
+    made it. With `gzip` the plays are written gzip-compressed (bronze lands .tsv.gz as it is)."""
     if args.input and scale == 1:
         src = Path(args.input)
         landing = args.work / "input-landing"
@@ -111,15 +115,39 @@ def landing_for(args, scale):
             link(src.parent / PROFILES, landing / "lastfm" / PROFILES)
         return landing, f"{src} (given)"
     rows = round(args.rows * scale)
-    landing = args.data / f"lastfm-{rows}-seed{args.seed}"
+    landing = args.data / (f"lastfm-{rows}-seed{args.seed}" + ("-gz" if gzip else ""))
     made = landing / ".made"
-    if not made.is_file():
-        shutil.rmtree(landing, ignore_errors=True)
-        log(f"generating {rows:,} plays into {landing} (once; kept for later runs)")
-        subprocess.run([str(args.bin / "lake-gen"), "lastfm", str(landing / "lastfm"), "--rows", str(rows),
-                        "--users", str(USERS), "--seed", str(args.seed)], check=True, stdout=subprocess.DEVNULL)
-        made.write_text("")
-    return landing, f"lake-gen lastfm --rows {rows} --users {USERS} --seed {args.seed}"
+    made_by = f"lake-gen lastfm --rows {rows} --users {USERS} --seed {args.seed}"
+    if made.is_file():
+        return landing, made_by + (", gzip -1" if gzip else "")
+    shutil.rmtree(landing, ignore_errors=True)
+    log(f"generating {rows:,} plays into {landing} (once; kept for later runs)")
+    gen = [str(args.bin / "lake-gen"), "lastfm", str(landing / "lastfm"), "--rows", str(rows),
+           "--users", str(USERS), "--seed", str(args.seed)]
+    if not gzip:
+        subprocess.run(gen, check=True, stdout=subprocess.DEVNULL)
+    else:
+        # lake-gen writes the plays into a named pipe that gzip empties: the plain TSV never
+        # touches the disk
+        fifo = landing / "lastfm" / PLAYS
+        fifo.parent.mkdir(parents=True)
+        os.mkfifo(fifo)
+        with open(fifo.with_name(PLAYS + ".gz"), "wb") as out:
+            g = subprocess.Popen(gen, stdout=subprocess.DEVNULL)
+            with open(fifo, "rb") as pipe:
+                subprocess.run(["gzip", "-1", "-c"], stdin=pipe, stdout=out, check=True)
+            if g.wait() != 0:
+                raise SystemExit(f"bench: {' '.join(gen)} exited {g.returncode}")
+        fifo.unlink()
+        made_by += ", gzip -1"
+    made.write_text("")
+    return landing, made_by
+
+
+def plays_file(landing):
+    """The plays file of a landing folder, plain or gzip-compressed."""
+    plain = landing / "lastfm" / PLAYS
+    return plain if plain.exists() else plain.with_name(PLAYS + ".gz")
 
 
 def run_pipeline(args, landing, work, i):
@@ -164,35 +192,40 @@ def summarize(runs):
     return {k: median([r[k] for r in runs]) for k in keys}
 
 
-# Disk a scale needs, per byte of plays TSV: the file itself, bronze and silver (about 0.3 of
-# it each, Parquet) and silver's sort spilling under the memory limit (about 1.6 of it).
-DISK_PER_INPUT_BYTE = 3.2
+# Disk a scale needs, per byte of plays TSV: the file itself (a quarter of it with gzip -1), bronze
+# and silver (about a quarter of it each, Parquet), a spill under the memory limit, and as much
+# again for margin (the disk is shared).
+LAKE_PER_INPUT_BYTE = 1.0
+GZIP_RATIO = 0.25
 TSV_BYTES_PER_PLAY = 133
 
 
-def disk_shortfall(args, scale):
-    """Why a scale cannot run on this disk, if it cannot."""
+def disk_plan(args, scale):
+    """How a scale's landing data is stored, or why the scale cannot run on this disk:
+    ("plain" | "gzip" | None, why)."""
     if args.input and scale == 1:
-        return None
+        return "plain", None
     rows = round(args.rows * scale)
-    landing = args.data / f"lastfm-{rows}-seed{args.seed}"
-    have_data = (landing / ".made").is_file()
-    need = rows * TSV_BYTES_PER_PLAY * (DISK_PER_INPUT_BYTE - (1 if have_data else 0))
+    tsv = rows * TSV_BYTES_PER_PLAY
     args.data.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(args.data).free
-    if need <= free:
-        return None
-    return (f"needs about {need / 1e9:.0f} GB of free disk (data, lake and sort spill), "
-            f"{free / 1e9:.0f} GB free")
+    for form, data in (("plain", tsv), ("gzip", tsv * GZIP_RATIO)):
+        landing = args.data / (f"lastfm-{rows}-seed{args.seed}" + ("-gz" if form == "gzip" else ""))
+        made = (landing / ".made").is_file()
+        if made or (data + tsv * LAKE_PER_INPUT_BYTE) <= free:
+            return form, None
+    need = tsv * (GZIP_RATIO + LAKE_PER_INPUT_BYTE)
+    return None, (f"needs about {need / 1e9:.0f} GB of free disk (gzip-compressed data, lake and spill), "
+                  f"{free / 1e9:.0f} GB free")
 
 
 def bench_scale(args, scale):
-    short = disk_shortfall(args, scale)
+    form, short = disk_plan(args, scale)
     if short:
         log(f"scale {scale:g}×: skipped: {short}")
         return {"scale": scale, "skipped": short}
-    landing, made_by = landing_for(args, scale)
-    plays = landing / "lastfm" / PLAYS
+    landing, made_by = landing_for(args, scale, gzip=form == "gzip")
+    plays = plays_file(landing)
     lines = count_lines(plays)
     size = plays.stat().st_size
     work = args.work / f"scale-{scale:g}"

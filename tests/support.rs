@@ -11,8 +11,13 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 /// The repository root.
+/// The clone the tests run in. Read when the test runs (cargo sets it then too), not baked in
+/// at build time: a build cache shared by clones at other paths may hand this clone a test
+/// binary built in another.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    let tests = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    tests.join("..")
 }
 
 pub fn fixture(rel: &str) -> PathBuf {
