@@ -431,6 +431,54 @@ fn unusable_configuration_exits_2_with_a_clear_message() {
 }
 
 #[test]
+fn parquet_codec_and_row_group_size_come_from_lake_toml() {
+    use parquet::basic::Compression;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let dir = TempDir::new("parquet-settings");
+    let config = dir.join("lake.toml");
+    std::fs::write(
+        &config,
+        "parquet_compression = \"zstd(3)\"\nparquet_row_group_rows = 40\n",
+    )
+    .expect("write");
+    let mut args = local_args(&dir, &hand_landing());
+    args.extend(["--config".into(), config.display().to_string()]);
+    run("bronze", dir.path(), &strs(&args), &[]).ok();
+    run("silver", dir.path(), &strs(&args), &[]).ok();
+    let mut row_groups = 0;
+    for table in ["bronze/lastfm/plays", "silver/lastfm/listens"] {
+        let files = files_under(&dir.join("lake").join(table));
+        for (file, bytes) in files.into_iter().filter(|(f, _)| f.ends_with(".parquet")) {
+            let reader =
+                SerializedFileReader::new(bytes::Bytes::from(bytes)).expect("a Parquet file");
+            for group in reader.metadata().row_groups() {
+                row_groups += 1;
+                assert!(group.num_rows() <= 40, "{file}: {}", group.num_rows());
+                for column in group.columns() {
+                    assert!(
+                        matches!(column.compression(), Compression::ZSTD(_)),
+                        "{file} {}: {:?}",
+                        column.column_path(),
+                        column.compression()
+                    );
+                }
+            }
+        }
+    }
+    // 152 plays landed and 137 listens: at most 40 rows a group makes at least 4 + 4 groups
+    assert!(row_groups >= 8, "{row_groups} row groups");
+    std::fs::write(&config, "parquet_compression = \"snappy2\"\n").expect("write");
+    let ran = run("bronze", dir.path(), &strs(&args), &[]);
+    assert_eq!(ran.code, 2, "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("parquet_compression 'snappy2' is not a Parquet codec"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
 fn an_unreachable_store_exits_1_naming_it() {
     let dir = TempDir::new("down");
     let config = dir.join("lake.toml");

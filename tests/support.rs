@@ -10,7 +10,6 @@ use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
-/// The repository root.
 /// The clone the tests run in. Read when the test runs (cargo sets it then too), not baked in
 /// at build time: a build cache shared by clones at other paths may hand this clone a test
 /// binary built in another.
