@@ -14,9 +14,12 @@ WITH accepted AS (
 candidates AS (
   SELECT
     *,
-    lag(played_at) OVER copies AS previous_played_at,
-    lag(artist_name) OVER copies AS previous_artist_name,
-    lag(track_name) OVER copies AS previous_track_name
+    coalesce(
+      played_at = lag(played_at) OVER copies
+        AND artist_name = lag(artist_name) OVER copies
+        AND track_name = lag(track_name) OVER copies,
+      false
+    ) AS is_copy
   FROM accepted
   WHERE key_hash IN (SELECT key_hash FROM lastfm_repeated_keys)
   WINDOW copies AS (
@@ -28,15 +31,11 @@ SELECT
   user_id, played_at, artist_mbid, artist_name, track_mbid, track_name, source_object, source_line,
   date_part('year', played_at) AS year,
   date_part('month', played_at) AS month
-FROM accepted
-WHERE NOT EXISTS (SELECT 1 FROM lastfm_repeated_keys r WHERE r.key_hash = accepted.key_hash)
-UNION ALL
-SELECT
-  user_id, played_at, artist_mbid, artist_name, track_mbid, track_name, source_object, source_line,
-  date_part('year', played_at) AS year,
-  date_part('month', played_at) AS month
-FROM candidates
-WHERE previous_played_at IS NULL
-   OR played_at <> previous_played_at
-   OR artist_name <> previous_artist_name
-   OR track_name <> previous_track_name
+FROM (
+  SELECT *, false AS is_copy
+  FROM accepted
+  WHERE NOT EXISTS (SELECT 1 FROM lastfm_repeated_keys r WHERE r.key_hash = accepted.key_hash)
+  UNION ALL
+  SELECT * FROM candidates
+)
+WHERE NOT is_copy
