@@ -7,9 +7,7 @@
 -- compared by value: copies of a play sort next to each other within their user, first landed
 -- first, so a row is a copy when it repeats the previous row's time and names.
 WITH accepted AS (
-  SELECT *, key_hash(user_id, played_at, artist_name, track_name) AS key_hash
-  FROM lastfm_plays_checked
-  WHERE reject_reason IS NULL
+  SELECT * FROM lastfm_plays_checked WHERE reject_reason IS NULL
 ),
 candidates AS (
   SELECT
