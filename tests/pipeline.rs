@@ -432,7 +432,7 @@ fn unusable_configuration_exits_2_with_a_clear_message() {
 
 #[test]
 fn parquet_codec_and_row_group_size_come_from_lake_toml() {
-    use parquet::basic::Compression;
+    use parquet::basic::{Compression, Encoding};
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let dir = TempDir::new("parquet-settings");
     let config = dir.join("lake.toml");
@@ -446,6 +446,29 @@ fn parquet_codec_and_row_group_size_come_from_lake_toml() {
     run("bronze", dir.path(), &strs(&args), &[]).ok();
     run("silver", dir.path(), &strs(&args), &[]).ok();
     let mut row_groups = 0;
+    // the catalogue's delta-encoded columns, which the lake's settings must not undo
+    let delta = [
+        (
+            "bronze/lastfm/plays",
+            "timestamp",
+            Encoding::DELTA_BYTE_ARRAY,
+        ),
+        (
+            "bronze/lastfm/plays",
+            "source_line",
+            Encoding::DELTA_BINARY_PACKED,
+        ),
+        (
+            "silver/lastfm/listens",
+            "played_at",
+            Encoding::DELTA_BINARY_PACKED,
+        ),
+        (
+            "silver/lastfm/listens",
+            "source_line",
+            Encoding::DELTA_BINARY_PACKED,
+        ),
+    ];
     for table in ["bronze/lastfm/plays", "silver/lastfm/listens"] {
         let files = files_under(&dir.join("lake").join(table));
         for (file, bytes) in files.into_iter().filter(|(f, _)| f.ends_with(".parquet")) {
@@ -461,6 +484,20 @@ fn parquet_codec_and_row_group_size_come_from_lake_toml() {
                         column.column_path(),
                         column.compression()
                     );
+                    let name = column.column_path().string();
+                    let encodings: Vec<Encoding> = column.encodings().collect();
+                    match delta.iter().find(|(t, c, _)| *t == table && *c == name) {
+                        Some((_, _, want)) => assert!(
+                            encodings.contains(want)
+                                && !encodings.contains(&Encoding::RLE_DICTIONARY),
+                            "{file} {name}: {encodings:?}"
+                        ),
+                        None if name == "user_id" => assert!(
+                            encodings.contains(&Encoding::RLE_DICTIONARY),
+                            "{file} {name}: {encodings:?}"
+                        ),
+                        None => {}
+                    }
                 }
             }
         }

@@ -26,8 +26,9 @@ use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use futures::StreamExt;
-use lake_schema::{Layer, TableDef};
+use lake_schema::{ColumnType, Encoding, Layer, TableDef};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use tokio::sync::mpsc;
 use url::Url;
 
@@ -221,7 +222,7 @@ impl Lake {
         }
         let mut builder = table
             .write(Vec::<RecordBatch>::new())
-            .with_writer_properties(self.parquet.clone());
+            .with_writer_properties(writer_properties(&self.parquet, def));
         if let WriteMode::Replace(predicate) = &mode {
             builder = builder.with_replace_where(predicate.as_str());
         }
@@ -355,6 +356,24 @@ impl Lake {
 }
 
 /// The table's column names, in order.
+/// The lake's Parquet settings with the table's column encodings from the catalogue.
+fn writer_properties(lake: &WriterProperties, def: &TableDef) -> WriterProperties {
+    def.columns
+        .iter()
+        .filter(|c| c.encoding == Encoding::Delta)
+        .fold(lake.clone().into_builder(), |props, c| {
+            let encoding = match c.ty {
+                ColumnType::Text => parquet::basic::Encoding::DELTA_BYTE_ARRAY,
+                _ => parquet::basic::Encoding::DELTA_BINARY_PACKED,
+            };
+            let path = ColumnPath::from(c.name);
+            props
+                .set_column_dictionary_enabled(path.clone(), false)
+                .set_column_encoding(path, encoding)
+        })
+        .build()
+}
+
 fn column_names(table: &DeltaTable) -> Vec<String> {
     table
         .snapshot()

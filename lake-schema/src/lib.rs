@@ -76,12 +76,36 @@ impl ColumnType {
     }
 }
 
+/// How a column's values are laid out in the table's Parquet files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// The writer's default: a dictionary while it pays, plain values after.
+    Default,
+    /// Each value as its difference from the one before (`DELTA_BINARY_PACKED` for integers,
+    /// dates and timestamps, `DELTA_BYTE_ARRAY` for text), without a dictionary. For values that
+    /// are nearly unique per row but close to their neighbours: line numbers and play times.
+    /// At Last.fm-1K scale it made bronze's plays 30% and silver's listens 31% smaller and
+    /// spared the writer a dictionary of 19 M distinct values (README, Performance).
+    Delta,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Column {
     pub name: &'static str,
     pub ty: ColumnType,
     pub nullable: bool,
     pub doc: &'static str,
+    pub encoding: Encoding,
+}
+
+impl Column {
+    /// The column stored with [`Encoding::Delta`].
+    const fn delta(self) -> Self {
+        Column {
+            encoding: Encoding::Delta,
+            ..self
+        }
+    }
 }
 
 const fn col(name: &'static str, ty: ColumnType, doc: &'static str) -> Column {
@@ -90,6 +114,7 @@ const fn col(name: &'static str, ty: ColumnType, doc: &'static str) -> Column {
         ty,
         nullable: false,
         doc,
+        encoding: Encoding::Default,
     }
 }
 
@@ -99,6 +124,7 @@ const fn opt(name: &'static str, ty: ColumnType, doc: &'static str) -> Column {
         ty,
         nullable: true,
         doc,
+        encoding: Encoding::Default,
     }
 }
 
@@ -161,7 +187,7 @@ macro_rules! lineage {
                 Text,
                 "Landing object the line came from (URI; `archive.tar.gz!member` inside an archive).",
             ),
-            col("source_line", Int64, "1-based line number inside the source object."),
+            col("source_line", Int64, "1-based line number inside the source object.").delta(),
             col(
                 "batch",
                 Int64,
@@ -229,7 +255,7 @@ pub const BRONZE_LASTFM_PLAYS: TableDef = TableDef {
     columns: &concat::<6, 5, 11>(
         [
             col("user_id", Text, "Field 1, e.g. `user_000001`."),
-            col("timestamp", Text, "Field 2, e.g. `2009-05-04T23:08:57Z`."),
+            col("timestamp", Text, "Field 2, e.g. `2009-05-04T23:08:57Z`.").delta(),
             col(
                 "artist_mbid",
                 Text,
@@ -288,7 +314,7 @@ pub const SILVER_LASTFM_LISTENS: TableDef = TableDef {
           `YYYY-MM-DDTHH:MM:SSZ`, go to `silver.lastfm_quarantine`. Names are kept exactly as written.",
     columns: &[
         col("user_id", Text, "Last.fm user id."),
-        col("played_at", Timestamp, "When the play started (UTC)."),
+        col("played_at", Timestamp, "When the play started (UTC).").delta(),
         opt(
             "artist_mbid",
             Text,
@@ -310,7 +336,8 @@ pub const SILVER_LASTFM_LISTENS: TableDef = TableDef {
             "source_line",
             Int64,
             "Line number of the play in that object.",
-        ),
+        )
+        .delta(),
         col("year", Int32, "Year of `played_at` (partition)."),
         col("month", Int32, "Month of `played_at`, 1–12 (partition)."),
     ],
@@ -872,6 +899,23 @@ mod tests {
                     t.column(p).is_some(),
                     "{}: no column {p}",
                     t.qualified_name()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn delta_encoded_columns_are_integers_times_or_text() {
+        // Parquet defines DELTA_BINARY_PACKED for INT32/INT64 and DELTA_BYTE_ARRAY for byte
+        // arrays only; a float or boolean column marked `delta()` would fail at write time.
+        for t in CATALOGUE {
+            for c in t.columns.iter().filter(|c| c.encoding == Encoding::Delta) {
+                assert!(
+                    matches!(c.ty, Int32 | Int64 | Date | Timestamp | Text),
+                    "{}.{} is {:?}",
+                    t.qualified_name(),
+                    c.name,
+                    c.ty
                 );
             }
         }
