@@ -15,6 +15,10 @@ import os
 import sys
 import sysconfig
 
+# Columns the lake writes delta-encoded (DELTA_BINARY_PACKED, DELTA_BYTE_ARRAY; lake-schema's
+# `Encoding::Delta`) whose values print the same in every engine: each engine's max must agree.
+DELTA_ENCODED = ("source_line", "timestamp")
+
 
 def duckdb_engine(lake, tables):
     import duckdb
@@ -38,11 +42,13 @@ def duckdb_engine(lake, tables):
             options += [f"ENDPOINT '{host}'", "URL_STYLE 'path'", f"USE_SSL {str(not endpoint.startswith('http://')).lower()}"]
         con.execute(f"CREATE SECRET lake (TYPE s3, {', '.join(options)})")
     con.execute(f"LOAD '{extension('delta')}'")
-    out = {"counts": {}, "types": {}}
+    out = {"counts": {}, "types": {}, "max": {}}
     for t in tables:
         scan = f"delta_scan('{os.path.join(lake, t)}')"
         out["counts"][t] = con.execute(f"SELECT count(*) FROM {scan}").fetchone()[0]
         out["types"][t] = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()}
+        out["max"][t] = {c: con.execute(f"SELECT max({c}) FROM {scan}").fetchone()[0]
+                         for c in DELTA_ENCODED if c in out["types"][t]}
     top = f"delta_scan('{os.path.join(lake, 'gold/lastfm/top_songs')}')"
     out["top_songs"] = [list(r) for r in con.execute(
         f"SELECT track_name, artist_name, play_count FROM {top} ORDER BY rank").fetchall()]
@@ -52,24 +58,27 @@ def duckdb_engine(lake, tables):
 def polars_engine(lake, tables):
     import polars as pl
 
-    out = {"counts": {}, "types": {}}
+    out = {"counts": {}, "types": {}, "max": {}}
     for t in tables:
         df = pl.read_delta(os.path.join(lake, t))
         out["counts"][t] = df.height
         out["types"][t] = {k: str(v) for k, v in df.schema.items()}
+        out["max"][t] = {c: df[c].max() for c in DELTA_ENCODED if c in df.columns}
     top = pl.read_delta(os.path.join(lake, "gold/lastfm/top_songs")).sort("rank")
     out["top_songs"] = [[r["track_name"], r["artist_name"], r["play_count"]] for r in top.iter_rows(named=True)]
     return out
 
 
 def deltalake_engine(lake, tables):
+    import pyarrow.compute as pc
     from deltalake import DeltaTable
 
-    out = {"counts": {}, "types": {}}
+    out = {"counts": {}, "types": {}, "max": {}}
     for t in tables:
         table = DeltaTable(os.path.join(lake, t)).to_pyarrow_table()
         out["counts"][t] = table.num_rows
         out["types"][t] = {f.name: str(f.type) for f in table.schema}
+        out["max"][t] = {c: pc.max(table[c]).as_py() for c in DELTA_ENCODED if c in table.column_names}
     top = DeltaTable(os.path.join(lake, "gold/lastfm/top_songs")).to_pyarrow_table().sort_by("rank").to_pylist()
     out["top_songs"] = [[r["track_name"], r["artist_name"], r["play_count"]] for r in top]
     return out
