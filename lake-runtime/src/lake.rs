@@ -355,7 +355,6 @@ impl Lake {
     }
 }
 
-/// The table's column names, in order.
 /// The lake's Parquet settings with the table's column encodings from the catalogue.
 fn writer_properties(lake: &WriterProperties, def: &TableDef) -> WriterProperties {
     def.columns
@@ -374,6 +373,7 @@ fn writer_properties(lake: &WriterProperties, def: &TableDef) -> WriterPropertie
         .build()
 }
 
+/// The table's column names, in order.
 fn column_names(table: &DeltaTable) -> Vec<String> {
     table
         .snapshot()
