@@ -440,6 +440,7 @@ fn unusable_configuration_exits_2_with_a_clear_message() {
 
 #[test]
 fn parquet_codec_and_row_group_size_come_from_lake_toml() {
+    use lake_schema::{BRONZE_LASTFM_PLAYS, ColumnType, Encoding as Layout, SILVER_LASTFM_LISTENS};
     use parquet::basic::{Compression, Encoding};
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let dir = TempDir::new("parquet-settings");
@@ -454,31 +455,19 @@ fn parquet_codec_and_row_group_size_come_from_lake_toml() {
     run("bronze", dir.path(), &strs(&args), &[]).ok();
     run("silver", dir.path(), &strs(&args), &[]).ok();
     let mut row_groups = 0;
-    // the catalogue's delta-encoded columns, which the lake's settings must not undo
-    let delta = [
-        (
-            "bronze/lastfm/plays",
-            "timestamp",
-            Encoding::DELTA_BYTE_ARRAY,
-        ),
-        (
-            "bronze/lastfm/plays",
-            "source_line",
-            Encoding::DELTA_BINARY_PACKED,
-        ),
-        (
-            "silver/lastfm/listens",
-            "played_at",
-            Encoding::DELTA_BINARY_PACKED,
-        ),
-        (
-            "silver/lastfm/listens",
-            "source_line",
-            Encoding::DELTA_BINARY_PACKED,
-        ),
-    ];
-    for table in ["bronze/lastfm/plays", "silver/lastfm/listens"] {
-        let files = files_under(&dir.join("lake").join(table));
+    for def in [&BRONZE_LASTFM_PLAYS, &SILVER_LASTFM_LISTENS] {
+        // the catalogue's delta-encoded columns, which the lake's settings must not undo
+        let delta: Vec<(&str, Encoding)> = def
+            .columns
+            .iter()
+            .filter(|c| c.encoding == Layout::Delta)
+            .map(|c| match c.ty {
+                ColumnType::Text => (c.name, Encoding::DELTA_BYTE_ARRAY),
+                _ => (c.name, Encoding::DELTA_BINARY_PACKED),
+            })
+            .collect();
+        assert_eq!(delta.len(), 2, "{}: {delta:?}", def.qualified_name());
+        let files = files_under(&dir.join("lake").join(def.path()));
         for (file, bytes) in files.into_iter().filter(|(f, _)| f.ends_with(".parquet")) {
             let reader =
                 SerializedFileReader::new(bytes::Bytes::from(bytes)).expect("a Parquet file");
@@ -494,8 +483,8 @@ fn parquet_codec_and_row_group_size_come_from_lake_toml() {
                     );
                     let name = column.column_path().string();
                     let encodings: Vec<Encoding> = column.encodings().collect();
-                    match delta.iter().find(|(t, c, _)| *t == table && *c == name) {
-                        Some((_, _, want)) => assert!(
+                    match delta.iter().find(|(c, _)| *c == name) {
+                        Some((_, want)) => assert!(
                             encodings.contains(want)
                                 && !encodings.contains(&Encoding::RLE_DICTIONARY),
                             "{file} {name}: {encodings:?}"
@@ -510,7 +499,7 @@ fn parquet_codec_and_row_group_size_come_from_lake_toml() {
             }
         }
     }
-    // 152 plays landed and 137 listens: at most 40 rows a group makes at least 4 + 4 groups
+    // 146 plays landed and 137 listens: at most 40 rows a group makes at least 4 + 4 groups
     assert!(row_groups >= 8, "{row_groups} row groups");
     std::fs::write(&config, "parquet_compression = \"snappy2\"\n").expect("write");
     let ran = run("bronze", dir.path(), &strs(&args), &[]);
