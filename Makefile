@@ -1,7 +1,8 @@
 # Lakehouse jobs for music-streaming logs.
 #
-#   make bronze silver gold            run the jobs on the default lake (./lake over ./landing,
-#                                      generated sample data; no server, no credentials)
+#   make bronze silver gold            build every binary once, then run the jobs on the default
+#                                      lake (./lake over ./landing, generated sample data; no
+#                                      server, no credentials)
 #   make bronze silver gold LAKE=s3://bucket/lake LANDING=s3://bucket/landing
 #   make test                          every test; starts (and stops) LocalStack itself
 #   make localstack-up / localstack-down
@@ -24,27 +25,33 @@ LANDING ?=
 OUT ?=
 BENCH_ARGS ?=
 
-CARGO_RUN = cargo run -q --profile $(PROFILE) -p
+# Every binary of the workspace is built by one cargo invocation (the one tests/run.sh makes
+# too), so the heavy stack is compiled once with one feature set and `make test` reuses it.
+TARGET_DIR = $(or $(CARGO_TARGET_DIR),target)
+BIN = $(TARGET_DIR)/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))
 JOB_ARGS = $(if $(LAKE),--lake $(LAKE)) $(if $(LANDING),--landing $(LANDING))
 # The sample is made only when the default landing is in use.
 SAMPLE_DEP = $(if $(LANDING)$(LAKE_LANDING),,landing/lastfm landing/sparkify)
 
-.PHONY: bronze silver gold sample test localstack-up localstack-down catalogue lint bench
+.PHONY: build bronze silver gold sample test localstack-up localstack-down catalogue lint bench
 
-bronze: $(SAMPLE_DEP)
-	$(CARGO_RUN) bronze -- $(JOB_ARGS)
+build:
+	cargo build --profile $(PROFILE) --workspace --bins
 
-silver:
-	$(CARGO_RUN) silver -- $(JOB_ARGS)
+bronze: build $(SAMPLE_DEP)
+	$(BIN)/bronze $(JOB_ARGS)
 
-gold:
-	$(CARGO_RUN) gold -- $(JOB_ARGS) $(if $(OUT),--out $(OUT))
+silver: build
+	$(BIN)/silver $(JOB_ARGS)
 
-landing/lastfm:
-	$(CARGO_RUN) lake-gen -- lastfm landing/lastfm --rows $(SAMPLE_ROWS) --users $(SAMPLE_USERS)
+gold: build
+	$(BIN)/gold $(JOB_ARGS) $(if $(OUT),--out $(OUT))
 
-landing/sparkify:
-	$(CARGO_RUN) lake-gen -- sparkify landing/sparkify --events $(SAMPLE_EVENTS)
+landing/lastfm: | build
+	$(BIN)/lake-gen lastfm landing/lastfm --rows $(SAMPLE_ROWS) --users $(SAMPLE_USERS)
+
+landing/sparkify: | build
+	$(BIN)/lake-gen sparkify landing/sparkify --events $(SAMPLE_EVENTS)
 
 sample:
 	rm -rf landing/lastfm landing/sparkify
@@ -59,8 +66,8 @@ localstack-up:
 localstack-down:
 	localstack/down.sh
 
-catalogue:
-	cargo run -q -p lake-schema | python3 -c 'import re,sys; c=sys.stdin.read(); r=open("README.md").read(); \
+catalogue: build
+	$(BIN)/lake-schema | python3 -c 'import re,sys; c=sys.stdin.read(); r=open("README.md").read(); \
 	  open("README.md","w").write(re.sub(r"(<!-- catalogue:begin -->\n).*?(<!-- catalogue:end -->)", lambda m: m.group(1)+c+m.group(2), r, flags=re.S))'
 
 lint:
@@ -68,5 +75,5 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
 bench:
-	cargo build --release -p bronze -p silver -p gold -p lake-gen -p lake
+	cargo build --profile release --workspace --bins
 	bench/run.sh $(BENCH_ARGS)

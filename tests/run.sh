@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 if py=$(tests/interop/setup.sh); then
   export LAKE_TEST_PYTHON=$py
 else
-  echo "warning: interop engines could not be installed; the interop tests will skip" >&2
+  echo "warning: interop engines could not be installed; the tests that need them will skip (or fail under CI)" >&2
 fi
 export LAKE_TEST_S3_ENDPOINT=${LAKE_TEST_S3_ENDPOINT:-http://127.0.0.1:4566}
 export LAKE_TEST_REQUIRE_S3=1

@@ -98,13 +98,16 @@ fn a_table_reads_as_it_was_at_a_version_or_a_time() {
     let landing = hand_landing_copy(&dir);
     let args = local_args(&dir, &landing);
     pipeline(dir.path(), &strs(&args), &[]);
-    let between = "2030-01-01T00:00:00Z".to_string();
+    // a time after the first delivery's commits and before the second's
+    let between = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    std::thread::sleep(std::time::Duration::from_millis(50));
     std::fs::write(
         landing.join("lastfm/more.tsv"),
         "user_000001\t2009-03-01T10:00:00Z\t\tNew Artist\t\tNew Song\n",
     )
     .expect("write");
     pipeline(dir.path(), &strs(&args), &[]);
+    let after = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let root = dir.join("lake").display().to_string();
     let count = |table: &str| {
         let sql = format!("SELECT count(*) AS n FROM {table}");
@@ -116,11 +119,24 @@ fn a_table_reads_as_it_was_at_a_version_or_a_time() {
         "n\n137\n",
         "the first version"
     );
+    assert_eq!(count("silver.lastfm_listens@v0"), "n\n0\n", "created empty");
     assert_eq!(
         count(&format!("silver.lastfm_listens@{between}")),
-        "n\n138\n"
+        "n\n137\n",
+        "as it was between the deliveries"
     );
-    assert_eq!(count("silver.lastfm_listens@v0"), "n\n0\n", "created empty");
+    assert_eq!(count(&format!("silver.lastfm_listens@{after}")), "n\n138\n");
+    assert_eq!(
+        count(&format!("silver.\"lastfm_listens@{between}\"")),
+        "n\n137\n",
+        "a quoted name travels too"
+    );
+    // a literal that looks like a table at a time is left as written
+    let literal = format!("SELECT 'silver.lastfm_listens@{between}' AS s");
+    assert_eq!(
+        lake(dir.path(), &root, &["sql", &literal], &[]).ok().stdout,
+        format!("s\nsilver.lastfm_listens@{between}\n")
+    );
     let missing = lake(
         dir.path(),
         &root,
@@ -135,6 +151,53 @@ fn a_table_reads_as_it_was_at_a_version_or_a_time() {
         "{}",
         missing.stderr
     );
+    let nonsense = lake(
+        dir.path(),
+        &root,
+        &[
+            "sql",
+            "SELECT count(*) FROM silver.lastfm_listens@yesterday",
+        ],
+        &[],
+    );
+    assert!(
+        nonsense.stderr.contains("say a version as @v3"),
+        "{}",
+        nonsense.stderr
+    );
+}
+
+#[test]
+fn a_job_s_sql_file_runs_in_the_tool_as_the_job_runs_it() {
+    let dir = TempDir::new("same-session");
+    let root = hand_lake(&dir);
+    let file = repo().join("jobs/silver/sql/lastfm_plays_checked.sql");
+    let checked = lake(
+        dir.path(),
+        &root,
+        &["sql", "-f", &file.display().to_string(), "--format", "json"],
+        &[],
+    )
+    .ok();
+    let rows: Vec<serde_json::Value> = checked
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(rows.len(), 146, "one row per bronze play");
+    let mut rejected: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r["reject_reason"].as_str().map(String::from))
+        .collect();
+    rejected.sort();
+    // the reasons silver wrote into its quarantine, computed again by the tool
+    let quarantined = lake_column(
+        &root,
+        "SELECT reason FROM silver.lastfm_quarantine \
+         WHERE table_name = 'silver.lastfm_listens' ORDER BY reason",
+    );
+    assert_eq!(rejected, quarantined);
+    assert_eq!(rejected.len(), 8);
 }
 
 #[test]

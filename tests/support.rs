@@ -99,6 +99,11 @@ impl Ran {
         &self.record["details"][source][key]
     }
 
+    /// How a silver table's counts reconciled (`details.<source>.reconciliation.<table>`).
+    pub fn reconciled(&self, source: &str, table: &str) -> serde_json::Value {
+        self.record["details"][source]["reconciliation"][table].clone()
+    }
+
     /// Rows written to a table, from the run record's outputs.
     pub fn rows_written(&self, table: &str) -> u64 {
         self.record["outputs"]
@@ -164,33 +169,46 @@ pub fn pipeline(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> [Ran; 3] {
     ]
 }
 
-/// Real data from ../shared/data (or `LAKE_TEST_DATA`); `None`, with a message, when absent.
+/// Whether the tests run under CI (`CI=true`), where every test must run.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// A test cannot run for want of `what`: under CI that fails it; elsewhere it says why and
+/// the test returns early (`None`).
+pub fn unavailable<T>(what: &str) -> Option<T> {
+    assert!(
+        !under_ci(),
+        "{what}; under CI (CI=true) every test must run: `make test` installs what the tests need"
+    );
+    eprintln!("SKIP: {what}");
+    None
+}
+
+/// Real data from ../shared/data (or `LAKE_TEST_DATA`); `None` when absent (see
+/// [`unavailable`]).
 pub fn shared_data(rel: &str) -> Option<PathBuf> {
     let base = std::env::var_os("LAKE_TEST_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join("../shared/data"));
     let path = base.join(rel);
     if path.exists() {
-        Some(path)
-    } else {
-        eprintln!(
-            "SKIP: {} is absent (set LAKE_TEST_DATA to the shared data folder)",
-            path.display()
-        );
-        None
+        return Some(path);
     }
+    unavailable(&format!(
+        "{} is absent (set LAKE_TEST_DATA to the shared data folder)",
+        path.display()
+    ))
 }
 
-/// The Python of the interop venv (`tests/interop/setup.sh`), if it was installed.
+/// The Python of the interop venv (`tests/interop/setup.sh`): the peer and interop engines,
+/// and an outside Delta writer; `None` when it was not installed (see [`unavailable`]).
 pub fn python() -> Option<PathBuf> {
     match std::env::var_os("LAKE_TEST_PYTHON").filter(|p| !p.is_empty()) {
         Some(p) => Some(PathBuf::from(p)),
-        None => {
-            eprintln!(
-                "SKIP: LAKE_TEST_PYTHON is not set (`make test` installs the engines with tests/interop/setup.sh)"
-            );
-            None
-        }
+        None => unavailable(
+            "LAKE_TEST_PYTHON is not set (`make test` installs the engines with tests/interop/setup.sh)",
+        ),
     }
 }
 
@@ -217,22 +235,23 @@ pub fn peers_py() -> Option<PathBuf> {
         .unwrap_or_else(|| repo().join("../shared/bench"));
     let path = base.join("peers.py");
     if path.is_file() {
-        Some(path)
-    } else {
-        eprintln!("SKIP: {} is absent (set LAKE_TEST_BENCH)", path.display());
-        None
+        return Some(path);
     }
+    unavailable(&format!(
+        "{} is absent (set LAKE_TEST_BENCH)",
+        path.display()
+    ))
 }
 
 /// The project's own peers of `make bench`.
-pub fn bench_peers_py() -> Option<PathBuf> {
-    Some(repo().join("bench/peers.py"))
+pub fn bench_peers_py() -> PathBuf {
+    repo().join("bench/peers.py")
 }
 
 /// The answer of a peer engine of a `peers.py` on a plays file, as TSV text.
-pub fn peer_answer(peers: Option<PathBuf>, engine: &str, plays: &Path) -> Option<String> {
+pub fn peer_answer(peers: &Path, engine: &str, plays: &Path) -> Option<String> {
     let py = python()?;
-    let peers = peers?.display().to_string();
+    let peers = peers.display().to_string();
     let plays = plays.display().to_string();
     let out = python_output(&py, &[&peers, engine, &plays], &[]);
     Some(String::from_utf8_lossy(&out).into_owned())
@@ -265,8 +284,9 @@ impl S3 {
             std::env::var_os("LAKE_TEST_REQUIRE_S3").is_none(),
             "LocalStack is not answering at {endpoint}"
         );
-        eprintln!("SKIP: LocalStack is not running at {endpoint} (`make test` starts it)");
-        None
+        unavailable(&format!(
+            "LocalStack is not running at {endpoint} (`make test` starts it)"
+        ))
     }
 
     /// The environment a job needs to reach this S3.
@@ -348,21 +368,29 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     enc.finish().expect("gzip")
 }
 
-/// Rows of a DuckDB query over a local lake (tables as `delta_scan('<lake>/<path>')`), as JSON
-/// values; `None` (with a message) when the interop engines are not installed.
-pub fn duckdb(sql: &str) -> Option<Vec<Vec<serde_json::Value>>> {
-    let py = python()?;
-    let script = r#"
-import glob, json, os, sys, sysconfig
-import duckdb
-ext = glob.glob(os.path.join(sysconfig.get_paths()["purelib"], "duckdb_ext", "extensions", "*", "*", "delta.duckdb_extension"))[0]
-con = duckdb.connect()
-con.execute("SET TimeZone = 'UTC'")
-con.execute(f"LOAD '{ext}'")
-print(json.dumps([list(r) for r in con.execute(sys.argv[1]).fetchall()], default=str))
-"#;
-    let out = python_output(&py, &["-c", script, sql], &[]);
-    Some(serde_json::from_slice(&out).expect("json rows"))
+/// The rows of `sql` (one or more statements) over the lake, read the project's own way
+/// (`lake sql --format json`), each as a JSON object.
+pub fn lake_sql(lake: &str, sql: &str, env: &[(&str, &str)]) -> Vec<serde_json::Value> {
+    let ran = run(
+        "lake",
+        &std::env::temp_dir(),
+        &["--lake", lake, "sql", sql, "--format", "json"],
+        env,
+    );
+    assert_eq!(ran.code, 0, "lake sql {sql}: {}", ran.stderr);
+    ran.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// The values of the first column of `sql`'s rows, as text (see [`lake_sql`]).
+pub fn lake_column(lake: &str, sql: &str) -> Vec<String> {
+    lake_sql(lake, sql, &[])
+        .iter()
+        .filter_map(|row| row.as_object()?.values().next().cloned())
+        .map(|v| v.as_str().map_or_else(|| v.to_string(), String::from))
+        .collect()
 }
 
 /// Every bronze, silver and gold table of the lake and `meta.landed_objects`, each as its rows
@@ -373,35 +401,26 @@ pub fn snapshot(
     env: &[(&str, &str)],
     drop: &[&str],
 ) -> std::collections::BTreeMap<String, Vec<String>> {
-    let tools = |sql: &str| {
-        let ran = run(
-            "lake",
-            &std::env::temp_dir(),
-            &["--lake", lake, "sql", sql, "--format", "json"],
-            env,
-        );
-        assert_eq!(ran.code, 0, "lake sql failed: {}", ran.stderr);
-        ran.stdout
-    };
-    let listed = tools(
+    let listed = lake_sql(
+        lake,
         "SELECT table_schema || '.' || table_name AS t FROM information_schema.tables \
          WHERE table_schema IN ('bronze', 'silver', 'gold', 'meta') AND table_name <> 'runs'",
+        env,
     );
     let tables: Vec<String> = listed
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .iter()
         .filter_map(|v| v["t"].as_str().map(String::from))
         .collect();
-    assert!(tables.len() > 20, "the catalogue's tables: {listed}");
+    assert!(tables.len() > 20, "the catalogue's tables: {listed:?}");
     let all: Vec<String> = tables
         .iter()
         .map(|t| format!("SELECT '{t}' AS snapshot_table, * FROM {t}"))
         .collect();
     let mut out: std::collections::BTreeMap<String, Vec<String>> =
         tables.iter().map(|t| (t.clone(), Vec::new())).collect();
-    for line in tools(&all.join(";\n")).lines() {
-        let Ok(serde_json::Value::Object(mut row)) = serde_json::from_str(line) else {
-            panic!("not a JSON row: {line}");
+    for row in lake_sql(lake, &all.join(";\n"), env) {
+        let serde_json::Value::Object(mut row) = row else {
+            panic!("not a JSON row: {row}");
         };
         let table = row
             .remove("snapshot_table")
@@ -577,6 +596,38 @@ fn pass(
     let _ = to.shutdown(std::net::Shutdown::Both);
 }
 
+/// A fresh bucket with the hand fixture under `landing/lastfm/`.
+pub fn hand_bucket(s3: &S3, tag: &str) -> Bucket {
+    let bucket = s3.bucket(tag);
+    for f in [PLAYS, PROFILES] {
+        let bytes = std::fs::read(hand_landing().join("lastfm").join(f)).expect("fixture");
+        bucket.put(&format!("landing/lastfm/{f}"), bytes);
+    }
+    bucket
+}
+
+/// Every file under `dir`, as (path relative to `dir`, bytes).
+pub fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path
+                    .strip_prefix(dir)
+                    .expect("under dir")
+                    .display()
+                    .to_string();
+                out.push((rel, std::fs::read(&path).expect("read")));
+            }
+        }
+    }
+    out
+}
+
 /// Runs the project's generator: `lake-gen <kind> <out> <args…>`; it must succeed.
 pub fn lake_gen(kind: &str, out: &Path, args: &[&str]) {
     let generated = Command::new(bin("lake-gen"))
@@ -611,10 +662,7 @@ pub fn has_script() -> bool {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
-    if !there {
-        eprintln!("SKIP: no `script` (util-linux) to give a job a terminal");
-    }
-    there
+    there || unavailable::<()>("no `script` (util-linux) to give a job a terminal").is_some()
 }
 
 /// An environment as the `(&str, &str)` pairs [`run`] takes.

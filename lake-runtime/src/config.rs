@@ -23,12 +23,14 @@
 //! SSO, web identity, instance role); `AWS_ENDPOINT_URL` and `AWS_ALLOW_HTTP=true` point the
 //! jobs at an S3-compatible store such as LocalStack or MinIO.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use parquet::basic::Compression;
 use serde::Deserialize;
 use url::Url;
 
+use crate::env;
 use crate::error::{LakeError, Result};
 
 pub const DEFAULT_LAKE: &str = "./lake";
@@ -49,29 +51,29 @@ pub const DEFAULT_PARQUET_ROW_GROUP_ROWS: usize = 122_880;
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct LakeArgs {
     /// Lake root: a local path, file:///…, or s3://bucket/prefix [default: ./lake]
-    #[arg(long, env = "LAKE_ROOT", value_name = "URI")]
+    #[arg(long, env = env::LAKE_ROOT, value_name = "URI")]
     pub lake: Option<String>,
 
     /// Landing root, one folder per source (lastfm/, …) [default: ./landing]
-    #[arg(long, env = "LAKE_LANDING", value_name = "URI")]
+    #[arg(long, env = env::LAKE_LANDING, value_name = "URI")]
     pub landing: Option<String>,
 
     /// Configuration file [default: ./lake.toml when it exists]
-    #[arg(long, env = "LAKE_CONFIG", value_name = "FILE")]
+    #[arg(long, env = env::LAKE_CONFIG, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Log format on stderr: human-readable text, or JSON lines for log shippers
-    #[arg(long, env = "LAKE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+    /// Log format on stderr: human-readable text, or JSON lines for log shippers [default: text]
+    #[arg(long, env = env::LAKE_LOG_FORMAT, value_enum)]
+    pub log_format: Option<LogFormat>,
 
     /// Memory the queries may use (e.g. 2GiB, 512MiB); beyond it, sorts, joins and aggregations
     /// spill to local disk [default: no limit]
-    #[arg(long, env = "LAKE_MEMORY_LIMIT", value_name = "SIZE")]
+    #[arg(long, env = env::LAKE_MEMORY_LIMIT, value_name = "SIZE")]
     pub memory_limit: Option<String>,
 
     /// Fail the run (exit 3) when more than this share of the rows read was quarantined,
     /// e.g. 0.01 for 1%; the tables are still written, so the rows can be inspected
-    #[arg(long, env = "LAKE_MAX_QUARANTINE_RATIO", value_name = "RATIO", value_parser = ratio)]
+    #[arg(long, env = env::LAKE_MAX_QUARANTINE_RATIO, value_name = "RATIO", value_parser = ratio)]
     pub max_quarantine_ratio: Option<f64>,
 }
 
@@ -125,6 +127,8 @@ pub struct LakeConfig {
     pub lake: Url,
     /// Landing root, always ending in `/`.
     pub landing: Url,
+    pub log_format: LogFormat,
+    pub max_quarantine_ratio: Option<f64>,
     pub s3_max_retries: usize,
     pub s3_retry_timeout_secs: u64,
     pub s3_request_timeout_secs: u64,
@@ -134,87 +138,140 @@ pub struct LakeConfig {
     pub parquet_compression: Compression,
     /// Rows per row group of the Parquet files the jobs write.
     pub parquet_row_group_rows: usize,
-    /// Where each value came from, for the run record.
-    pub origin: Vec<(String, String)>,
+    /// Where each key's value came from (`flag or environment`, the file's name, `default`),
+    /// for the run record.
+    pub origin: BTreeMap<&'static str, String>,
+}
+
+/// Picks each key's value by precedence and notes where it came from.
+struct Origins {
+    file: String,
+    of: BTreeMap<&'static str, String>,
+}
+
+impl Origins {
+    /// The flag's (or environment's) value, else the file's, else `default`. clap has already
+    /// applied flag over environment.
+    fn pick<T>(&mut self, key: &'static str, flag: Option<T>, file: Option<T>, default: T) -> T {
+        let (value, from) = match (flag, file) {
+            (Some(v), _) => (v, "flag or environment".to_string()),
+            (None, Some(v)) => (v, self.file.clone()),
+            (None, None) => (default, "default".to_string()),
+        };
+        self.of.insert(key, from);
+        value
+    }
 }
 
 impl LakeConfig {
     pub fn resolve(args: &LakeArgs) -> Result<Self> {
-        let file = match &args.config {
-            Some(path) => Some((path.clone(), ConfigFile::read(path)?)),
+        let (path, config_from) = match &args.config {
+            Some(path) => (Some(path.clone()), "flag or environment"),
             None => {
                 let path = PathBuf::from(DEFAULT_CONFIG_FILE);
                 if path.is_file() {
-                    Some((path.clone(), ConfigFile::read(&path)?))
+                    (Some(path), "default")
                 } else {
-                    None
+                    (None, "none")
                 }
             }
         };
-        let file_name = file
-            .as_ref()
-            .map(|(p, _)| p.display().to_string())
-            .unwrap_or_default();
-        let file = file.map(|(_, f)| f).unwrap_or_default();
-        let mut origin = Vec::new();
-        // clap has already applied flag > environment; only the file and defaults are left.
-        let mut pick =
-            |key: &str, cli: &Option<String>, from_file: &Option<String>, default: &str| {
-                let (value, from) = match (cli, from_file) {
-                    (Some(v), _) => (v.clone(), "flag or environment".to_string()),
-                    (None, Some(v)) => (v.clone(), file_name.clone()),
-                    (None, None) => (default.to_string(), "default".to_string()),
-                };
-                origin.push((key.to_string(), from));
-                value
-            };
-        let lake = pick("lake", &args.lake, &file.lake, DEFAULT_LAKE);
-        let landing = pick("landing", &args.landing, &file.landing, DEFAULT_LANDING);
-        let memory = pick("memory_limit", &args.memory_limit, &file.memory_limit, "");
-        let memory_limit = match memory.trim() {
-            "" => None,
-            text => Some(parse_size(text).ok_or_else(|| LakeError::Config {
-                message: format!(
-                    "memory_limit '{text}' is not a size: write it like 2GiB, 512MiB or 1000000"
-                ),
-            })?),
+        let file = path.as_deref().map(ConfigFile::read).transpose()?;
+        let mut o = Origins {
+            file: path.map(|p| p.display().to_string()).unwrap_or_default(),
+            of: BTreeMap::from([("config", config_from.to_string())]),
         };
-        let codec = file
-            .parquet_compression
-            .as_deref()
-            .unwrap_or(DEFAULT_PARQUET_COMPRESSION);
-        let parquet_compression = codec.trim().parse().map_err(|_| LakeError::Config {
-            message: format!(
-                "parquet_compression '{codec}' is not a Parquet codec: use snappy, lz4_raw, \
-                 zstd(1) to zstd(22), gzip(0) to gzip(9), brotli(0) to brotli(11) or uncompressed"
-            ),
-        })?;
-        let parquet_row_group_rows = match file.parquet_row_group_rows {
-            Some(0) => {
-                return Err(LakeError::Config {
-                    message: "parquet_row_group_rows is 0: a row group holds at least one row"
-                        .into(),
-                });
-            }
-            Some(rows) => rows,
-            None => DEFAULT_PARQUET_ROW_GROUP_ROWS,
-        };
+        let file = file.unwrap_or_default();
+        let lake = o.pick("lake", args.lake.clone(), file.lake, DEFAULT_LAKE.into());
+        let landing = o.pick(
+            "landing",
+            args.landing.clone(),
+            file.landing,
+            DEFAULT_LANDING.into(),
+        );
+        let log_format = o.pick("log_format", args.log_format, None, LogFormat::Text);
+        let max_quarantine_ratio = o.pick(
+            "max_quarantine_ratio",
+            args.max_quarantine_ratio.map(Some),
+            None,
+            None,
+        );
+        let memory = o.pick(
+            "memory_limit",
+            args.memory_limit.clone(),
+            file.memory_limit,
+            String::new(),
+        );
+        let codec = o.pick(
+            "parquet_compression",
+            None,
+            file.parquet_compression,
+            DEFAULT_PARQUET_COMPRESSION.into(),
+        );
+        let row_group_rows = o.pick(
+            "parquet_row_group_rows",
+            None,
+            file.parquet_row_group_rows,
+            DEFAULT_PARQUET_ROW_GROUP_ROWS,
+        );
         Ok(Self {
             lake: parse_location("lake", &lake)?,
             landing: parse_location("landing", &landing)?,
-            s3_max_retries: file.s3_max_retries.unwrap_or(DEFAULT_S3_MAX_RETRIES),
-            s3_retry_timeout_secs: file
-                .s3_retry_timeout_secs
-                .unwrap_or(DEFAULT_S3_RETRY_TIMEOUT_SECS),
-            s3_request_timeout_secs: file
-                .s3_request_timeout_secs
-                .unwrap_or(DEFAULT_S3_REQUEST_TIMEOUT_SECS),
-            memory_limit,
-            parquet_compression,
-            parquet_row_group_rows,
-            origin,
+            log_format,
+            max_quarantine_ratio,
+            s3_max_retries: o.pick(
+                "s3_max_retries",
+                None,
+                file.s3_max_retries,
+                DEFAULT_S3_MAX_RETRIES,
+            ),
+            s3_retry_timeout_secs: o.pick(
+                "s3_retry_timeout_secs",
+                None,
+                file.s3_retry_timeout_secs,
+                DEFAULT_S3_RETRY_TIMEOUT_SECS,
+            ),
+            s3_request_timeout_secs: o.pick(
+                "s3_request_timeout_secs",
+                None,
+                file.s3_request_timeout_secs,
+                DEFAULT_S3_REQUEST_TIMEOUT_SECS,
+            ),
+            memory_limit: memory_limit(&memory)?,
+            parquet_compression: compression(&codec)?,
+            parquet_row_group_rows: row_groups(row_group_rows)?,
+            origin: o.of,
         })
     }
+}
+
+fn memory_limit(text: &str) -> Result<Option<usize>> {
+    match text.trim() {
+        "" => Ok(None),
+        text => parse_size(text).map(Some).ok_or_else(|| LakeError::Config {
+            message: format!(
+                "memory_limit '{text}' is not a size: write it like 2GiB, 512MiB or 1000000"
+            ),
+        }),
+    }
+}
+
+fn compression(codec: &str) -> Result<Compression> {
+    codec.trim().parse().map_err(|_| LakeError::Config {
+        message: format!(
+            "parquet_compression '{codec}' is not a Parquet codec: use snappy, lz4_raw, \
+             zstd(1) to zstd(22), gzip(0) to gzip(9), brotli(0) to brotli(11) or uncompressed"
+        ),
+    })
+}
+
+fn row_groups(rows: usize) -> Result<usize> {
+    if rows == 0 {
+        return Err(LakeError::Config {
+            message: "parquet_row_group_rows is 0: a row group holds at least one row".into(),
+        });
+    }
+    Ok(rows)
 }
 
 /// A size in bytes: `1000000`, `512MiB`, `2GiB`, `2G` (powers of 1024 either way).

@@ -1,28 +1,41 @@
-//! The runtime every job shares: configuration ([`config`]), object stores ([`store`]),
-//! Delta tables and the DataFusion session ([`lake`]), one run per job at a time ([`lease`]),
+//! The runtime every job shares: configuration ([`config`], [`env`]), object stores
+//! ([`store`]), Delta tables ([`lake`], [`write`]), the one DataFusion session of the jobs and
+//! the `lake` tool ([`session`], [`functions`], [`catalog`]), SQL files and results ([`sql`]),
+//! what a run rebuilds ([`scope`], [`refresh`]), one run per job at a time ([`lease`]),
 //! logging ([`telemetry`]) and the run life cycle with its summary and run record ([`run`]).
 //!
 //! A job's `main.rs` parses its flags and hands its body to [`run::run_job`]; everything
 //! else a job does is library code over [`run::Run`].
 
+pub mod catalog;
 pub mod config;
+pub mod env;
 pub mod error;
+mod explain;
 pub mod fault;
+pub mod functions;
 pub mod lake;
 pub mod lease;
 pub mod maintenance;
 pub mod progress;
+pub mod refresh;
 pub mod run;
 pub mod scope;
+pub mod session;
+pub mod sql;
 pub mod store;
+mod stream;
 pub mod telemetry;
+pub mod write;
 
 pub use config::{LakeArgs, LakeConfig};
 pub use error::{EXIT_CODES_HELP, Exit, LakeError, Result};
-pub use lake::{
-    AsOf, BatchReceiver, BatchSender, Commit, Lake, WriteMode, Written, batch_channel,
-    int64_column, session, text_column,
-};
+pub use lake::{AsOf, Lake, Readable};
+pub use refresh::Refresh;
 pub use run::{Input, Run, Summary, run_job};
-pub use scope::{Month, Months, Scope, ScopeArgs, days_predicate};
+pub use scope::{Days, Month, Months, Scope, ScopeArgs};
+pub use session::session;
+pub use sql::{Counts, Sql, counts, int64_column, register_view, text_column};
 pub use store::Location;
+pub use stream::{BatchReceiver, BatchSender, batch_channel};
+pub use write::{Commit, WriteMode, Written, conform};

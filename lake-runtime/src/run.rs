@@ -13,9 +13,11 @@ use serde_json::{Map, Value};
 
 use crate::config::{LakeArgs, LakeConfig};
 use crate::error::{Exit, LakeError, Result};
-use crate::lake::{Commit, Lake, WriteMode, Written, session};
+use crate::lake::Lake;
 use crate::lease::Lease;
+use crate::session::session;
 use crate::telemetry;
+use crate::write::{Commit, WriteMode, Written};
 
 /// What a job is given: its run id, configuration and the opened lake.
 #[derive(Debug)]
@@ -81,7 +83,7 @@ struct RunRecord<'a> {
     lake: String,
     landing: String,
     /// Where each configuration value came from (flag or environment, file, default).
-    config_origin: std::collections::BTreeMap<String, String>,
+    config_origin: &'a std::collections::BTreeMap<&'static str, String>,
     arguments: Vec<String>,
     #[serde(flatten)]
     summary: &'a Summary,
@@ -92,8 +94,9 @@ fn new_run_id(now: DateTime<Utc>) -> String {
     format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), &rand[..8])
 }
 
-/// Runs a job: sets up logging, resolves configuration, opens the lake, calls `body`, then
-/// prints the summary line and the run record and turns the outcome into an exit code.
+/// Runs a job: sets up logging, resolves configuration, opens the lake, calls `body` under the
+/// job's lease, then prints the summary line and the run record and turns the outcome into an
+/// exit code.
 pub async fn run_job<F, Fut>(
     job: &'static str,
     version: &'static str,
@@ -104,38 +107,56 @@ where
     F: FnOnce(Arc<Run>) -> Fut,
     Fut: Future<Output = Result<Summary>>,
 {
-    telemetry::init(args.log_format);
-    let started = Instant::now();
-    let started_at = Utc::now();
-    let cfg = match LakeConfig::resolve(args) {
-        Ok(cfg) => cfg,
-        Err(e) => return fail_early(job, &e),
-    };
-    let lake = match Lake::open(&cfg).await {
-        Ok(lake) => lake,
-        Err(e) => return fail_early(job, &e),
-    };
-    let run = Arc::new(Run {
-        id: new_run_id(started_at),
-        job,
-        started_at,
-        cfg,
-        lake,
-        started,
-    });
-    tracing::info!(run_id = %run.id, lake = %run.cfg.lake, landing = %run.cfg.landing, "{job} started");
-    let outcome = match Lease::acquire(run.lake.root(), job, &run.id).await {
-        Ok(lease) => {
-            let outcome = body(run.clone()).await;
-            lease.release().await;
-            outcome
+    telemetry::init(args.log_format.unwrap_or_default());
+    let run = match Run::start(job, args).await {
+        Ok(run) => Arc::new(run),
+        Err(e) => {
+            tracing::error!("{job} cannot start: {e}");
+            return e.exit_code().into();
         }
-        Err(e) => Err(e),
     };
+    tracing::info!(run_id = %run.id, lake = %run.cfg.lake, landing = %run.cfg.landing, "{job} started");
+    let outcome = under_lease(&run, body).await;
+    finish(&run, version, outcome).await
+}
+
+impl Run {
+    /// Resolves the configuration and opens the lake.
+    async fn start(job: &'static str, args: &LakeArgs) -> Result<Self> {
+        let started = Instant::now();
+        let started_at = Utc::now();
+        let cfg = LakeConfig::resolve(args)?;
+        let lake = Lake::open(&cfg).await?;
+        Ok(Run {
+            id: new_run_id(started_at),
+            job,
+            started_at,
+            cfg,
+            lake,
+            started,
+        })
+    }
+}
+
+/// Runs `body` holding the job's lease on the lake; a second run of the job meanwhile exits 4.
+async fn under_lease<F, Fut>(run: &Arc<Run>, body: F) -> Result<Summary>
+where
+    F: FnOnce(Arc<Run>) -> Fut,
+    Fut: Future<Output = Result<Summary>>,
+{
+    let lease = Lease::acquire(run.lake.root(), run.job, &run.id).await?;
+    let outcome = body(run.clone()).await;
+    lease.release().await;
+    outcome
+}
+
+/// Ends a run: the run record (appended to `meta.runs`, printed as the last stdout line), the
+/// one-line summary on stderr, and the exit code.
+async fn finish(run: &Run, version: &'static str, outcome: Result<Summary>) -> ExitCode {
     let seconds = run.started.elapsed().as_secs_f64();
     let empty = Summary::default();
     let (summary, error, exit) = match &outcome {
-        Ok(summary) => match quarantine_over(summary, args.max_quarantine_ratio) {
+        Ok(summary) => match quarantine_over(summary, run.cfg.max_quarantine_ratio) {
             Some(message) => (summary, Some(message), Exit::TooMuchQuarantined),
             None => (summary, None, Exit::Ok),
         },
@@ -143,7 +164,7 @@ where
     };
     let record = RunRecord {
         run_id: &run.id,
-        job,
+        job: run.job,
         version,
         started_at: run.started_at.to_rfc3339_opts(SecondsFormat::Micros, true),
         finished_at: Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true),
@@ -157,16 +178,17 @@ where
         exit_code: exit as u8,
         lake: run.cfg.lake.to_string(),
         landing: run.cfg.landing.to_string(),
-        config_origin: run.cfg.origin.iter().cloned().collect(),
+        config_origin: &run.cfg.origin,
         arguments: std::env::args().collect(),
         summary,
     };
     let json = serde_json::to_string(&record).unwrap_or_default();
     // A failed store would fail this write too, after its retries: skip it then.
     let store_down = matches!(outcome, Err(LakeError::Store { .. }));
-    if !store_down && let Err(e) = append_run_record(&run, &record, &json).await {
+    if !store_down && let Err(e) = append_run_record(run, &record, &json).await {
         tracing::warn!("could not append the run record to meta.runs: {e}");
     }
+    let job = run.job;
     match &error {
         None => tracing::info!(
             "{job} succeeded: {} rows in, {} rows out, {} rows quarantined, {seconds:.1} s",
@@ -194,11 +216,6 @@ fn quarantine_over(summary: &Summary, max: Option<f64>) -> Option<String> {
             share * 100.0
         )
     })
-}
-
-fn fail_early(job: &str, e: &LakeError) -> ExitCode {
-    tracing::error!("{job} cannot start: {e}");
-    e.exit_code().into()
 }
 
 async fn append_run_record(run: &Run, record: &RunRecord<'_>, json: &str) -> Result<()> {

@@ -3,6 +3,9 @@
 //! backfills).
 
 use chrono::{Datelike, NaiveDate};
+use datafusion::logical_expr::Expr;
+use datafusion::prelude::{col, lit};
+use datafusion::scalar::ScalarValue;
 
 /// The flags that choose a run's [`Scope`]. Flatten into the clap parser of silver and gold.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -112,6 +115,12 @@ impl Month {
     }
 }
 
+impl std::fmt::Display for Month {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
 /// Inclusive ranges of months: the partitions a run replaces.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Months(pub Vec<(Option<Month>, Option<Month>)>);
@@ -131,77 +140,113 @@ impl Months {
         self.0.is_empty()
     }
 
-    /// SQL predicate over integer year and month columns; `FALSE` when there are no months.
-    pub fn predicate(&self, year: &str, month: &str) -> String {
-        self.any(|(from, to)| {
+    /// The rows whose `year` and `month` (integer expressions, e.g. partition columns) fall in
+    /// these months; `false` when there are no months.
+    pub fn predicate(&self, year: Expr, month: Expr) -> Expr {
+        self.any(|from, to| {
             let mut parts = Vec::new();
             if let Some(f) = from {
-                parts.push(format!(
-                    "({year} > {y} OR ({year} = {y} AND {month} >= {m}))",
-                    y = f.year,
-                    m = f.month
-                ));
+                let (y, m) = (lit(f.year), lit(f.month as i32));
+                parts.push(
+                    year.clone()
+                        .gt(y.clone())
+                        .or(year.clone().eq(y).and(month.clone().gt_eq(m))),
+                );
             }
             if let Some(t) = to {
-                parts.push(format!(
-                    "({year} < {y} OR ({year} = {y} AND {month} <= {m}))",
-                    y = t.year,
-                    m = t.month
-                ));
+                let (y, m) = (lit(t.year), lit(t.month as i32));
+                parts.push(
+                    year.clone()
+                        .lt(y.clone())
+                        .or(year.clone().eq(y).and(month.clone().lt_eq(m))),
+                );
             }
             parts
         })
     }
 
-    /// SQL predicate over an ISO-8601 text timestamp (`2009-05-04T23:08:57Z`), which sorts as
-    /// text in time order: lets a scan skip files by their min/max statistics.
-    pub fn text_predicate(&self, column: &str) -> String {
-        self.any(|(from, to)| {
+    /// The rows whose `column`, an ISO-8601 text timestamp (`2009-05-04T23:08:57Z`, which sorts
+    /// as text in time order), falls in these months: lets a scan skip files by their min/max
+    /// statistics.
+    pub fn text_predicate(&self, column: &str) -> Expr {
+        self.any(|from, to| {
             let mut parts = Vec::new();
             if let Some(f) = from {
-                parts.push(format!("{column} >= '{:04}-{:02}'", f.year, f.month));
+                parts.push(col(column).gt_eq(lit(f.to_string())));
             }
             if let Some(t) = to {
-                let n = t.next();
-                parts.push(format!("{column} < '{:04}-{:02}'", n.year, n.month));
+                parts.push(col(column).lt(lit(t.next().to_string())));
             }
             parts
         })
     }
 
-    fn any(&self, range: impl Fn(&(Option<Month>, Option<Month>)) -> Vec<String>) -> String {
-        if self.0.is_empty() {
-            return "FALSE".into();
-        }
-        let alternatives: Vec<String> = self
-            .0
+    /// Any of the ranges, each the conjunction of the parts `range` gives for its bounds.
+    fn any(&self, range: impl Fn(Option<Month>, Option<Month>) -> Vec<Expr>) -> Expr {
+        self.0
             .iter()
-            .map(|r| {
-                let parts = range(r);
-                if parts.is_empty() {
-                    "TRUE".into()
-                } else {
-                    format!("({})", parts.join(" AND "))
-                }
+            .map(|(from, to)| {
+                range(*from, *to)
+                    .into_iter()
+                    .reduce(Expr::and)
+                    .unwrap_or(lit(true))
             })
-            .collect();
-        alternatives.join(" OR ")
+            .reduce(Expr::or)
+            .unwrap_or(lit(false))
     }
 }
 
-/// SQL predicate over a date column for a day range; `TRUE` when open at both ends.
-pub fn days_predicate(column: &str, from: Option<NaiveDate>, to: Option<NaiveDate>) -> String {
-    let mut parts = Vec::new();
-    if let Some(f) = from {
-        parts.push(format!("{column} >= DATE '{f}'"));
+impl std::fmt::Display for Months {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ranges: Vec<String> = self
+            .0
+            .iter()
+            .map(|range| match range {
+                (Some(a), Some(b)) if a == b => a.to_string(),
+                (Some(a), Some(b)) => format!("{a} to {b}"),
+                (Some(a), None) => format!("{a} onwards"),
+                (None, Some(b)) => format!("up to {b}"),
+                (None, None) => "every month".into(),
+            })
+            .collect();
+        write!(f, "{}", ranges.join(", "))
     }
-    if let Some(t) = to {
-        parts.push(format!("{column} <= DATE '{t}'"));
+}
+
+/// Inclusive days, `None` open-ended: the rows a gold backfill replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Days(pub Option<NaiveDate>, pub Option<NaiveDate>);
+
+impl Days {
+    /// The rows whose date `column` falls in these days.
+    pub fn predicate(&self, column: &str) -> Expr {
+        let date = |d: NaiveDate| {
+            let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+            lit(ScalarValue::Date32(
+                i32::try_from((d - epoch).num_days()).ok(),
+            ))
+        };
+        let parts = [
+            self.0.map(|f| col(column).gt_eq(date(f))),
+            self.1.map(|t| col(column).lt_eq(date(t))),
+        ];
+        parts
+            .into_iter()
+            .flatten()
+            .reduce(Expr::and)
+            .unwrap_or(lit(true))
     }
-    if parts.is_empty() {
-        "TRUE".into()
-    } else {
-        parts.join(" AND ")
+}
+
+impl std::fmt::Display for Days {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.0, self.1) {
+            (Some(a), Some(b)) if a == b => write!(f, "{a}"),
+            (Some(a), Some(b)) => write!(f, "{a} to {b}"),
+            (Some(a), None) => write!(f, "{a} onwards"),
+            (None, Some(b)) => write!(f, "up to {b}"),
+            (None, None) => write!(f, "every day"),
+        }
     }
 }
 
@@ -248,26 +293,101 @@ mod tests {
         assert!(args(Some("May 2009"), None).is_err());
     }
 
-    #[test]
-    fn month_predicates_select_the_months_of_the_range() {
+    /// The rows of `rows` (year, month, ISO text time) a predicate keeps, as `year-month`.
+    async fn kept(predicate: Expr) -> Vec<String> {
+        use datafusion::arrow::array::{Int32Array, RecordBatch, StringArray};
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        let months = [
+            (2008, 10),
+            (2008, 11),
+            (2008, 12),
+            (2009, 1),
+            (2009, 2),
+            (2009, 3),
+        ];
+        let schema = Schema::new(vec![
+            Field::new("year", DataType::Int32, false),
+            Field::new("month", DataType::Int32, false),
+            Field::new("ts", DataType::Utf8, false),
+        ]);
+        let batch = RecordBatch::try_new(
+            std::sync::Arc::new(schema),
+            vec![
+                std::sync::Arc::new(Int32Array::from_iter_values(months.iter().map(|m| m.0))),
+                std::sync::Arc::new(Int32Array::from_iter_values(months.iter().map(|m| m.1))),
+                std::sync::Arc::new(StringArray::from_iter_values(
+                    months
+                        .iter()
+                        .map(|(y, m)| format!("{y:04}-{m:02}-15T12:00:00Z")),
+                )),
+            ],
+        )
+        .expect("batch");
+        let ctx = datafusion::prelude::SessionContext::new();
+        let df = ctx.read_batch(batch).and_then(|df| df.filter(predicate));
+        let rows = df.expect("filter").collect().await.expect("collect");
+        rows.iter()
+            .flat_map(|b| {
+                let ts = b.column(2).as_any().downcast_ref::<StringArray>().cloned();
+                (0..b.num_rows())
+                    .filter_map(move |i| ts.as_ref().map(|t| t.value(i)[..7].to_string()))
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn month_predicates_select_the_months_of_the_range() {
         let months = Months::of_range(Some(day("2008-11-15")), Some(day("2009-02-01")));
+        let all = ["2008-11", "2008-12", "2009-01", "2009-02"];
+        assert_eq!(kept(months.predicate(col("year"), col("month"))).await, all);
+        assert_eq!(kept(months.text_predicate("ts")).await, all);
+        assert_eq!(months.to_string(), "2008-11 to 2009-02");
+        let each = Months::each([
+            Month {
+                year: 2008,
+                month: 12,
+            },
+            Month {
+                year: 2009,
+                month: 3,
+            },
+        ]);
         assert_eq!(
-            months.predicate("year", "month"),
-            "((year > 2008 OR (year = 2008 AND month >= 11)) AND (year < 2009 OR (year = 2009 AND month <= 2)))"
+            kept(each.text_predicate("ts")).await,
+            ["2008-12", "2009-03"]
         );
         assert_eq!(
-            months.text_predicate("ts"),
-            "(ts >= '2008-11' AND ts < '2009-03')"
+            kept(each.predicate(col("year"), col("month"))).await,
+            ["2008-12", "2009-03"]
         );
-        let december = Months::each([Month {
-            year: 2008,
-            month: 12,
-        }]);
+        assert_eq!(each.to_string(), "2008-12, 2009-03");
+        assert!(
+            kept(Months::each([]).predicate(col("year"), col("month")))
+                .await
+                .is_empty()
+        );
         assert_eq!(
-            december.text_predicate("ts"),
-            "(ts >= '2008-12' AND ts < '2009-01')"
+            kept(Months::of_range(None, None).text_predicate("ts"))
+                .await
+                .len(),
+            6
         );
-        assert_eq!(Months::each([]).predicate("y", "m"), "FALSE");
-        assert_eq!(Months::of_range(None, None).predicate("y", "m"), "TRUE");
+        let open = Months::of_range(None, Some(day("2008-11-02")));
+        assert_eq!(
+            kept(open.text_predicate("ts")).await,
+            ["2008-10", "2008-11"]
+        );
+    }
+
+    #[test]
+    fn day_ranges_say_their_days() {
+        assert_eq!(
+            Days(Some(day("2018-11-05")), Some(day("2018-11-10"))).to_string(),
+            "2018-11-05 to 2018-11-10"
+        );
+        assert_eq!(
+            Days(Some(day("2018-11-05")), None).to_string(),
+            "2018-11-05 onwards"
+        );
     }
 }

@@ -195,7 +195,7 @@ async fn s3_store(url: &Url, cfg: &LakeConfig) -> Result<Arc<dyn ObjectStore>> {
     if let Some(endpoint) = sdk.endpoint_url() {
         builder = builder.with_endpoint(endpoint);
     }
-    if std::env::var_os("AWS_COPY_IF_NOT_EXISTS").is_none() {
+    if std::env::var_os(crate::env::AWS_COPY_IF_NOT_EXISTS).is_none() {
         // Delta commits need an atomic "create if absent"; conditional put does it without DynamoDB.
         builder = builder.with_copy_if_not_exists(S3CopyIfNotExists::Multipart);
     }

@@ -11,8 +11,8 @@ use crate::config::LogFormat;
 const DEFAULT_FILTER: &str = "warn,lake_runtime=info,bronze=info,silver=info,gold=info";
 
 pub fn init(format: LogFormat) {
-    let filter =
-        EnvFilter::try_from_env("LAKE_LOG").unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let filter = EnvFilter::try_from_env(crate::env::LAKE_LOG)
+        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| {

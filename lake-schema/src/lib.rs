@@ -26,6 +26,8 @@ pub enum Layer {
 }
 
 impl Layer {
+    pub const ALL: [Layer; 4] = [Layer::Bronze, Layer::Silver, Layer::Gold, Layer::Meta];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Layer::Bronze => "bronze",
@@ -178,25 +180,42 @@ impl TableDef {
     }
 }
 
-/// Lineage columns every bronze table carries.
-macro_rules! lineage {
-    () => {
-        [
-            col(
-                "source_object",
-                Text,
-                "Landing object the line came from (URI; `archive.tar.gz!member` inside an archive).",
-            ),
-            col("source_line", Int64, "1-based line number inside the source object.").delta(),
-            col(
-                "batch",
-                Int64,
-                "Bronze batch that landed the line (`meta.landed_objects.batch`); silver reads the batches it has not consumed yet.",
-            ),
-            col("run_id", Text, "Id of the bronze run that landed the line."),
-            col("ingested_at", Timestamp, "When the bronze run landed the line."),
-        ]
-    };
+/// The names of the lineage columns every bronze table carries (bronze fills them by name).
+pub const SOURCE_OBJECT: &str = "source_object";
+pub const SOURCE_LINE: &str = "source_line";
+pub const BATCH: &str = "batch";
+pub const RUN_ID: &str = "run_id";
+pub const INGESTED_AT: &str = "ingested_at";
+
+/// Lineage columns every bronze table carries, after its own fields.
+pub const LINEAGE: [Column; 5] = [
+    col(
+        SOURCE_OBJECT,
+        Text,
+        "Landing object the line came from (URI; `archive.tar.gz!member` inside an archive).",
+    ),
+    col(
+        SOURCE_LINE,
+        Int64,
+        "1-based line number inside the source object.",
+    )
+    .delta(),
+    col(
+        BATCH,
+        Int64,
+        "Bronze batch that landed the line (`meta.landed_objects.batch`); silver reads the batches it has not consumed yet.",
+    ),
+    col(RUN_ID, Text, "Id of the bronze run that landed the line."),
+    col(
+        INGESTED_AT,
+        Timestamp,
+        "When the bronze run landed the line.",
+    ),
+];
+
+/// Whether `name` is one of the bronze [`LINEAGE`] columns.
+pub fn is_lineage(name: &str) -> bool {
+    LINEAGE.iter().any(|c| c.name == name)
 }
 
 /// Columns shared by every quarantine table (bronze and silver, every source).
@@ -269,7 +288,7 @@ pub const BRONZE_LASTFM_PLAYS: TableDef = TableDef {
             ),
             col("track_name", Text, "Field 6."),
         ],
-        lineage!(),
+        LINEAGE,
     ),
     partition_by: &[],
 };
@@ -291,7 +310,7 @@ pub const BRONZE_LASTFM_PROFILES: TableDef = TableDef {
                 "Field 5, e.g. `Aug 13, 2006`; may be empty.",
             ),
         ],
-        lineage!(),
+        LINEAGE,
     ),
     partition_by: &[],
 };
@@ -394,7 +413,7 @@ pub const BRONZE_SPARKIFY_SONGS: TableDef = TableDef {
             Text,
             "The record's JSON text, exactly as written.",
         )],
-        lineage!(),
+        LINEAGE,
     ),
     partition_by: &[],
 };
@@ -410,7 +429,7 @@ pub const BRONZE_SPARKIFY_EVENTS: TableDef = TableDef {
             Text,
             "The event's JSON text, exactly as written.",
         )],
-        lineage!(),
+        LINEAGE,
     ),
     partition_by: &[],
 };

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::lines::{Line, LineReader, MAX_LINE_BYTES};
 use crate::rows::{QuarantineRows, Sink, TextRows, WriterGone};
-use crate::sources::{Format, Kind, Source};
+use crate::sources::{Format, Kind, Source, Target};
 
 /// Counts for one landing object, reported in the run record.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -26,16 +26,25 @@ pub struct ObjectCounts {
 
 /// The writers a source's landing feeds: one per target table, plus its quarantine.
 pub struct Sinks {
-    pub targets: Vec<Sink<TextRows>>,
+    pub targets: Vec<(&'static Target, Sink<TextRows>)>,
     pub quarantine: Sink<QuarantineRows>,
 }
 
 impl Sinks {
     pub fn flush(&mut self) -> Result<(), WriterGone> {
-        for sink in &mut self.targets {
+        for (_, sink) in &mut self.targets {
             sink.flush()?;
         }
         self.quarantine.flush()
+    }
+
+    /// The writer of `target`'s table.
+    fn target(&mut self, target: &Target) -> Result<&mut Sink<TextRows>, LandError> {
+        self.targets
+            .iter_mut()
+            .find(|(t, _)| *t == target)
+            .map(|(_, sink)| sink)
+            .ok_or_else(|| LandError::Undeclared(target.def.qualified_name()))
     }
 }
 
@@ -47,6 +56,9 @@ pub enum LandError {
         error: io::Error,
     },
     Writer(WriterGone),
+    /// A record is meant for a table that is not one of the source's targets: the source's
+    /// declaration is inconsistent.
+    Undeclared(String),
 }
 
 impl From<WriterGone> for LandError {
@@ -153,9 +165,9 @@ impl Landing<'_> {
         }
     }
 
-    fn records(&mut self, read: impl Read, target: usize, object: &str) -> Result<(), LandError> {
+    fn records(&mut self, read: impl Read, target: &Target, object: &str) -> Result<(), LandError> {
         let reader = BufReader::with_capacity(READ_BUFFER, read);
-        match self.source.targets[target].format {
+        match target.format {
             Format::JsonDocument => self.json_document(reader, target, object),
             format => self.lines(reader, target, format, object),
         }
@@ -163,13 +175,13 @@ impl Landing<'_> {
 
     fn quarantine(
         &mut self,
-        target: usize,
+        target: &Target,
         object: &str,
         line: u64,
         raw: &[u8],
         reason: &str,
     ) -> Result<(), LandError> {
-        let table = self.source.targets[target].def.qualified_name();
+        let table = target.def.qualified_name();
         self.sinks
             .quarantine
             .rows
@@ -180,13 +192,13 @@ impl Landing<'_> {
 
     fn land(
         &mut self,
-        target: usize,
+        target: &Target,
         fields: &str,
         tsv: bool,
         object: &str,
         line: u64,
     ) -> Result<(), LandError> {
-        let sink = &mut self.sinks.targets[target];
+        let sink = self.sinks.target(target)?;
         if tsv {
             sink.rows.push(fields.split('\t'), object, line);
         } else {
@@ -199,7 +211,7 @@ impl Landing<'_> {
     fn lines(
         &mut self,
         reader: impl BufRead,
-        target: usize,
+        target: &Target,
         format: Format,
         object: &str,
     ) -> Result<(), LandError> {
@@ -256,7 +268,7 @@ impl Landing<'_> {
     fn json_document(
         &mut self,
         reader: impl BufRead,
-        target: usize,
+        target: &Target,
         object: &str,
     ) -> Result<(), LandError> {
         let mut bytes = Vec::new();

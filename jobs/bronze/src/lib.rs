@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use datafusion::arrow::array::{
     Array, ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{SessionContext, col};
 use futures::future::{BoxFuture, try_join_all};
 use futures::{FutureExt, TryStreamExt};
 use lake_runtime::progress::{Progress, Unit};
@@ -95,91 +95,28 @@ async fn land_source(
     claims: &mut Claims,
     summary: &mut Summary,
 ) -> Result<()> {
-    let tables: Vec<&'static TableDef> = source
-        .targets
-        .iter()
-        .map(|t| t.def)
-        .chain([source.quarantine])
-        .collect();
-    let mut held = Vec::new();
-    for t in &tables {
-        held.push(run.lake.txn_version(t, BRONZE_TXN).await?.unwrap_or(-1));
-    }
     let listing: HashMap<String, ObjectMeta> = folder
         .list()
         .await?
         .into_iter()
         .map(|m| (folder.object_url(&m.location), m))
         .collect();
-
-    // batches claimed by a run that stopped before every table held them
-    let oldest_held = held.iter().copied().min().unwrap_or(-1);
-    let mut unfinished: BTreeMap<i64, Vec<ObjectMeta>> = BTreeMap::new();
-    let mut missing = Vec::new();
-    for (url, claim) in &claims.objects {
-        if claim.source != source.name || claim.batch <= oldest_held {
-            continue;
-        }
-        match listing.get(url) {
-            Some(meta) => unfinished
-                .entry(claim.batch)
-                .or_default()
-                .push(meta.clone()),
-            None => missing.push(url.clone()),
-        }
-    }
     let mut details = json!({});
-    if !missing.is_empty() {
-        tracing::warn!(
-            objects = ?missing,
-            "objects of an unfinished batch are gone from landing: they cannot be landed"
-        );
-        details["claimed_objects_missing"] = json!(missing);
-    }
-    let mut recovered = Vec::new();
-    for (batch, mut objects) in unfinished {
-        objects.sort_by(|a, b| a.location.cmp(&b.location));
-        let skip: Vec<bool> = held.iter().map(|h| *h >= batch).collect();
-        tracing::warn!(
-            batch,
-            objects = objects.len(),
-            "finishing batch {batch}: a run claimed it but stopped before every table held it"
-        );
-        let counts = land_batch(run, ctx, source, folder, batch, &objects, &skip, summary).await?;
-        recovered.push(json!({"batch": batch, "objects": counts}));
-    }
-    if !recovered.is_empty() {
-        details["batches_finished"] = json!(recovered);
-    }
-
-    let mut todo = Vec::new();
-    let (mut ignored, mut unchanged, mut changed) = (Vec::new(), Vec::new(), Vec::new());
-    let mut urls: Vec<&String> = listing.keys().collect();
-    urls.sort();
-    for url in urls {
-        let meta = &listing[url];
-        let rel = folder.relative(&meta.location);
-        if let Kind::Ignored(why) = (source.classify)(&rel) {
-            tracing::info!(object = %url, "skipped: {why}");
-            ignored.push(json!({"object": url, "reason": why}));
-            continue;
-        }
-        match claims.objects.get(url) {
-            Some(c) if (c.size, &c.e_tag) == (meta.size, &meta.e_tag) => unchanged.push(url),
-            Some(_) => {
-                tracing::warn!(object = %url, "changed since it was landed: landing it again as new data");
-                changed.push(url.clone());
-                todo.push(meta.clone());
-            }
-            None => todo.push(meta.clone()),
-        }
-    }
-    details["objects_ignored"] = json!(ignored);
-    details["objects_already_landed"] = json!(unchanged.len());
-    details["objects_changed"] = json!(changed);
+    finish_claimed(
+        run,
+        ctx,
+        source,
+        folder,
+        claims,
+        &listing,
+        &mut details,
+        summary,
+    )
+    .await?;
+    let todo = new_objects(source, folder, claims, &listing, &mut details);
     if todo.is_empty() {
         tracing::info!("nothing new to land under {}", folder.url());
-        details["nothing_new"] = json!(recovered.is_empty());
+        details["nothing_new"] = json!(details.get("batches_finished").is_none());
         summary.detail(source.name, details);
         return Ok(());
     }
@@ -204,10 +141,108 @@ async fn land_source(
     Ok(())
 }
 
+/// Lands again the batches a run claimed but stopped before every table of the source held
+/// them, into exactly the tables that lack them (`details.batches_finished`).
+#[allow(clippy::too_many_arguments)]
+async fn finish_claimed(
+    run: &Run,
+    ctx: &SessionContext,
+    source: &'static Source,
+    folder: &Location,
+    claims: &Claims,
+    listing: &HashMap<String, ObjectMeta>,
+    details: &mut serde_json::Value,
+    summary: &mut Summary,
+) -> Result<()> {
+    let mut held = Vec::new();
+    for t in source.tables() {
+        let batch = run.lake.txn_version(t, BRONZE_TXN).await?.unwrap_or(-1);
+        held.push((t.qualified_name(), batch));
+    }
+    let oldest_held = held.iter().map(|(_, b)| *b).min().unwrap_or(-1);
+    let mut unfinished: BTreeMap<i64, Vec<ObjectMeta>> = BTreeMap::new();
+    let mut missing = Vec::new();
+    for (url, claim) in &claims.objects {
+        if claim.source != source.name || claim.batch <= oldest_held {
+            continue;
+        }
+        match listing.get(url) {
+            Some(meta) => unfinished
+                .entry(claim.batch)
+                .or_default()
+                .push(meta.clone()),
+            None => missing.push(url.clone()),
+        }
+    }
+    if !missing.is_empty() {
+        tracing::warn!(
+            objects = ?missing,
+            "objects of an unfinished batch are gone from landing: they cannot be landed"
+        );
+        details["claimed_objects_missing"] = json!(missing);
+    }
+    let mut recovered = Vec::new();
+    for (batch, mut objects) in unfinished {
+        objects.sort_by(|a, b| a.location.cmp(&b.location));
+        let done: Vec<String> = held
+            .iter()
+            .filter(|(_, h)| *h >= batch)
+            .map(|(t, _)| t.clone())
+            .collect();
+        tracing::warn!(
+            batch,
+            objects = objects.len(),
+            "finishing batch {batch}: a run claimed it but stopped before every table held it"
+        );
+        let counts = land_batch(run, ctx, source, folder, batch, &objects, &done, summary).await?;
+        recovered.push(json!({"batch": batch, "objects": counts}));
+    }
+    if !recovered.is_empty() {
+        details["batches_finished"] = json!(recovered);
+    }
+    Ok(())
+}
+
+/// The objects of the listing to land now: new ones, and changed ones (landed again as new
+/// data). Notes the objects skipped, already landed and changed in `details`.
+fn new_objects(
+    source: &Source,
+    folder: &Location,
+    claims: &Claims,
+    listing: &HashMap<String, ObjectMeta>,
+    details: &mut serde_json::Value,
+) -> Vec<ObjectMeta> {
+    let mut todo = Vec::new();
+    let (mut ignored, mut unchanged, mut changed) = (Vec::new(), 0, Vec::new());
+    let mut urls: Vec<&String> = listing.keys().collect();
+    urls.sort();
+    for url in urls {
+        let meta = &listing[url];
+        if let Kind::Ignored(why) = (source.classify)(&folder.relative(&meta.location)) {
+            tracing::info!(object = %url, "skipped: {why}");
+            ignored.push(json!({"object": url, "reason": why}));
+            continue;
+        }
+        match claims.objects.get(url) {
+            Some(c) if (c.size, &c.e_tag) == (meta.size, &meta.e_tag) => unchanged += 1,
+            Some(_) => {
+                tracing::warn!(object = %url, "changed since it was landed: landing it again as new data");
+                changed.push(url.clone());
+                todo.push(meta.clone());
+            }
+            None => todo.push(meta.clone()),
+        }
+    }
+    details["objects_ignored"] = json!(ignored);
+    details["objects_already_landed"] = json!(unchanged);
+    details["objects_changed"] = json!(changed);
+    todo
+}
+
 /// Lands `objects` as batch `batch`: one streaming writer per table of the source (its targets,
 /// then its quarantine), fed by a parser thread, each committing once with the batch as its
-/// [`BRONZE_TXN`] transaction. Tables whose `skip` flag is set already hold the batch: their
-/// rows are read and dropped. Returns the per-object counts, also added to `summary`.
+/// [`BRONZE_TXN`] transaction. The tables named in `done` already hold the batch: their rows
+/// are read and dropped. Returns the per-object counts, also added to `summary`.
 #[allow(clippy::too_many_arguments)]
 async fn land_batch(
     run: &Run,
@@ -216,7 +251,7 @@ async fn land_batch(
     folder: &Location,
     batch: i64,
     objects: &[ObjectMeta],
-    skip: &[bool],
+    done: &[String],
     summary: &mut Summary,
 ) -> Result<Vec<ObjectCounts>> {
     let lineage = Lineage {
@@ -227,10 +262,10 @@ async fn land_batch(
     let commit = run.commit().txn(BRONZE_TXN, batch);
     let mut aborts = Vec::new();
     let mut writers: Vec<BoxFuture<'_, Result<Option<Written>>>> = Vec::new();
-    let mut open = |def: &'static TableDef, i: usize| {
+    let mut open = |def: &'static TableDef| {
         let (tx, mut rx) = batch_channel(CHANNEL_DEPTH);
         aborts.push(tx.clone());
-        if skip.get(i).copied().unwrap_or(false) {
+        if done.contains(&def.qualified_name()) {
             tracing::info!(table = %def.qualified_name(), batch, "already holds this batch");
             writers.push(
                 async move {
@@ -248,11 +283,12 @@ async fn land_batch(
         tx
     };
     let mut targets = Vec::new();
-    for (i, target) in source.targets.iter().enumerate() {
-        let tx = open(target.def, i);
-        targets.push(Sink::new(TextRows::new(target.def, lineage.clone()), tx));
+    for target in source.targets {
+        let tx = open(target.def);
+        let rows = TextRows::new(target.def, lineage.clone());
+        targets.push((*target, Sink::new(rows, tx)));
     }
-    let tx = open(source.quarantine, source.targets.len());
+    let tx = open(source.quarantine);
     let quarantine = Sink::new(QuarantineRows::new(source.quarantine, lineage), tx);
     let sinks = Sinks {
         targets,
@@ -274,9 +310,7 @@ async fn land_batch(
         result
     };
     let (written, parsed) = tokio::join!(try_join_all(writers), parser);
-    let written = written?;
-    let per_object = parsed?;
-
+    let (written, per_object) = (written?, parsed?);
     for c in &per_object {
         summary.rows_in += c.lines;
         summary.rows_out += c.landed;
@@ -302,79 +336,8 @@ async fn land_all(
     let progress = Progress::new(&format!("bronze {}", source.name), total, Unit::Bytes);
     let mut per_object = Vec::new();
     for meta in todo {
-        let url = folder.object_url(&meta.location);
-        let name = folder.relative(&meta.location);
-        tracing::info!(object = %url, bytes = meta.size, "landing");
-        let get = folder
-            .store()
-            .get(&meta.location)
-            .await
-            .map_err(LakeError::store(url.clone()))?;
-        let store_failed = Arc::new(AtomicBool::new(false));
-        let flag = store_failed.clone();
-        let read = progress.clone();
-        let stream = get
-            .into_stream()
-            .inspect_ok(move |bytes| read.inc(bytes.len() as u64))
-            .map_err(move |e| {
-                flag.store(true, Ordering::Relaxed);
-                std::io::Error::other(e)
-            });
-        let reader = SyncIoBridge::new(StreamReader::new(stream));
-        let object = url.clone();
-        let (returned, counts, outcome) = tokio::task::spawn_blocking(move || {
-            let mut counts = ObjectCounts {
-                object: object.clone(),
-                ..Default::default()
-            };
-            let outcome = land_object(reader, &name, &object, source, &mut sinks, &mut counts);
-            (sinks, counts, outcome)
-        })
-        .await
-        .map_err(|e| LakeError::Io {
-            location: url.clone(),
-            message: format!("the parser thread stopped: {e}"),
-        })?;
+        let (returned, counts) = land_one(folder, source, meta, sinks, &progress).await?;
         sinks = returned;
-        let mut counts = counts;
-        match outcome {
-            Ok(()) => {}
-            Err(LandError::Writer(_)) => {
-                return Err(LakeError::Io {
-                    location: url,
-                    message: "a table writer stopped (see its error above)".into(),
-                });
-            }
-            Err(LandError::Read { after_line, error }) if store_failed.load(Ordering::Relaxed) => {
-                return Err(LakeError::Io {
-                    location: url,
-                    message: format!(
-                        "reading failed after record {after_line}: {error}; re-run when the store is reachable"
-                    ),
-                });
-            }
-            Err(LandError::Read { after_line, error }) => {
-                // the bytes themselves are broken (corrupt gzip, truncated archive): keep what was
-                // read, and quarantine the rest of the object as one row
-                let reason = format!(
-                    "object is corrupt or truncated after record {after_line}: {error}; the records before were landed"
-                );
-                tracing::warn!(object = %url, "{reason}");
-                sinks
-                    .quarantine
-                    .rows
-                    .push("(object)", &url, after_line + 1, b"", &reason);
-                counts.lines += 1;
-                counts.quarantined += 1;
-            }
-        }
-        tracing::info!(
-            object = %url,
-            records = counts.lines,
-            landed = counts.landed,
-            quarantined = counts.quarantined,
-            "object read"
-        );
         per_object.push(counts);
     }
     progress.finish();
@@ -389,6 +352,110 @@ async fn land_all(
             message: "a table writer stopped (see its error above)".into(),
         })?;
     Ok(per_object)
+}
+
+/// Streams one object through the parser on a blocking thread into the sinks, and hands them
+/// back with the object's counts (see [`settle`] for what a failure means).
+async fn land_one(
+    folder: &Location,
+    source: &'static Source,
+    meta: &ObjectMeta,
+    mut sinks: Sinks,
+    progress: &Progress,
+) -> Result<(Sinks, ObjectCounts)> {
+    let url = folder.object_url(&meta.location);
+    let name = folder.relative(&meta.location);
+    tracing::info!(object = %url, bytes = meta.size, "landing");
+    let get = folder
+        .store()
+        .get(&meta.location)
+        .await
+        .map_err(LakeError::store(url.clone()))?;
+    let store_failed = Arc::new(AtomicBool::new(false));
+    let flag = store_failed.clone();
+    let read = progress.clone();
+    let stream = get
+        .into_stream()
+        .inspect_ok(move |bytes| read.inc(bytes.len() as u64))
+        .map_err(move |e| {
+            flag.store(true, Ordering::Relaxed);
+            std::io::Error::other(e)
+        });
+    let reader = SyncIoBridge::new(StreamReader::new(stream));
+    let object = url.clone();
+    let (mut sinks, mut counts, outcome) = tokio::task::spawn_blocking(move || {
+        let mut counts = ObjectCounts {
+            object: object.clone(),
+            ..Default::default()
+        };
+        let outcome = land_object(reader, &name, &object, source, &mut sinks, &mut counts);
+        (sinks, counts, outcome)
+    })
+    .await
+    .map_err(|e| LakeError::Io {
+        location: url.clone(),
+        message: format!("the parser thread stopped: {e}"),
+    })?;
+    settle(
+        outcome,
+        &url,
+        source,
+        store_failed.load(Ordering::Relaxed),
+        &mut sinks,
+        &mut counts,
+    )?;
+    tracing::info!(
+        object = %url,
+        records = counts.lines,
+        landed = counts.landed,
+        quarantined = counts.quarantined,
+        "object read"
+    );
+    Ok((sinks, counts))
+}
+
+/// What a failed parse of an object means: broken bytes (corrupt gzip, a truncated archive)
+/// keep what was read and quarantine the rest as one row; a failing store or writer fails the
+/// run.
+fn settle(
+    outcome: std::result::Result<(), LandError>,
+    url: &str,
+    source: &Source,
+    store_failed: bool,
+    sinks: &mut Sinks,
+    counts: &mut ObjectCounts,
+) -> Result<()> {
+    let failed = |message: String| LakeError::Io {
+        location: url.to_string(),
+        message,
+    };
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(LandError::Writer(_)) => Err(failed(
+            "a table writer stopped (see its error above)".into(),
+        )),
+        Err(LandError::Undeclared(table)) => Err(failed(format!(
+            "a record is meant for {table}, which is not a target of the {} source: its \
+             declaration in jobs/bronze/src/sources.rs is inconsistent",
+            source.name
+        ))),
+        Err(LandError::Read { after_line, error }) if store_failed => Err(failed(format!(
+            "reading failed after record {after_line}: {error}; re-run when the store is reachable"
+        ))),
+        Err(LandError::Read { after_line, error }) => {
+            let reason = format!(
+                "object is corrupt or truncated after record {after_line}: {error}; the records before were landed"
+            );
+            tracing::warn!(object = %url, "{reason}");
+            sinks
+                .quarantine
+                .rows
+                .push("(object)", url, after_line + 1, b"", &reason);
+            counts.lines += 1;
+            counts.quarantined += 1;
+            Ok(())
+        }
+    }
 }
 
 /// What `meta.landed_objects` says about one landing object (its latest claim).
@@ -416,41 +483,37 @@ impl Claims {
 async fn landed_objects(run: &Run, ctx: &SessionContext) -> Result<Claims> {
     let def = &META_LANDED_OBJECTS;
     run.lake.register(ctx, def).await?;
-    let sql = format!(
-        "SELECT source, object, size, e_tag, batch FROM {} ORDER BY batch",
-        def.qualified_name()
-    );
+    let err = LakeError::query("reading meta.landed_objects");
     let batches = ctx
-        .sql(&sql)
+        .table(def.qualified_name())
         .await
-        .map_err(LakeError::query("reading meta.landed_objects"))?
+        .and_then(|df| df.sort(vec![col("batch").sort(true, false)]))
+        .map_err(&err)?
         .collect()
         .await
-        .map_err(LakeError::query("reading meta.landed_objects"))?;
+        .map_err(&err)?;
     let mut claims = Claims {
         objects: HashMap::new(),
         last_batch: 0,
     };
-    let bad = |e: datafusion::arrow::error::ArrowError| {
-        LakeError::query("reading meta.landed_objects")(e.into())
-    };
+    let bad = |e: datafusion::arrow::error::ArrowError| err(e.into());
     for b in batches {
-        let (src, o, s, e, n) = (
-            text_column(&b, 0).map_err(bad)?,
-            text_column(&b, 1).map_err(bad)?,
-            int64_column(&b, 2).map_err(bad)?,
-            text_column(&b, 3).map_err(bad)?,
-            int64_column(&b, 4).map_err(bad)?,
+        let (source, object, size, e_tag, batch) = (
+            text_column(&b, "source").map_err(bad)?,
+            text_column(&b, "object").map_err(bad)?,
+            int64_column(&b, "size").map_err(bad)?,
+            text_column(&b, "e_tag").map_err(bad)?,
+            int64_column(&b, "batch").map_err(bad)?,
         );
         for i in 0..b.num_rows() {
             let claim = Claim {
-                source: src.value(i).to_string(),
-                size: s.value(i) as u64,
-                e_tag: (!e.is_null(i)).then(|| e.value(i).to_string()),
-                batch: n.value(i),
+                source: source.value(i).to_string(),
+                size: size.value(i) as u64,
+                e_tag: (!e_tag.is_null(i)).then(|| e_tag.value(i).to_string()),
+                batch: batch.value(i),
             };
             claims.last_batch = claims.last_batch.max(claim.batch);
-            claims.objects.insert(o.value(i).to_string(), claim);
+            claims.objects.insert(object.value(i).to_string(), claim);
         }
     }
     Ok(claims)

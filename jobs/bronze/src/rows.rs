@@ -8,8 +8,9 @@ use datafusion::arrow::array::{
     TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::error::ArrowError;
 use lake_runtime::BatchSender;
-use lake_schema::TableDef;
+use lake_schema::{BATCH, INGESTED_AT, RUN_ID, SOURCE_LINE, SOURCE_OBJECT, TableDef, is_lineage};
 
 /// Rows per batch handed to a writer.
 pub const BATCH_ROWS: usize = 64 * 1024;
@@ -40,7 +41,8 @@ fn constant_timestamps(micros: i64, n: usize) -> ArrayRef {
     Arc::new(TimestampMicrosecondArray::from(vec![micros; n]).with_timezone("UTC"))
 }
 
-/// Builds batches of a bronze table: its text fields in order, then the lineage columns.
+/// Builds batches of a bronze table: its text fields as written, and the catalogue's lineage
+/// columns, filled by name.
 pub struct TextRows {
     schema: SchemaRef,
     fields: Vec<StringBuilder>,
@@ -51,20 +53,14 @@ pub struct TextRows {
 
 impl TextRows {
     pub fn new(def: &TableDef, lineage: Lineage) -> Self {
-        let schema = def.arrow_schema();
-        // the last five columns are the lineage columns
-        let n = schema.fields().len() - 5;
+        let fields = def.columns.iter().filter(|c| !is_lineage(c.name)).count();
         Self {
-            schema,
-            fields: (0..n).map(|_| StringBuilder::new()).collect(),
+            schema: def.arrow_schema(),
+            fields: (0..fields).map(|_| StringBuilder::new()).collect(),
             source_object: StringBuilder::new(),
             source_line: Int64Builder::new(),
             lineage,
         }
-    }
-
-    pub fn width(&self) -> usize {
-        self.fields.len()
     }
 
     pub fn len(&self) -> usize {
@@ -75,7 +71,7 @@ impl TextRows {
         self.len() == 0
     }
 
-    /// Appends one row; `fields` must have [`Self::width`] items.
+    /// Appends one row: its text fields in the table's order (as many as it has).
     pub fn push<'a>(&mut self, fields: impl Iterator<Item = &'a str>, object: &str, line: u64) {
         for (b, f) in self.fields.iter_mut().zip(fields) {
             b.append_value(f);
@@ -84,18 +80,23 @@ impl TextRows {
         self.source_line.append_value(line as i64);
     }
 
-    pub fn finish(&mut self) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+    pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
         let n = self.len();
-        let mut columns: Vec<ArrayRef> = self
-            .fields
-            .iter_mut()
-            .map(|b| Arc::new(b.finish()) as ArrayRef)
-            .collect();
-        columns.push(Arc::new(self.source_object.finish()));
-        columns.push(Arc::new(self.source_line.finish()));
-        columns.push(constant_ints(self.lineage.batch, n));
-        columns.push(constant_strings(&self.lineage.run_id, n));
-        columns.push(constant_timestamps(self.lineage.ingested_at, n));
+        let mut fields = self.fields.iter_mut();
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
+        for field in self.schema.fields() {
+            columns.push(match field.name().as_str() {
+                SOURCE_OBJECT => Arc::new(self.source_object.finish()),
+                SOURCE_LINE => Arc::new(self.source_line.finish()),
+                BATCH => constant_ints(self.lineage.batch, n),
+                RUN_ID => constant_strings(&self.lineage.run_id, n),
+                INGESTED_AT => constant_timestamps(self.lineage.ingested_at, n),
+                _ => match fields.next() {
+                    Some(b) => Arc::new(b.finish()),
+                    None => return Err(ArrowError::SchemaError(format!("no builder for {field}"))),
+                },
+            });
+        }
         RecordBatch::try_new(self.schema.clone(), columns)
     }
 }
@@ -140,7 +141,7 @@ impl QuarantineRows {
         self.reason.append_value(reason);
     }
 
-    pub fn finish(&mut self) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+    pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
         let n = self.len();
         RecordBatch::try_new(
             self.schema.clone(),
@@ -161,14 +162,14 @@ impl QuarantineRows {
 /// Something that can be turned into a batch.
 pub trait Rows {
     fn rows(&self) -> usize;
-    fn batch(&mut self) -> Result<RecordBatch, datafusion::arrow::error::ArrowError>;
+    fn batch(&mut self) -> Result<RecordBatch, ArrowError>;
 }
 
 impl Rows for TextRows {
     fn rows(&self) -> usize {
         self.len()
     }
-    fn batch(&mut self) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+    fn batch(&mut self) -> Result<RecordBatch, ArrowError> {
         self.finish()
     }
 }
@@ -177,7 +178,7 @@ impl Rows for QuarantineRows {
     fn rows(&self) -> usize {
         self.len()
     }
-    fn batch(&mut self) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+    fn batch(&mut self) -> Result<RecordBatch, ArrowError> {
         self.finish()
     }
 }
@@ -190,12 +191,11 @@ pub struct WriterGone;
 pub struct Sink<B> {
     pub rows: B,
     tx: BatchSender,
-    pub total: u64,
 }
 
 impl<B: Rows> Sink<B> {
     pub fn new(rows: B, tx: BatchSender) -> Self {
-        Self { rows, tx, total: 0 }
+        Self { rows, tx }
     }
 
     /// Sends the batch if it is full.
@@ -211,7 +211,6 @@ impl<B: Rows> Sink<B> {
         if n == 0 {
             return Ok(());
         }
-        self.total += n as u64;
         let batch = self.rows.batch().map_err(Into::into);
         self.tx.blocking_send(batch).map_err(|_| WriterGone)
     }

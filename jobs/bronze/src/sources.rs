@@ -21,16 +21,26 @@ pub enum Format {
 
 #[derive(Debug)]
 pub struct Target {
+    /// The bronze table its records go to.
     pub def: &'static TableDef,
     pub format: Format,
 }
 
+impl PartialEq for Target {
+    /// Targets are the same when they fill the same table.
+    fn eq(&self, other: &Self) -> bool {
+        self.def.qualified_name() == other.def.qualified_name()
+    }
+}
+
+impl Eq for Target {}
+
 /// What a landing object (or archive member) is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// Records of `targets[target]`, gzip-compressed when `gzip`.
+    /// Records of `target` (one of its source's targets), gzip-compressed when `gzip`.
     Records {
-        target: usize,
+        target: &'static Target,
         gzip: bool,
     },
     TarGz,
@@ -41,53 +51,65 @@ pub enum Kind {
 #[derive(Debug)]
 pub struct Source {
     pub name: &'static str,
-    pub targets: &'static [Target],
+    pub targets: &'static [&'static Target],
     pub quarantine: &'static TableDef,
     /// Classifies a path relative to the source folder (or an archive member's path).
     pub classify: fn(&str) -> Kind,
 }
 
+impl Source {
+    /// Every table the source lands into: its targets' tables, then its quarantine.
+    pub fn tables(&self) -> impl Iterator<Item = &'static TableDef> + '_ {
+        self.targets
+            .iter()
+            .map(|t| t.def)
+            .chain(std::iter::once(self.quarantine))
+    }
+}
+
 pub const SOURCES: &[&Source] = &[&LASTFM_SOURCE, &SPARKIFY_SOURCE];
+
+const LASTFM_PLAYS: Target = Target {
+    def: &BRONZE_LASTFM_PLAYS,
+    format: Format::Tsv {
+        width: 6,
+        header: false,
+    },
+};
+
+const LASTFM_PROFILES: Target = Target {
+    def: &BRONZE_LASTFM_PROFILES,
+    format: Format::Tsv {
+        width: 5,
+        header: true,
+    },
+};
 
 /// Last.fm 1K: every `.tsv`/`.tsv.gz` whose name starts with `userid-profile` holds profiles,
 /// every other one plays; `.tar.gz`/`.tgz` archives (the original `lastfm-dataset-1K.tar.gz`)
 /// are read member by member with the same rules.
 pub const LASTFM_SOURCE: Source = Source {
     name: LASTFM,
-    targets: &[
-        Target {
-            def: &BRONZE_LASTFM_PLAYS,
-            format: Format::Tsv {
-                width: 6,
-                header: false,
-            },
-        },
-        Target {
-            def: &BRONZE_LASTFM_PROFILES,
-            format: Format::Tsv {
-                width: 5,
-                header: true,
-            },
-        },
-    ],
+    targets: &[&LASTFM_PLAYS, &LASTFM_PROFILES],
     quarantine: &BRONZE_LASTFM_QUARANTINE,
     classify: classify_lastfm,
+};
+
+const SPARKIFY_SONGS: Target = Target {
+    def: &BRONZE_SPARKIFY_SONGS,
+    format: Format::JsonDocument,
+};
+
+const SPARKIFY_EVENTS: Target = Target {
+    def: &BRONZE_SPARKIFY_EVENTS,
+    format: Format::JsonLines,
 };
 
 /// Sparkify: `song_data/**.json` (one song per file) and `log_data/**.json` (JSON lines of
 /// eventsim events), or the zipped distribution (`song-data.zip`, `log-data.zip`) as it is.
 pub const SPARKIFY_SOURCE: Source = Source {
     name: SPARKIFY,
-    targets: &[
-        Target {
-            def: &BRONZE_SPARKIFY_SONGS,
-            format: Format::JsonDocument,
-        },
-        Target {
-            def: &BRONZE_SPARKIFY_EVENTS,
-            format: Format::JsonLines,
-        },
-    ],
+    targets: &[&SPARKIFY_SONGS, &SPARKIFY_EVENTS],
     quarantine: &BRONZE_SPARKIFY_QUARANTINE,
     classify: classify_sparkify,
 };
@@ -121,7 +143,11 @@ pub fn classify_lastfm(path: &str) -> Kind {
     if !stem.ends_with(".tsv") {
         return Kind::Ignored("not a .tsv, .tsv.gz or .tar.gz file");
     }
-    let target = usize::from(stem.starts_with("userid-profile"));
+    let target = if stem.starts_with("userid-profile") {
+        &LASTFM_PROFILES
+    } else {
+        &LASTFM_PLAYS
+    };
     Kind::Records { target, gzip }
 }
 
@@ -139,9 +165,15 @@ pub fn classify_sparkify(path: &str) -> Kind {
     }
     let in_folder = |names: [&str; 2]| lower.split('/').any(|p| names.contains(&p));
     if in_folder(["song_data", "song-data"]) {
-        Kind::Records { target: 0, gzip }
+        Kind::Records {
+            target: &SPARKIFY_SONGS,
+            gzip,
+        }
     } else if in_folder(["log_data", "log-data"]) {
-        Kind::Records { target: 1, gzip }
+        Kind::Records {
+            target: &SPARKIFY_EVENTS,
+            gzip,
+        }
     } else {
         Kind::Ignored("JSON outside song_data/ and log_data/")
     }
@@ -154,7 +186,7 @@ mod tests {
     #[test]
     fn lastfm_objects_are_classified_by_name() {
         let plays = Kind::Records {
-            target: 0,
+            target: &LASTFM_PLAYS,
             gzip: false,
         };
         assert_eq!(
@@ -164,14 +196,14 @@ mod tests {
         assert_eq!(
             classify_lastfm("more/plays-2009.tsv.gz"),
             Kind::Records {
-                target: 0,
+                target: &LASTFM_PLAYS,
                 gzip: true
             }
         );
         assert_eq!(
             classify_lastfm("userid-profile.tsv"),
             Kind::Records {
-                target: 1,
+                target: &LASTFM_PROFILES,
                 gzip: false
             }
         );
@@ -188,14 +220,14 @@ mod tests {
         assert_eq!(
             classify_sparkify("song_data/A/B/C/TRABCEI128F424C983.json"),
             Kind::Records {
-                target: 0,
+                target: &SPARKIFY_SONGS,
                 gzip: false
             }
         );
         assert_eq!(
             classify_sparkify("log_data/2018/11/2018-11-01-events.json"),
             Kind::Records {
-                target: 1,
+                target: &SPARKIFY_EVENTS,
                 gzip: false
             }
         );

@@ -13,11 +13,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use datafusion::arrow::array::RecordBatch;
-use datafusion::prelude::{DataFrame, SessionContext};
+use datafusion::prelude::{SessionContext, col};
 use lake_runtime::progress::{Progress, Unit};
 use lake_runtime::{
-    Input, LakeError, Result, Run, Scope, Summary, WriteMode, days_predicate, int64_column,
-    session, text_column,
+    Days, Input, LakeError, Refresh, Result, Run, Scope, Sql, Summary, Written, int64_column,
+    register_view, session, sql, text_column,
 };
 use lake_schema::{
     GOLD_LASTFM_SESSIONS, GOLD_LASTFM_TOP_SESSIONS, GOLD_LASTFM_TOP_SONGS,
@@ -26,22 +26,6 @@ use lake_schema::{
     GOLD_SPARKIFY_TOP_SONGS, GOLD_SPARKIFY_TOP_SONGS_DAILY, LASTFM, SILVER_LASTFM_LISTENS,
     SILVER_SPARKIFY_SONGPLAYS, SILVER_SPARKIFY_USERS_HISTORY, SPARKIFY, TableDef,
 };
-use serde_json::json;
-
-/// A named SQL file of this job.
-pub struct Sql {
-    pub name: &'static str,
-    pub text: &'static str,
-}
-
-macro_rules! sql {
-    ($name:literal) => {
-        Sql {
-            name: concat!("jobs/gold/sql/", $name, ".sql"),
-            text: include_str!(concat!("../sql/", $name, ".sql")),
-        }
-    };
-}
 
 pub const SESSIONS: Sql = sql!("sessions");
 pub const TOP_SESSIONS: Sql = sql!("top_sessions");
@@ -101,18 +85,6 @@ pub const SOURCES: &[Source] = &[
 
 pub const TOP_SONGS_FILE: &str = "top_songs.tsv";
 
-async fn query(ctx: &SessionContext, sql: &Sql) -> Result<DataFrame> {
-    ctx.sql(sql.text).await.map_err(LakeError::query(sql.name))
-}
-
-/// Registers `df` as the view `name` for the queries that follow.
-fn view(ctx: &SessionContext, name: &str, df: DataFrame) -> Result<()> {
-    ctx.deregister_table(name).map_err(LakeError::query(name))?;
-    ctx.register_table(name, df.into_view())
-        .map_err(LakeError::query(name))?;
-    Ok(())
-}
-
 /// The Delta application id prefix under which each gold table records the version of each
 /// silver table it was computed from (`lake.gold:silver.lastfm_listens`).
 pub const GOLD_TXN: &str = "lake.gold";
@@ -121,181 +93,192 @@ pub async fn run(run: Arc<Run>, scope: Scope, out: Option<PathBuf>) -> Result<Su
     let mut summary = Summary::default();
     summary.detail("scope", format!("{scope:?}"));
     for source in SOURCES {
-        run_source(&run, source, scope, out.as_ref(), &mut summary).await?;
+        let Some(gold) = Gold::open(&run, source, scope, &mut summary).await? else {
+            continue;
+        };
+        let written = gold.build(&mut summary).await?;
+        if !written.is_empty() {
+            summary.rows_in += gold.plays().await?;
+        }
+        summary.rows_out += written.iter().map(|w| w.rows).sum::<u64>();
+        summary.outputs.extend(written);
+        gold.deliver(out.as_ref(), &mut summary).await?;
     }
     Ok(summary)
 }
 
-/// What a run does to one gold table.
-enum Refresh {
-    /// It was computed from the silver versions there are now.
-    UpToDate,
-    /// A backfill does not touch it (it has no `day` column).
-    NotInScope,
-    /// Recompute it from all of silver: sessions are numbered over each user's whole history
-    /// and rankings span every session, so a change anywhere can change any row.
-    Full,
-    /// Replace the rows of these days (a SQL predicate on `day`).
-    Days(String),
-}
-
-impl Refresh {
-    fn describe(&self) -> String {
-        match self {
-            Refresh::UpToDate => "up to date: silver has not changed since it was computed".into(),
-            Refresh::NotInScope => "not in the backfill: it has no day column".into(),
-            Refresh::Full => {
-                "recomputed in full: sessions and rankings span every play of silver".into()
-            }
-            Refresh::Days(p) => format!("days replaced: {p}"),
-        }
-    }
-}
-
-async fn refresh(
-    run: &Run,
-    def: &TableDef,
+/// One source's gold run.
+struct Gold<'a> {
+    run: &'a Run,
+    source: &'a Source,
     scope: Scope,
-    inputs: &[(String, i64)],
-) -> Result<Refresh> {
-    Ok(match scope {
-        Scope::Full => Refresh::Full,
-        Scope::Range(from, to) if def.column("day").is_some() => {
-            Refresh::Days(days_predicate("day", from, to))
-        }
-        Scope::Range(..) => Refresh::NotInScope,
-        Scope::Changed => {
-            for (app, version) in inputs {
-                if run.lake.txn_version(def, app).await? != Some(*version) {
-                    return Ok(Refresh::Full);
-                }
-            }
-            Refresh::UpToDate
-        }
-    })
+    ctx: SessionContext,
+    /// The transactions a table computed from the silver versions read records.
+    txns: Vec<(String, i64)>,
 }
 
-async fn run_source(
-    run: &Run,
-    source: &Source,
-    scope: Scope,
-    out: Option<&PathBuf>,
-    summary: &mut Summary,
-) -> Result<()> {
-    let ctx = session(&run.cfg);
-    let lake = &run.lake;
-    let mut versions = Vec::new();
-    for def in source.inputs {
-        versions.push((def.qualified_name(), lake.register(&ctx, def).await?));
+impl<'a> Gold<'a> {
+    /// Registers the source's silver tables and its `plays` view; `None` (with a message) when
+    /// none of them exists yet.
+    async fn open(
+        run: &'a Run,
+        source: &'a Source,
+        scope: Scope,
+        summary: &mut Summary,
+    ) -> Result<Option<Gold<'a>>> {
+        let ctx = session(&run.cfg);
+        let inputs: Vec<Input> = run.lake.register_inputs(&ctx, source.inputs).await?;
+        if inputs.iter().all(|i| i.version.is_none()) {
+            tracing::info!("{} has no silver tables yet: skipping it", source.name);
+            return Ok(None);
+        }
+        let txns = inputs
+            .iter()
+            .map(|i| {
+                let version = i.version.map_or(-1, |v| v as i64);
+                (format!("{GOLD_TXN}:{}", i.name), version)
+            })
+            .collect();
+        summary.inputs.extend(inputs);
+        register_view(&ctx, "plays", source.plays.plan(&ctx).await?)?;
+        Ok(Some(Gold {
+            run,
+            source,
+            scope,
+            ctx,
+            txns,
+        }))
     }
-    if versions.iter().all(|(_, v)| v.is_none()) {
-        tracing::info!(
-            "no silver tables of {} yet: skipping this source",
-            source.name
+
+    /// Builds the source's tables: sessions, top sessions and top songs in turn, each step
+    /// reading the table the one before committed (so the answer matches the tables), then
+    /// the source's own tables.
+    async fn build(&self, summary: &mut Summary) -> Result<Vec<Written>> {
+        let progress = Progress::new(
+            &format!("gold {}", self.source.name),
+            3 + self.source.extra.len() as u64,
+            Unit::Steps,
         );
-        return Ok(());
+        let mut written = Vec::new();
+        for (sql, def, next_view) in [
+            (&SESSIONS, self.source.sessions, "sessions"),
+            (&TOP_SESSIONS, self.source.top_sessions, "top_sessions"),
+            (&TOP_SONGS, self.source.top_songs, "top_songs"),
+        ] {
+            written.extend(self.build_table(sql, def, summary).await?);
+            progress.inc(1);
+            self.run.lake.register(&self.ctx, def).await?;
+            let table = self
+                .ctx
+                .table(def.qualified_name())
+                .await
+                .map_err(LakeError::query(def.qualified_name()))?;
+            register_view(&self.ctx, next_view, table)?;
+        }
+        for (def, sql) in self.source.extra {
+            written.extend(self.build_table(sql, def, summary).await?);
+            progress.inc(1);
+        }
+        progress.finish();
+        Ok(written)
     }
-    // the transactions a table computed from these silver versions records
-    let inputs: Vec<(String, i64)> = versions
-        .iter()
-        .map(|(name, v)| (format!("{GOLD_TXN}:{name}"), v.map_or(-1, |v| v as i64)))
-        .collect();
-    summary.inputs.extend(
-        versions
-            .into_iter()
-            .map(|(name, version)| Input { name, version }),
-    );
-    view(&ctx, "plays", query(&ctx, &source.plays).await?)?;
 
-    let mut written = Vec::new();
-    let progress = Progress::new(
-        &format!("gold {}", source.name),
-        3 + source.extra.len() as u64,
-        Unit::Steps,
-    );
-    let mut write = async |sql: &Sql, def: &TableDef| -> Result<()> {
-        progress.inc(1);
-        let name = def.qualified_name();
-        let refresh = refresh(run, def, scope, &inputs).await?;
-        tracing::info!(table = %name, "{}", refresh.describe());
-        summary
-            .details
-            .insert(format!("{name} refresh"), json!(refresh.describe()));
-        let mut df = query(&ctx, sql).await?;
-        let mut commit = run.commit();
-        let mode = match refresh {
-            Refresh::UpToDate | Refresh::NotInScope => return Ok(()),
-            Refresh::Full => {
-                for (app, version) in &inputs {
-                    commit = commit.txn(app, *version);
+    /// What this run does to `def`: tables computed from other silver versions are recomputed
+    /// in full (sessions are numbered over each user's whole history and rankings span every
+    /// session, so a change anywhere can change any row); a backfill replaces days.
+    async fn plan(&self, def: &TableDef) -> Result<Refresh> {
+        Ok(match self.scope {
+            Scope::Full => Refresh::Full,
+            Scope::Range(from, to) if def.column("day").is_some() => Refresh::Days(Days(from, to)),
+            Scope::Range(..) => Refresh::NotInScope,
+            Scope::Changed => {
+                for (app, version) in &self.txns {
+                    if self.run.lake.txn_version(def, app).await? != Some(*version) {
+                        return Ok(Refresh::Full);
+                    }
                 }
-                WriteMode::Overwrite
+                Refresh::UpToDate
             }
-            Refresh::Days(predicate) => {
-                let err = LakeError::query(sql.name);
-                let expr = df.parse_sql_expr(&predicate).map_err(&err)?;
-                df = df.filter(expr).map_err(err)?;
-                WriteMode::Replace(predicate)
-            }
-        };
-        written.push(lake.write(&ctx, def, df, mode, &commit).await?);
-        Ok(())
-    };
-    // each step reads the table the one before committed, so the answer matches the tables
-    for (sql, def, next_view) in [
-        (&SESSIONS, source.sessions, "sessions"),
-        (&TOP_SESSIONS, source.top_sessions, "top_sessions"),
-        (&TOP_SONGS, source.top_songs, "top_songs"),
-    ] {
-        write(sql, def).await?;
-        lake.register(&ctx, def).await?;
-        let table = ctx
-            .table(def.qualified_name())
-            .await
-            .map_err(LakeError::query(def.qualified_name()))?;
-        view(&ctx, next_view, table)?;
+        })
     }
-    for (def, sql) in source.extra {
-        write(sql, def).await?;
-    }
-    progress.finish();
-    if !written.is_empty() {
-        let plays = ctx
-            .table("plays")
-            .await
-            .map(|df| df.count())
-            .map_err(LakeError::query("plays"))?
-            .await
-            .map_err(LakeError::query("plays"))?;
-        summary.rows_in += plays as u64;
-    }
-    summary.rows_out += written.iter().map(|w| w.rows).sum::<u64>();
-    summary.outputs.extend(written);
 
-    let batches = ctx
-        .sql("SELECT track_name, artist_name, play_count FROM top_songs ORDER BY rank")
-        .await
-        .map_err(LakeError::query(source.top_songs.qualified_name()))?
-        .collect()
-        .await
-        .map_err(LakeError::query(source.top_songs.qualified_name()))?;
-    let tsv = top_songs_tsv(&batches).map_err(|e| LakeError::query(TOP_SONGS.name)(e.into()))?;
-    let folder = lake.root().child(&format!("gold/{}", source.name))?;
-    let url = folder
-        .put_file(TOP_SONGS_FILE, Bytes::from(tsv.clone()))
-        .await?;
-    tracing::info!("top songs of {} written to {url}", source.name);
-    let mut answers = vec![url];
-    if let Some(path) = out {
-        std::fs::write(path, &tsv).map_err(|e| LakeError::Io {
-            location: path.display().to_string(),
-            message: format!("cannot write the top-songs TSV: {e}"),
-        })?;
-        tracing::info!("top songs of {} written to {}", source.name, path.display());
-        answers.push(path.display().to_string());
+    /// Plans and writes one table in one commit; `None` when it is left alone.
+    async fn build_table(
+        &self,
+        sql: &Sql,
+        def: &TableDef,
+        summary: &mut Summary,
+    ) -> Result<Option<Written>> {
+        let name = def.qualified_name();
+        let refresh = self.plan(def).await?;
+        tracing::info!(table = %name, "{}", refresh.describe());
+        summary.detail(&format!("{name} refresh"), refresh.describe());
+        let Some(mode) = refresh.write_mode() else {
+            return Ok(None);
+        };
+        let mut df = sql.plan(&self.ctx).await?;
+        if let Some(rows) = refresh.replaced() {
+            df = df.filter(rows).map_err(LakeError::query(sql.path))?;
+        }
+        let mut commit = self.run.commit();
+        if refresh == Refresh::Full {
+            for (app, version) in &self.txns {
+                commit = commit.txn(app, *version);
+            }
+        }
+        let written = self
+            .run
+            .lake
+            .write(&self.ctx, def, df, mode, &commit)
+            .await?;
+        Ok(Some(written))
     }
-    summary.detail(&format!("{}_top_songs", source.name), answers);
-    Ok(())
+
+    /// The plays the tables were computed from.
+    async fn plays(&self) -> Result<u64> {
+        let err = LakeError::query("plays");
+        let plays = self.ctx.table("plays").await.map_err(&err)?;
+        Ok(plays.count().await.map_err(err)? as u64)
+    }
+
+    /// Writes the top songs TSV into the lake (and to `out`, when given).
+    async fn deliver(&self, out: Option<&PathBuf>, summary: &mut Summary) -> Result<()> {
+        let context = self.source.top_songs.qualified_name();
+        let batches = self
+            .ctx
+            .table("top_songs")
+            .await
+            .and_then(|df| df.sort(vec![col("rank").sort(true, false)]))
+            .map_err(LakeError::query(&context))?
+            .collect()
+            .await
+            .map_err(LakeError::query(&context))?;
+        let tsv = top_songs_tsv(&batches).map_err(|e| LakeError::query(&context)(e.into()))?;
+        let folder = self
+            .run
+            .lake
+            .root()
+            .child(&format!("gold/{}", self.source.name))?;
+        let url = folder
+            .put_file(TOP_SONGS_FILE, Bytes::from(tsv.clone()))
+            .await?;
+        tracing::info!("top songs of {} written to {url}", self.source.name);
+        let mut answers = vec![url];
+        if let Some(path) = out {
+            std::fs::write(path, &tsv).map_err(|e| LakeError::Io {
+                location: path.display().to_string(),
+                message: format!("cannot write the top-songs TSV: {e}"),
+            })?;
+            tracing::info!(
+                "top songs of {} written to {}",
+                self.source.name,
+                path.display()
+            );
+            answers.push(path.display().to_string());
+        }
+        summary.detail(&format!("{}_top_songs", self.source.name), answers);
+        Ok(())
+    }
 }
 
 /// The deliverable: header `track_name`, `artist_name`, `play_count`, one row per song.
@@ -306,7 +289,11 @@ pub fn top_songs_tsv(
 ) -> std::result::Result<String, datafusion::arrow::error::ArrowError> {
     let mut out = String::from("track_name\tartist_name\tplay_count\n");
     for b in batches {
-        let (track, artist, count) = (text_column(b, 0)?, text_column(b, 1)?, int64_column(b, 2)?);
+        let (track, artist, count) = (
+            text_column(b, "track_name")?,
+            text_column(b, "artist_name")?,
+            int64_column(b, "play_count")?,
+        );
         for i in 0..b.num_rows() {
             let _ = writeln!(
                 out,

@@ -280,6 +280,21 @@ pub fn generate(dir: &Path, opt: &Options) -> io::Result<u64> {
     std::fs::create_dir_all(dir)?;
     let mut rng = Rng::new(opt.seed);
     let cat = Catalogue::new(&mut rng, opt.rows);
+    let (ids, per_user) = users(&mut rng, opt);
+    let mut out = BufWriter::with_capacity(1 << 20, File::create(dir.join(PLAYS_FILE))?);
+    let mut written = 0u64;
+    for (id, n) in ids.iter().zip(per_user) {
+        if n > 0 {
+            written += write_user_plays(&mut out, &mut rng, &cat, *id, n, opt)?;
+        }
+    }
+    out.flush()?;
+    write_profiles(dir, &mut rng, &ids)?;
+    Ok(written)
+}
+
+/// The user ids (sorted) and how many plays each has: a log-normal share of the plays.
+fn users(rng: &mut Rng, opt: &Options) -> (Vec<u32>, Vec<u64>) {
     let users = opt.users.clamp(1, 1000);
     let mut ids: Vec<u32> = (1..=1000).collect();
     rng.shuffle(&mut ids);
@@ -295,65 +310,73 @@ pub fn generate(dir: &Path, opt: &Options) -> io::Result<u64> {
     if let Some(last) = per_user.last_mut() {
         *last += opt.rows.saturating_sub(assigned);
     }
+    (ids, per_user)
+}
 
-    let mut out = BufWriter::with_capacity(1 << 20, File::create(dir.join(PLAYS_FILE))?);
-    let mut written = 0u64;
-    for (u, id) in ids.iter().enumerate() {
-        let n = per_user[u];
-        if n == 0 {
-            continue;
-        }
-        let user = format!("user_{id:06}");
-        let favourites: Vec<usize> = (0..150).map(|_| cat.zipf(&mut rng)).collect();
-        let mut plays = user_plays(&mut rng, &cat, n, &favourites);
-        let dups: Vec<(i64, usize)> = plays
-            .iter()
-            .filter(|_| rng.chance(opt.dup_rate))
-            .copied()
-            .collect();
-        plays.extend(dups);
-        // newest first, as in the real file (stable, so duplicates stay next to each other)
-        plays.sort_by_key(|p| std::cmp::Reverse(p.0));
-        for (t, track) in plays {
-            let artist = cat.track_artist[track];
-            let ts = timestamp(t);
-            let fields = [
-                user.as_str(),
-                ts.as_str(),
-                cat.artist_mbid[artist].as_str(),
-                cat.artist_name[artist].as_str(),
-                cat.track_mbid[track].as_str(),
-                cat.track_name[track].as_str(),
-            ];
-            if rng.chance(opt.bad_rate) {
-                match rng.below(5) {
-                    0 => writeln!(out, "{}", fields[..4].join("\t"))?,
-                    1 => writeln!(
-                        out,
-                        "{}\t2009-13-45T99:61:00Z\t{}",
-                        fields[0],
-                        fields[2..].join("\t")
-                    )?,
-                    2 => writeln!(out, "\t{}", fields[1..].join("\t"))?,
-                    3 => writeln!(
-                        out,
-                        "{}\t   \t{}",
-                        fields[..3].join("\t"),
-                        fields[4..].join("\t")
-                    )?,
-                    _ => writeln!(out, "{}\t ", fields[..5].join("\t"))?,
-                }
-            } else {
-                writeln!(out, "{}", fields.join("\t"))?;
+/// Writes `n` plays of user `id` (and their duplicates), newest first as in the real file; a
+/// share of them malformed in the ways the real data's bad lines are. Returns the lines written.
+fn write_user_plays(
+    out: &mut impl Write,
+    rng: &mut Rng,
+    cat: &Catalogue,
+    id: u32,
+    n: u64,
+    opt: &Options,
+) -> io::Result<u64> {
+    let user = format!("user_{id:06}");
+    let favourites: Vec<usize> = (0..150).map(|_| cat.zipf(rng)).collect();
+    let mut plays = user_plays(rng, cat, n, &favourites);
+    let dups: Vec<(i64, usize)> = plays
+        .iter()
+        .filter(|_| rng.chance(opt.dup_rate))
+        .copied()
+        .collect();
+    plays.extend(dups);
+    // newest first, as in the real file (stable, so duplicates stay next to each other)
+    plays.sort_by_key(|p| std::cmp::Reverse(p.0));
+    let mut written = 0;
+    for (t, track) in plays {
+        let artist = cat.track_artist[track];
+        let ts = timestamp(t);
+        let fields = [
+            user.as_str(),
+            ts.as_str(),
+            cat.artist_mbid[artist].as_str(),
+            cat.artist_name[artist].as_str(),
+            cat.track_mbid[track].as_str(),
+            cat.track_name[track].as_str(),
+        ];
+        if rng.chance(opt.bad_rate) {
+            match rng.below(5) {
+                0 => writeln!(out, "{}", fields[..4].join("\t"))?,
+                1 => writeln!(
+                    out,
+                    "{}\t2009-13-45T99:61:00Z\t{}",
+                    fields[0],
+                    fields[2..].join("\t")
+                )?,
+                2 => writeln!(out, "\t{}", fields[1..].join("\t"))?,
+                3 => writeln!(
+                    out,
+                    "{}\t   \t{}",
+                    fields[..3].join("\t"),
+                    fields[4..].join("\t")
+                )?,
+                _ => writeln!(out, "{}\t ", fields[..5].join("\t"))?,
             }
-            written += 1;
+        } else {
+            writeln!(out, "{}", fields.join("\t"))?;
         }
+        written += 1;
     }
-    out.flush()?;
+    Ok(written)
+}
 
+/// Writes `userid-profile.tsv`: a header, then one line per user, many fields empty.
+fn write_profiles(dir: &Path, rng: &mut Rng, ids: &[u32]) -> io::Result<()> {
     let mut p = BufWriter::new(File::create(dir.join(PROFILE_FILE))?);
     writeln!(p, "#id\tgender\tage\tcountry\tregistered")?;
-    for id in &ids {
+    for id in ids {
         let gender = ["m", "f", ""][rng.below(3) as usize];
         let age = if rng.chance(0.7) {
             String::new()
@@ -373,8 +396,7 @@ pub fn generate(dir: &Path, opt: &Options) -> io::Result<u64> {
         };
         writeln!(p, "user_{id:06}\t{gender}\t{age}\t{country}\t{registered}")?;
     }
-    p.flush()?;
-    Ok(written)
+    p.flush()
 }
 
 #[cfg(test)]

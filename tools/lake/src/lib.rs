@@ -1,90 +1,73 @@
 //! What the `lake` tool does, as functions its `main.rs` and tests call: SQL over the catalogue
-//! with time travel (`silver.lastfm_listens@v3`, `gold.lastfm_top_songs@2026-11-22T01:00:00Z`),
-//! errors that name close table names, and the `tables` / `describe` listings.
+//! with time travel (`silver.lastfm_listens@v3`, `gold.lastfm_top_songs@2026-11-22T01:00:00Z`;
+//! the tables are resolved by `lake_runtime::catalog`), errors that name close table names, and
+//! the `tables` / `describe` listings.
 
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::DateTime;
 use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::DFParser;
-use lake_runtime::{AsOf, Lake, LakeError};
-use lake_schema::{CATALOGUE, TableDef};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
+use lake_runtime::Lake;
+use lake_schema::CATALOGUE;
 
-/// A table read as of a past version or time, and the name the rewritten SQL uses for it.
-#[derive(Debug)]
-pub struct PastTable {
-    pub def: &'static TableDef,
-    pub as_of: AsOf,
-    /// Quoted table name inside the table's schema, e.g. `lastfm_listens@v3`.
-    pub name: String,
-}
-
-/// Rewrites `layer.table@v3` and `layer.table@<RFC 3339 time or YYYY-MM-DD>` into a quoted name
-/// (`layer."table@v3"`) the SQL parser accepts, and lists the past tables to register.
-pub fn time_travel(sql: &str) -> Result<(String, Vec<PastTable>), String> {
-    let mut out = String::with_capacity(sql.len());
-    let mut past = Vec::new();
-    let bytes = sql.as_bytes();
-    let mut i = 0;
-    let mut last = 0;
-    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+/// Quotes `layer.table@<time>` into `layer."table@<time>"`, a name the SQL parser accepts and
+/// the catalogue resolves. Only unquoted names are touched, never a string literal, a quoted
+/// name or a comment. (`@v3` parses as it is: `@` may be part of a name.)
+pub fn quote_time_travel(sql: &str) -> String {
+    let dialect = GenericDialect {};
+    let Ok(tokens) = Tokenizer::new(&dialect, sql).tokenize_with_location() else {
+        // the parser will say what is wrong
+        return sql.to_string();
+    };
     let stamp = |c: u8| c.is_ascii_alphanumeric() || b":-+._".contains(&c);
-    while i < bytes.len() {
-        if bytes[i] != b'@' {
-            i += 1;
-            continue;
-        }
-        // the qualified name before '@'
-        let mut start = i;
-        while start > 0 && (ident(bytes[start - 1]) || bytes[start - 1] == b'.') {
-            start -= 1;
-        }
-        let mut end = i + 1;
-        while end < bytes.len() && stamp(bytes[end]) {
-            end += 1;
-        }
-        let (name, when) = (&sql[start..i], &sql[i + 1..end]);
-        let Some(def) = CATALOGUE
-            .iter()
-            .copied()
-            .find(|d| d.qualified_name() == name)
-        else {
-            i += 1;
+    let (mut out, mut last) = (String::with_capacity(sql.len() + 8), 0);
+    for t in tokens {
+        let Token::Word(word) = &t.token else {
             continue;
         };
-        let as_of = parse_as_of(when).ok_or_else(|| {
-            format!(
-                "'{name}@{when}': say a version as @v3, or a time as @2026-11-22T01:00:00Z or @2026-11-22"
-            )
-        })?;
-        let quoted = format!("{}@{when}", def.sql_name());
+        let Some(at) = word.value.find('@').filter(|at| *at > 0) else {
+            continue;
+        };
+        if word.quote_style.is_some() {
+            continue;
+        }
+        let Some(start) = byte_offset(sql, t.span.start).filter(|s| *s >= last) else {
+            continue;
+        };
+        let mut end = start + at + 1;
+        while end < sql.len() && stamp(sql.as_bytes()[end]) {
+            end += 1;
+        }
         out.push_str(&sql[last..start]);
-        out.push_str(&format!("{}.\"{quoted}\"", def.layer.as_str()));
-        past.push(PastTable {
-            def,
-            as_of,
-            name: quoted,
-        });
+        // an unquoted name is lower case to SQL; the time after '@' keeps its case
+        let name = sql[start..start + at].to_lowercase();
+        out.push_str(&format!("\"{name}{}\"", &sql[start + at..end]));
         last = end;
-        i = end;
     }
     out.push_str(&sql[last..]);
-    Ok((out, past))
+    out
 }
 
-fn parse_as_of(when: &str) -> Option<AsOf> {
-    if let Some(v) = when.strip_prefix('v') {
-        return v.parse().ok().map(AsOf::Version);
-    }
-    if let Ok(t) = DateTime::parse_from_rfc3339(when) {
-        return Some(AsOf::Time(t.with_timezone(&Utc)));
-    }
-    let day = NaiveDate::parse_from_str(when, "%Y-%m-%d").ok()?;
-    Some(AsOf::Time(day.and_hms_opt(0, 0, 0)?.and_utc()))
+/// The byte offset of a tokenizer location (1-based line and character column) in `text`.
+fn byte_offset(text: &str, at: Location) -> Option<usize> {
+    let line_start = if at.line <= 1 {
+        0
+    } else {
+        text.match_indices('\n').nth(at.line as usize - 2)?.0 + 1
+    };
+    let column = usize::try_from(at.column.checked_sub(1)?).ok()?;
+    let line = &text[line_start..];
+    let within = line
+        .char_indices()
+        .nth(column)
+        .map_or(line.len(), |(i, _)| i);
+    Some(line_start + within)
 }
 
 /// Catalogue names close to `unknown` (what a user probably meant), closest first.
@@ -147,35 +130,14 @@ pub fn explain(e: &DataFusionError) -> String {
     text
 }
 
-/// A session with every table of the catalogue registered under its qualified name. A table
-/// that cannot be read (written by an earlier version of the jobs, say) is left out with a
-/// warning, so that the others can still be queried.
-pub async fn open(lake: &Lake, ctx: &SessionContext) -> Result<(), LakeError> {
-    for def in CATALOGUE {
-        match lake.register(ctx, def).await {
-            Ok(_) => {}
-            Err(e @ (LakeError::Delta { .. } | LakeError::Config { .. })) => {
-                eprintln!("warning: {e}")
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
 /// Parses `text` into statements and runs each, handing each result to `out`; stops at the
 /// first error, which is returned in words (see [`explain`]).
 pub async fn run_sql(
-    lake: &Lake,
     ctx: &SessionContext,
     text: &str,
     mut out: impl FnMut(Vec<RecordBatch>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let (text, past) = time_travel(text).map_err(anyhow::Error::msg)?;
-    for p in &past {
-        let reference = TableReference::partial(p.def.layer.as_str(), p.name.as_str());
-        lake.register_as_of(ctx, p.def, &p.as_of, reference).await?;
-    }
+    let text = quote_time_travel(text);
     let statements = DFParser::parse_sql(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
     for statement in statements {
         let plan = ctx.state().statement_to_plan(statement).await;
@@ -218,16 +180,13 @@ pub async fn tables(lake: &Lake, ctx: &SessionContext) -> anyhow::Result<RecordB
         }
         commits.push(at);
         runs.push(run);
-        let count = if table.is_some() {
-            let sql = format!("SELECT count(*) FROM {}", def.qualified_name());
-            let batches = ctx.sql(&sql).await?.collect().await?;
-            batches
-                .first()
-                .and_then(|b| lake_runtime::int64_column(b, 0).ok())
-                .filter(|a| !a.is_empty())
-                .map(|a| a.value(0))
-        } else {
-            None
+        // a table that cannot be read (an earlier version of the jobs wrote it) has no count
+        let count = match &table {
+            Some(_) => match ctx.table(def.qualified_name()).await {
+                Ok(df) => df.count().await.ok().map(|n| n as i64),
+                Err(_) => None,
+            },
+            None => None,
         };
         rows.push(count);
     }
@@ -304,23 +263,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_version_or_a_time_after_a_table_name_reads_the_table_as_it_was() {
-        let (sql, past) = time_travel(
-            "SELECT * FROM gold.lastfm_top_songs@v3 JOIN silver.lastfm_users@2026-11-22 USING (x)",
-        )
-        .unwrap_or_default();
+    fn a_time_after_a_table_name_is_quoted_and_nothing_else_is_touched() {
         assert_eq!(
-            sql,
+            quote_time_travel(
+                "SELECT * FROM gold.lastfm_top_songs@v3 JOIN silver.lastfm_users@2026-11-22 USING (x)"
+            ),
             r#"SELECT * FROM gold."lastfm_top_songs@v3" JOIN silver."lastfm_users@2026-11-22" USING (x)"#
         );
-        assert_eq!(past[0].as_of, AsOf::Version(3));
-        assert_eq!(past[0].name, "lastfm_top_songs@v3");
-        assert!(
-            matches!(past[1].as_of, AsOf::Time(t) if t.to_rfc3339() == "2026-11-22T00:00:00+00:00")
+        assert_eq!(
+            quote_time_travel("SELECT count(*)\nFROM silver.LASTFM_LISTENS@2026-11-22T01:00:00Z;"),
+            "SELECT count(*)\nFROM silver.\"lastfm_listens@2026-11-22T01:00:00Z\";"
         );
-        let (plain, none) = time_travel("SELECT 'a@b.c' AS mail").unwrap_or_default();
-        assert_eq!((plain.as_str(), none.len()), ("SELECT 'a@b.c' AS mail", 0));
-        assert!(time_travel("SELECT * FROM gold.lastfm_top_songs@yesterday").is_err());
+        for untouched in [
+            "SELECT 'silver.lastfm_listens@2026-11-22' AS s, 'a@b.c' AS mail",
+            r#"SELECT * FROM silver."lastfm_listens@v1""#,
+            "SELECT 1 -- silver.lastfm_listens@2026-11-22\n",
+            "SELECT /* x@2026-01-01 */ 1",
+            "SELECT 'unterminated",
+        ] {
+            assert_eq!(quote_time_travel(untouched), untouched);
+        }
     }
 
     #[test]

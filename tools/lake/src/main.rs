@@ -15,7 +15,9 @@ use datafusion::prelude::SessionContext;
 use lake_runtime::config::parse_location;
 use lake_runtime::lease::Lease;
 use lake_runtime::maintenance::{self, Task};
-use lake_runtime::{EXIT_CODES_HELP, Lake, LakeArgs, LakeConfig, LakeError, Location, session};
+use lake_runtime::{
+    EXIT_CODES_HELP, Lake, LakeArgs, LakeConfig, LakeError, Location, catalog, session,
+};
 use lake_schema::{CATALOGUE, Layer, TableDef};
 
 /// Queries and maintains the lake. Tables are named `<layer>.<source>_<table>`
@@ -112,8 +114,10 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<()> {
     let cfg = LakeConfig::resolve(&cli.lake)?;
     let lake = Lake::open(&cfg).await?;
-    // plain files can be queried by path too: SELECT * FROM 'out/top.parquet'
+    // every table of the catalogue by name, and plain files by path too:
+    // SELECT * FROM 'out/top.parquet'
     let ctx = session(&cfg).enable_url_table();
+    catalog::attach(&ctx, &lake);
     match cli.command {
         Command::Sql {
             query,
@@ -121,22 +125,21 @@ async fn run(cli: Cli) -> Result<()> {
             format,
             output,
         } => {
-            lake::open(&lake, &ctx).await?;
             let format = format.unwrap_or_else(default_format);
             let text = match (query, file) {
                 (Some(q), _) => q,
                 (None, Some(f)) => std::fs::read_to_string(&f)
                     .with_context(|| format!("cannot read {}", f.display()))?,
                 (None, None) if std::io::stdin().is_terminal() => {
-                    return shell(&lake, &ctx, format).await;
+                    return shell(&ctx, format).await;
                 }
                 (None, None) => std::io::read_to_string(std::io::stdin())?,
             };
             match output {
-                None => lake::run_sql(&lake, &ctx, &text, |b| print(&b, format)).await,
+                None => lake::run_sql(&ctx, &text, |b| print(&b, format)).await,
                 Some(path) => {
                     let mut last = Vec::new();
-                    lake::run_sql(&lake, &ctx, &text, |b| {
+                    lake::run_sql(&ctx, &text, |b| {
                         last = b;
                         Ok(())
                     })
@@ -146,7 +149,6 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Tables { format } => {
-            lake::open(&lake, &ctx).await?;
             let batch = lake::tables(&lake, &ctx).await?;
             print(&[batch], format.unwrap_or_else(default_format))
         }
@@ -178,7 +180,7 @@ fn default_format() -> Format {
 
 /// The interactive shell: statements end with `;`, errors are printed and the shell goes on;
 /// `\q`, `exit` or Ctrl-D leaves. History is kept in `~/.lake_history`.
-async fn shell(lake: &Lake, ctx: &SessionContext, format: Format) -> Result<()> {
+async fn shell(ctx: &SessionContext, format: Format) -> Result<()> {
     use rustyline::error::ReadlineError;
     let mut editor = rustyline::DefaultEditor::new()?;
     let history = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".lake_history"));
@@ -204,7 +206,7 @@ async fn shell(lake: &Lake, ctx: &SessionContext, format: Format) -> Result<()> 
                 buffer.push('\n');
                 if line.trim_end().ends_with(';') {
                     let _ = editor.add_history_entry(buffer.trim());
-                    if let Err(e) = lake::run_sql(lake, ctx, &buffer, |b| print(&b, format)).await {
+                    if let Err(e) = lake::run_sql(ctx, &buffer, |b| print(&b, format)).await {
                         eprintln!("error: {e:#}");
                     }
                     buffer.clear();

@@ -1,4 +1,5 @@
-//! SQL functions the silver rules need and DataFusion lacks in strict form:
+//! SQL functions the lake's rules need and DataFusion lacks in strict form, registered in every
+//! session ([`crate::session`]), so that a rule runs the same in a job and in `lake sql`:
 //!
 //! - `parse_utc_timestamp(text)`: a UTC timestamp from exactly `YYYY-MM-DDTHH:MM:SSZ`, NULL for
 //!   anything else (other layouts, impossible dates such as `2009-02-30`, hour 24, leap seconds).
@@ -54,6 +55,7 @@ fn udf(
     ));
 }
 
+/// Registers every function below in `ctx`.
 pub fn register(ctx: &SessionContext) {
     use DataType::{Boolean, Date32, Float64, Int64, Utf8};
     // inputs are string views: a scan's columns come as they are, plain strings are viewed

@@ -1,0 +1,378 @@
+//! The silver engine: builds the tables of any declared [`Source`] from its bronze tables,
+//! incrementally, and reconciles the counts.
+
+use datafusion::functions::expr_fn::date_part;
+use datafusion::functions_aggregate::expr_fn::{count, max};
+use datafusion::prelude::{DataFrame, SessionContext, col, lit};
+use datafusion::scalar::ScalarValue;
+use lake_runtime::progress::{Progress, Unit};
+use lake_runtime::{
+    LakeError, Month, Months, Refresh, Result, Run, Scope, Summary, Written, counts, int64_column,
+    register_view,
+};
+use serde_json::{Map, Value, json};
+
+use crate::source::{Checked, Kind, Reconcile, Source, Table};
+
+/// The Delta application id under which each silver table records the last bronze batch it
+/// includes.
+pub const SILVER_TXN: &str = "lake.silver";
+
+/// One source's run: its checked views and what was done to each table.
+pub(crate) struct Engine<'a> {
+    run: &'a Run,
+    ctx: &'a SessionContext,
+    scope: Scope,
+    source: &'static Source,
+    /// The checked views, planned over all of bronze.
+    checked: Vec<(&'static Checked, DataFrame)>,
+    /// The newest bronze batch of the source.
+    high: i64,
+    /// The source's part of the run record (`details.<source>`).
+    details: Map<String, Value>,
+}
+
+impl<'a> Engine<'a> {
+    /// Registers the source's bronze tables and plans its checked views; `None`
+    /// (with a message) when none of its bronze tables exists yet.
+    pub(crate) async fn open(
+        run: &'a Run,
+        ctx: &'a SessionContext,
+        scope: Scope,
+        source: &'static Source,
+        summary: &mut Summary,
+    ) -> Result<Option<Engine<'a>>> {
+        let inputs = run.lake.register_inputs(ctx, source.bronze).await?;
+        if inputs.iter().all(|i| i.version.is_none()) {
+            tracing::info!("{} has no bronze tables yet: skipping it", source.name);
+            return Ok(None);
+        }
+        summary.inputs.extend(inputs);
+        let mut high = 0;
+        for def in source.bronze {
+            let df = frame(ctx, &def.qualified_name()).await?;
+            let newest = df
+                .aggregate(vec![], vec![max(col("batch")).alias("newest")])
+                .map_err(LakeError::query(def.qualified_name()))?;
+            high = high.max(counts(newest, "newest bronze batch").await?.get("newest"));
+        }
+        let mut checked = Vec::new();
+        for view in source.checked {
+            let mut df = view.sql.plan(ctx).await?;
+            if view.cached {
+                df = df.cache().await.map_err(LakeError::query(view.sql.path))?;
+            }
+            checked.push((*view, df));
+        }
+        Ok(Some(Engine {
+            run,
+            ctx,
+            scope,
+            source,
+            checked,
+            high,
+            details: Map::new(),
+        }))
+    }
+
+    /// Builds every table of the source, reconciles their counts and reports its figures.
+    pub(crate) async fn build(mut self, summary: &mut Summary) -> Result<()> {
+        summary.rows_in += self.rows_read().await?;
+        let progress = Progress::new(
+            &format!("silver {}", self.source.name),
+            self.source.tables.len() as u64,
+            Unit::Steps,
+        );
+        let mut built = Vec::new();
+        for table in self.source.tables {
+            let refresh = self.plan(table).await?;
+            let name = table.def.qualified_name();
+            tracing::info!(table = %name, "{}", refresh.describe());
+            summary.detail(&format!("{name} refresh"), refresh.describe());
+            let written = self.write(table, &refresh).await?;
+            progress.inc(1);
+            if let Some(w) = &written {
+                match table.kind {
+                    Kind::Rejects => summary.rows_quarantined += w.rows,
+                    _ => summary.rows_out += w.rows,
+                }
+                summary.outputs.push(w.clone());
+            }
+            built.push((table, refresh, written));
+        }
+        progress.finish();
+        let mut reconciled = Map::new();
+        for (table, refresh, written) in &built {
+            if let (Some(r), Some(w)) = (table.reconcile, written)
+                && let Some(counts) = self.reconcile(table, r, refresh, w).await?
+            {
+                reconciled.insert(table.def.qualified_name(), counts);
+            }
+        }
+        if !reconciled.is_empty() {
+            self.details
+                .insert("reconciliation".into(), Value::Object(reconciled));
+        }
+        if built.iter().any(|(_, _, w)| w.is_some()) {
+            for measure in self.source.measures {
+                let figures = counts(measure.plan(self.ctx).await?, measure.path).await?;
+                self.details
+                    .extend(figures.iter().map(|(k, v)| (k.clone(), json!(v))));
+            }
+        }
+        summary.detail(self.source.name, Value::Object(self.details));
+        Ok(())
+    }
+
+    /// Registers the checked views, narrowed to what `refresh` reads: the months it rebuilds
+    /// (by the records' text time, so that scans skip files) or the batches it appends.
+    fn narrow_inputs(&self, refresh: &Refresh) -> Result<()> {
+        for (view, df) in &self.checked {
+            let predicate = match refresh {
+                Refresh::Months(m) => view.time.as_ref().map(|t| m.text_predicate(t.text)),
+                Refresh::After(b) => Some(col("batch").gt(lit(*b))),
+                _ => None,
+            };
+            let df = match predicate {
+                Some(p) => df
+                    .clone()
+                    .filter(p)
+                    .map_err(LakeError::query(view.sql.path))?,
+                None => df.clone(),
+            };
+            register_view(self.ctx, view.sql.name, df)?;
+        }
+        Ok(())
+    }
+
+    /// What this run does to `table`.
+    async fn plan(&self, table: &Table) -> Result<Refresh> {
+        Ok(match self.scope {
+            Scope::Full => Refresh::Full,
+            Scope::Range(from, to) if table.kind.is_monthly() => {
+                Refresh::Months(Months::of_range(from, to))
+            }
+            Scope::Range(..) => Refresh::NotInScope,
+            Scope::Changed => match self.run.lake.txn_version(table.def, SILVER_TXN).await? {
+                None => Refresh::Full,
+                Some(held) if held >= self.high => Refresh::UpToDate,
+                Some(held) => match table.kind {
+                    Kind::Monthly { new_rows } => {
+                        Refresh::Months(self.new_months(new_rows, held).await?)
+                    }
+                    Kind::MonthlyRebuilt | Kind::Whole => Refresh::Full,
+                    Kind::Rejects => Refresh::After(held),
+                },
+            },
+        })
+    }
+
+    /// The months of the accepted records of `view` that bronze batches after `held` brought.
+    async fn new_months(&self, view: &Checked, held: i64) -> Result<Months> {
+        let Some(time) = &view.time else {
+            return Ok(Months::of_range(None, None));
+        };
+        self.narrow_inputs(&Refresh::Full)?;
+        let err = LakeError::query(format!("months of new rows in {}", view.sql.name));
+        let batches = frame(self.ctx, view.sql.name)
+            .await?
+            .filter(
+                col("batch")
+                    .gt(lit(held))
+                    .and(col("reject_reason").is_null()),
+            )
+            .and_then(|df| {
+                df.select(vec![
+                    date_part(lit("year"), col(time.typed)).alias("year"),
+                    date_part(lit("month"), col(time.typed)).alias("month"),
+                ])
+            })
+            .and_then(DataFrame::distinct)
+            .map_err(&err)?
+            .collect()
+            .await
+            .map_err(&err)?;
+        let mut months = Vec::new();
+        for b in &batches {
+            let year = int64_column(b, "year").map_err(|e| err(e.into()))?;
+            let month = int64_column(b, "month").map_err(|e| err(e.into()))?;
+            for i in 0..b.num_rows() {
+                months.push(Month {
+                    year: year.value(i) as i32,
+                    month: month.value(i) as u32,
+                });
+            }
+        }
+        months.sort();
+        Ok(Months::each(months))
+    }
+
+    /// Carries out `refresh` of `table` in one commit; `None` when nothing is written. Either
+    /// way the table is registered as it now is, for the tables built after it to read.
+    async fn write(&self, table: &Table, refresh: &Refresh) -> Result<Option<Written>> {
+        let Some(mode) = refresh.write_mode() else {
+            self.run.lake.register(self.ctx, table.def).await?;
+            return Ok(None);
+        };
+        self.narrow_inputs(refresh)?;
+        for held in table.held {
+            let err = LakeError::query(held.path);
+            let df = held.plan(self.ctx).await?.cache().await.map_err(err)?;
+            register_view(self.ctx, held.name, df)?;
+        }
+        let err = LakeError::query(table.sql.path);
+        let mut df = table.sql.plan(self.ctx).await?;
+        if let Some(rows) = refresh.replaced() {
+            df = df.filter(rows).map_err(&err)?;
+        }
+        if let Kind::Rejects = table.kind {
+            let at = ScalarValue::TimestampMicrosecond(
+                Some(self.run.started_micros()),
+                Some("UTC".into()),
+            );
+            df = df
+                .with_column("run_id", lit(self.run.id.as_str()))
+                .and_then(|df| df.with_column("quarantined_at", lit(at)))
+                .map_err(err)?;
+        }
+        // a backfill does not consume new batches: only runs over all changes record them
+        let mut commit = self.run.commit();
+        if !matches!(self.scope, Scope::Range(..)) {
+            commit = commit.txn(SILVER_TXN, self.high);
+        }
+        let written = self
+            .run
+            .lake
+            .write(self.ctx, table.def, df, mode, &commit)
+            .await?;
+        self.run.lake.register(self.ctx, table.def).await?;
+        Ok(Some(written))
+    }
+
+    /// Bronze records of the checked views that this run consumes: those of batches newer
+    /// than the oldest any table holds (all of them in a full refresh, the range's months in a
+    /// backfill). Notes the batches consumed in the run record.
+    async fn rows_read(&mut self) -> Result<u64> {
+        let consumed = match self.scope {
+            Scope::Full => Refresh::Full,
+            Scope::Range(from, to) => Refresh::Months(Months::of_range(from, to)),
+            Scope::Changed => {
+                let mut oldest = Some(i64::MAX);
+                for t in self.source.tables {
+                    let held = self.run.lake.txn_version(t.def, SILVER_TXN).await?;
+                    oldest = oldest.zip(held).map(|(a, b)| a.min(b));
+                }
+                oldest.map_or(Refresh::Full, Refresh::After)
+            }
+        };
+        // lineage: which bronze batches this run consumes (a backfill consumes none)
+        let after = match consumed {
+            Refresh::After(b) => Some(b),
+            Refresh::Full => Some(0),
+            _ => None,
+        };
+        if let Some(after) = after {
+            self.details.insert(
+                "bronze_batches".into(),
+                json!({"after": after, "through": self.high}),
+            );
+        }
+        self.narrow_inputs(&consumed)?;
+        let mut read = 0;
+        for (view, _) in &self.checked {
+            // a backfill reads the views with a time to narrow by
+            if matches!(consumed, Refresh::Months(_)) && view.time.is_none() {
+                continue;
+            }
+            read += self.count(view, &consumed).await?.0;
+        }
+        Ok(read)
+    }
+
+    /// Counts the records of the (narrowed) checked view `view` that `refresh` rebuilds:
+    /// (all, rejected). With months, those whose time falls in them. Without, this reads no
+    /// column of bronze but `batch`, unless `rejected` is wanted: nothing is parsed.
+    async fn count(&self, view: &Checked, refresh: &Refresh) -> Result<(u64, u64)> {
+        let err = LakeError::query(format!("counting {}", view.sql.name));
+        let mut df = frame(self.ctx, view.sql.name).await?;
+        if let (Refresh::Months(m), Some(time)) = (refresh, &view.time) {
+            let typed = col(time.typed);
+            let in_months = m.predicate(
+                date_part(lit("year"), typed.clone()),
+                date_part(lit("month"), typed),
+            );
+            df = df.filter(in_months).map_err(&err)?;
+        }
+        let mut aggregates = vec![count(lit(1)).alias("rows_in")];
+        if matches!(refresh, Refresh::Months(_)) {
+            aggregates.push(count(col("reject_reason")).alias("rejected"));
+        }
+        let df = df.aggregate(vec![], aggregates).map_err(&err)?;
+        let n = counts(df, view.sql.path).await?;
+        let get = |k: &str| n.get(k).max(0) as u64;
+        Ok((get("rows_in"), get("rejected")))
+    }
+
+    /// The reconciliation of a written table: rows in = rows out + rejected + the rest; `None`
+    /// when the refresh read records it cannot count (months of a view without a time).
+    async fn reconcile(
+        &self,
+        table: &Table,
+        r: Reconcile,
+        refresh: &Refresh,
+        written: &Written,
+    ) -> Result<Option<Value>> {
+        self.narrow_inputs(refresh)?;
+        let (rows_in, rejected) = match refresh {
+            Refresh::Months(_) if r.input.time.is_some() => self.count(r.input, refresh).await?,
+            // all of bronze: the quarantine, refreshed above, holds every reject, so no record
+            // is parsed again to count them
+            Refresh::Full => (
+                self.count(r.input, refresh).await?.0,
+                self.quarantined(table).await?,
+            ),
+            _ => return Ok(None),
+        };
+        let rest = rows_in.saturating_sub(written.rows + rejected);
+        tracing::info!(
+            table = %written.table,
+            rows_in,
+            rows_out = written.rows,
+            rejected,
+            rest,
+            "reconciled: rows in = rows out + rejected + {}",
+            r.rest
+        );
+        let mut counts = Map::new();
+        counts.insert("rows_in".into(), json!(rows_in));
+        counts.insert("rows_out".into(), json!(written.rows));
+        counts.insert("rejected".into(), json!(rejected));
+        counts.insert(r.rest.into(), json!(rest));
+        Ok(Some(Value::Object(counts)))
+    }
+
+    /// Rows of the source's quarantine meant for `table`.
+    async fn quarantined(&self, table: &Table) -> Result<u64> {
+        let Some(quarantine) = self
+            .source
+            .tables
+            .iter()
+            .find(|t| matches!(t.kind, Kind::Rejects))
+        else {
+            return Ok(0);
+        };
+        let name = quarantine.def.qualified_name();
+        let err = LakeError::query(&name);
+        let df = frame(self.ctx, &name)
+            .await?
+            .filter(col("table_name").eq(lit(table.def.qualified_name())))
+            .and_then(|df| df.aggregate(vec![], vec![count(lit(1)).alias("rows")]))
+            .map_err(err)?;
+        Ok(counts(df, &name).await?.get("rows").max(0) as u64)
+    }
+}
+
+/// The registered table or view `name`.
+async fn frame(ctx: &SessionContext, name: &str) -> Result<DataFrame> {
+    ctx.table(name).await.map_err(LakeError::query(name))
+}

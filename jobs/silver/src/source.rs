@@ -1,0 +1,116 @@
+//! What a silver source declares: the checked views over its bronze tables, its tables with
+//! the SQL and refresh kind of each, how their counts reconcile, and the figures the run record
+//! reports. The engine ([`crate::engine`]) runs any source declared so.
+
+use lake_runtime::Sql;
+use lake_schema::TableDef;
+
+/// A source as silver conforms it.
+#[derive(Debug)]
+pub struct Source {
+    /// The source's folder and prefix (`lastfm`).
+    pub name: &'static str,
+    /// The bronze tables its checked views read. A source none of whose bronze tables exist
+    /// yet is skipped; a missing one of several reads as empty.
+    pub bronze: &'static [&'static TableDef],
+    /// Views that type every bronze record and name the first rule it breaks.
+    pub checked: &'static [&'static Checked],
+    /// Its tables, in the order they are built: a table's query may read one built before it
+    /// (`silver.sparkify_songs`) as well as the checked views.
+    pub tables: &'static [Table],
+    /// Figures for the run record, each a query over the source's silver tables returning one
+    /// row of integers (`songplays_matching_song_data`), reported when a table was written.
+    pub measures: &'static [Sql],
+}
+
+/// A checked view: every bronze record of a table, typed, with the first rule it breaks in
+/// `reject_reason` (NULL when it breaks none), its `batch`, and its lineage. Registered under
+/// its SQL file's name.
+#[derive(Debug)]
+pub struct Checked {
+    pub sql: Sql,
+    /// The record's time, when it has one: lets a run read only the bronze files of the months
+    /// it rebuilds, find the months new records fall in, and count a month's records.
+    pub time: Option<Time>,
+    /// Computed once per run and held in memory: costly to compute and read by several tables.
+    pub cached: bool,
+}
+
+/// The columns of a checked view that hold a record's time.
+#[derive(Debug)]
+pub struct Time {
+    /// As written, ISO-8601 text that sorts in time order (`raw_timestamp`): scans skip files
+    /// by its min/max statistics.
+    pub text: &'static str,
+    /// Parsed (`played_at`): the months of the rows.
+    pub typed: &'static str,
+}
+
+/// A silver table and how it follows bronze.
+#[derive(Debug)]
+pub struct Table {
+    pub def: &'static TableDef,
+    /// The query whose rows it holds (it may produce more columns; the catalogue's are kept).
+    pub sql: Sql,
+    pub kind: Kind,
+    /// Views the query reads that are computed first, from the same narrowed inputs, and held
+    /// in memory under their names (small results that the query reads more than once).
+    pub held: &'static [Sql],
+    /// How its counts reconcile with a checked view, when they do.
+    pub reconcile: Option<Reconcile>,
+}
+
+/// How a table follows bronze when new batches arrive.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// Partitioned by `year` and `month`: new batches replace the months their accepted
+    /// records of `new_rows` (a view with a [`Time`]) fall in; a backfill replaces its months.
+    Monthly { new_rows: &'static Checked },
+    /// Partitioned by `year` and `month`, but its rows depend on whole other tables (Sparkify's
+    /// song plays are matched against the whole song catalogue): new batches rebuild it whole;
+    /// a backfill replaces its months.
+    MonthlyRebuilt,
+    /// A dimension: rebuilt whole from all of its source when anything changed.
+    Whole,
+    /// A quarantine: the rejects of new batches are appended. Its rows count as quarantined.
+    Rejects,
+}
+
+impl Kind {
+    pub fn is_monthly(self) -> bool {
+        matches!(self, Kind::Monthly { .. } | Kind::MonthlyRebuilt)
+    }
+}
+
+/// Every record of `input` that a table's refresh read is a row of the table, a reject (in the
+/// source's quarantine, under the table's name), or one of `rest`:
+/// rows in = rows out + rejected + rest.
+#[derive(Debug, Clone, Copy)]
+pub struct Reconcile {
+    pub input: &'static Checked,
+    /// What the records in that are neither rows nor rejects are (`duplicates`, `other_pages`).
+    pub rest: &'static str,
+}
+
+impl Table {
+    pub const fn new(def: &'static TableDef, sql: Sql, kind: Kind) -> Self {
+        Self {
+            def,
+            sql,
+            kind,
+            held: &[],
+            reconcile: None,
+        }
+    }
+
+    pub const fn holding(self, held: &'static [Sql]) -> Self {
+        Self { held, ..self }
+    }
+
+    pub const fn reconciled(self, input: &'static Checked, rest: &'static str) -> Self {
+        Self {
+            reconcile: Some(Reconcile { input, rest }),
+            ..self
+        }
+    }
+}

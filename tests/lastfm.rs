@@ -1,0 +1,297 @@
+//! Last.fm 1K through the three jobs, on local and LocalStack S3 lakes: the hand fixture's
+//! hand-derived answer, every line accounted for, the real head and generated data against the
+//! reference engines.
+
+use std::process::Command;
+
+use lake_tests::*;
+
+#[test]
+fn hand_fixture_gives_the_hand_derived_answer_and_every_line_is_accounted_for() {
+    let dir = TempDir::new("hand");
+    let out = dir.join("answer.tsv");
+    let args = local_args(&dir, &hand_landing());
+    let [bronze, silver, _] = pipeline(dir.path(), &strs(&args), &[]);
+    let gold = run(
+        "gold",
+        dir.path(),
+        &[
+            strs(&args),
+            vec!["--full-refresh", "--out", out.to_str().unwrap_or_default()],
+        ]
+        .concat(),
+        &[],
+    )
+    .ok();
+
+    // bronze: 150 play lines + 7 profile lines (header excluded); 4 + 1 cannot be landed
+    assert_eq!(
+        (
+            bronze.num("rows_in"),
+            bronze.num("rows_out"),
+            bronze.num("rows_quarantined")
+        ),
+        (157, 152, 5)
+    );
+    assert_eq!(bronze.rows_written("bronze.lastfm_plays"), 146);
+    assert_eq!(bronze.rows_written("bronze.lastfm_profiles"), 6);
+    // silver: 8 plays and 2 profiles break a rule, 1 play is an exact duplicate
+    assert_eq!(silver.rows_written("silver.lastfm_listens"), 137);
+    assert_eq!(silver.rows_written("silver.lastfm_users"), 4);
+    assert_eq!(silver.num("rows_quarantined"), 10);
+    assert_eq!(
+        silver.reconciled("lastfm", "silver.lastfm_listens"),
+        serde_json::json!({"rows_in": 146, "rows_out": 137, "rejected": 8, "duplicates": 1})
+    );
+    assert_eq!(
+        silver.reconciled("lastfm", "silver.lastfm_users"),
+        serde_json::json!({"rows_in": 6, "rows_out": 4, "rejected": 2, "duplicates": 0})
+    );
+    // gold
+    assert_eq!(gold.rows_written("gold.lastfm_sessions"), 82);
+    assert_eq!(gold.rows_written("gold.lastfm_top_sessions"), 50);
+    let answer = std::fs::read_to_string(dir.join("lake/gold/lastfm/top_songs.tsv"))
+        .expect("answer in the lake");
+    assert_eq!(answer, hand_expected());
+    assert_eq!(
+        std::fs::read_to_string(&out).ok(),
+        Some(hand_expected()),
+        "--out copy"
+    );
+    assert!(
+        gold.stderr.contains("top_songs.tsv"),
+        "gold says where it wrote the answer"
+    );
+    assert!(
+        gold.stderr.contains("gold succeeded: 137 rows in"),
+        "one-line summary: {}",
+        gold.stderr
+    );
+}
+
+#[test]
+fn quarantine_rows_say_why_and_where() {
+    let dir = TempDir::new("reasons");
+    let args = local_args(&dir, &hand_landing());
+    pipeline(dir.path(), &strs(&args), &[]);
+    let lake = dir.join("lake").display().to_string();
+    let text = lake_column(
+        &lake,
+        "SELECT layer || ' ' || source_line || ' ' || reason FROM ( \
+           SELECT 'bronze' AS layer, source_line, reason FROM bronze.lastfm_quarantine \
+           UNION ALL \
+           SELECT 'silver' AS layer, source_line, reason FROM silver.lastfm_quarantine) \
+         ORDER BY layer, source_line",
+    )
+    .join("\n");
+    for expected in [
+        "expected 6 tab-separated fields, found 4",
+        "expected 6 tab-separated fields, found 7",
+        "not valid UTF-8",
+        "empty line",
+        "expected 5 tab-separated fields, found 4",
+        "user_id is empty or only white space",
+        "timestamp '2009-13-45T99:61:00Z' is not a valid YYYY-MM-DDTHH:MM:SSZ",
+        "timestamp '2009-02-29T10:00:00Z' is not a valid YYYY-MM-DDTHH:MM:SSZ",
+        "artist_name is empty or only white space",
+        "track_name is empty or only white space",
+        "age 'abc' is not a whole number",
+        "registered 'Foo 99, 2006' is not a date like 'Aug 13, 2006'",
+    ] {
+        assert!(
+            text.contains(expected),
+            "no quarantine reason {expected:?} in:\n{text}"
+        );
+    }
+    assert_eq!(text.lines().count(), 15, "{text}");
+}
+
+#[test]
+fn rerunning_the_jobs_lands_nothing_twice_and_gives_the_same_answer() {
+    let dir = TempDir::new("rerun");
+    let args = local_args(&dir, &hand_landing());
+    pipeline(dir.path(), &strs(&args), &[]);
+    let [bronze, silver, gold] = pipeline(dir.path(), &strs(&args), &[]);
+    assert_eq!(bronze.num("rows_in"), 0);
+    assert_eq!(bronze.source_detail("lastfm", "nothing_new"), true);
+    assert_eq!(bronze.source_detail("lastfm", "objects_already_landed"), 2);
+    for job in [&silver, &gold] {
+        assert_eq!(job.num("rows_in"), 0, "{}", job.stdout);
+        assert_eq!(job.record["outputs"], serde_json::json!([]), "no commit");
+    }
+    assert_eq!(
+        silver.detail("silver.lastfm_listens refresh"),
+        "up to date: nothing new below it since it was built"
+    );
+    let answer =
+        std::fs::read_to_string(dir.join("lake/gold/lastfm/top_songs.tsv")).expect("answer");
+    assert_eq!(answer, hand_expected());
+}
+
+#[test]
+fn the_original_tar_gz_lands_like_the_plain_files() {
+    let dir = TempDir::new("tar");
+    let src = dir.join("lastfm-dataset-1K");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    for f in [PLAYS, PROFILES] {
+        std::fs::copy(hand_landing().join("lastfm").join(f), src.join(f)).expect("copy");
+    }
+    std::fs::write(src.join("README.txt"), "the data set's readme\n").expect("readme");
+    let landing = dir.join("landing");
+    std::fs::create_dir_all(landing.join("lastfm")).expect("mkdir");
+    let tar = Command::new("tar")
+        .current_dir(dir.path())
+        .args([
+            "czf",
+            "landing/lastfm/lastfm-dataset-1K.tar.gz",
+            "lastfm-dataset-1K",
+        ])
+        .status()
+        .expect("tar");
+    assert!(tar.success());
+    let args = local_args(&dir, &landing);
+    let [bronze, _, _] = pipeline(dir.path(), &strs(&args), &[]);
+    assert_eq!(
+        (bronze.num("rows_in"), bronze.num("rows_quarantined")),
+        (157, 5)
+    );
+    let objects = bronze.source_detail("lastfm", "objects").to_string();
+    assert!(
+        objects.contains("README.txt"),
+        "skipped member listed: {objects}"
+    );
+    let answer =
+        std::fs::read_to_string(dir.join("lake/gold/lastfm/top_songs.tsv")).expect("answer");
+    assert_eq!(answer, hand_expected());
+}
+
+#[test]
+fn pipeline_on_localstack_s3_gives_the_expected_answer() {
+    let Some(s3) = S3::get() else { return };
+    let bucket = s3.bucket("pipeline");
+    let lastfm = hand_landing().join("lastfm");
+    // plays gzipped, profiles plain, plus a file that is not data
+    let plays = std::fs::read(lastfm.join(PLAYS)).expect("plays");
+    bucket.put(&format!("landing/lastfm/{PLAYS}.gz"), gzip(&plays));
+    bucket.put(
+        &format!("landing/lastfm/{PROFILES}"),
+        std::fs::read(lastfm.join(PROFILES)).expect("profiles"),
+    );
+    bucket.put("landing/lastfm/.DS_Store", vec![0, 1, 2]);
+    let dir = TempDir::new("s3");
+    let env = s3.env();
+    let env = pairs(&env);
+    let (lake, landing) = (bucket.url("lake"), bucket.url("landing"));
+    let args = ["--lake", lake.as_str(), "--landing", landing.as_str()];
+    let [bronze, silver, gold] = pipeline(dir.path(), &args, &env);
+    for ran in [&bronze, &silver, &gold] {
+        assert!(
+            !ran.stderr.contains("ERROR"),
+            "a successful run logs no error:\n{}",
+            ran.stderr
+        );
+    }
+    assert_eq!(
+        (bronze.num("rows_in"), bronze.num("rows_quarantined")),
+        (157, 5)
+    );
+    assert_eq!(
+        bronze
+            .source_detail("lastfm", "objects_ignored")
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(silver.rows_written("silver.lastfm_listens"), 137);
+    assert!(gold.stderr.contains(&format!(
+        "s3://{}/lake/gold/lastfm/top_songs.tsv",
+        bucket.name
+    )));
+    let answer = String::from_utf8(bucket.get("lake/gold/lastfm/top_songs.tsv")).expect("utf-8");
+    assert_eq!(answer, hand_expected());
+    // the run records went into the lake too
+    let log = bucket.get("lake/meta/runs/_delta_log/00000000000000000002.json");
+    assert!(
+        String::from_utf8_lossy(&log).contains("\"add\""),
+        "three run records committed"
+    );
+}
+
+#[test]
+fn real_lastfm_head_reconciles_and_equals_duckdb() {
+    let (Some(head), Some(profile)) = (
+        shared_data(
+            "lastfm1k/samples/myluco_userid-timestamp-artid-artname-traid-traname.head5000.tsv",
+        ),
+        shared_data("lastfm1k/userid-profile.tsv"),
+    ) else {
+        return;
+    };
+    let dir = TempDir::new("real");
+    let landing = dir.join("landing");
+    std::fs::create_dir_all(landing.join("lastfm")).expect("mkdir");
+    std::fs::copy(&head, landing.join("lastfm").join(PLAYS)).expect("copy");
+    std::fs::copy(&profile, landing.join("lastfm").join(PROFILES)).expect("copy");
+    let args = local_args(&dir, &landing);
+    let [bronze, silver, gold] = pipeline(dir.path(), &strs(&args), &[]);
+    assert_eq!(bronze.num("rows_in"), 5000 + 992);
+    assert_eq!(
+        bronze.num("rows_out") + bronze.num("rows_quarantined"),
+        bronze.num("rows_in"),
+        "lines in = landed + quarantined"
+    );
+    assert_eq!(silver.rows_written("silver.lastfm_users"), 992);
+    // MANIFEST.md: 374 sessions of user_000001 and 1 of user_000002
+    assert_eq!(gold.rows_written("gold.lastfm_sessions"), 375);
+    let answer =
+        std::fs::read_to_string(dir.join("lake/gold/lastfm/top_songs.tsv")).expect("answer");
+    let recorded =
+        std::fs::read_to_string(repo().join("tests/expected/lastfm_head5000_top_songs.tsv"))
+            .expect("checked-in answer of peers.py duckdb");
+    assert_eq!(answer, recorded);
+    let Some(peers) = peers_py() else { return };
+    for (peers, which) in [(peers, "peers.py"), (bench_peers_py(), "bench/peers.py")] {
+        if let Some(duckdb) = peer_answer(&peers, "duckdb", &head) {
+            assert_eq!(answer, duckdb, "equals {which} duckdb");
+        }
+    }
+}
+
+#[test]
+fn generated_data_with_bad_and_duplicate_lines_equals_duckdb_and_polars() {
+    let dir = TempDir::new("gen");
+    let landing = dir.join("landing");
+    lake_gen(
+        "lastfm",
+        &landing.join("lastfm"),
+        &[
+            "--rows",
+            "30000",
+            "--users",
+            "25",
+            "--seed",
+            "11",
+            "--bad-rate",
+            "0.01",
+            "--dup-rate",
+            "0.01",
+        ],
+    );
+    let args = local_args(&dir, &landing);
+    let [bronze, silver, _] = pipeline(dir.path(), &strs(&args), &[]);
+    assert!(bronze.num("rows_quarantined") > 0 && silver.num("rows_quarantined") > 0);
+    assert!(silver.reconciled("lastfm", "silver.lastfm_listens")["duplicates"].as_u64() > Some(0));
+    let answer =
+        std::fs::read_to_string(dir.join("lake/gold/lastfm/top_songs.tsv")).expect("answer");
+    assert_eq!(answer.lines().count(), 11);
+    let plays = landing.join("lastfm").join(PLAYS);
+    // the shared reference peers, and the project's own that `make bench` times
+    let Some(peers) = peers_py() else { return };
+    for (peers, which) in [(peers, "peers.py"), (bench_peers_py(), "bench/peers.py")] {
+        for engine in ["duckdb", "polars"] {
+            if let Some(peer) = peer_answer(&peers, engine, &plays) {
+                assert_eq!(answer, peer, "equals {which} {engine}");
+            }
+        }
+    }
+}
