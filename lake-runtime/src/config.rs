@@ -423,6 +423,40 @@ mod tests {
     }
 
     #[test]
+    fn every_key_says_where_its_value_came_from() {
+        let dir = std::env::temp_dir().join(format!("lake-config-origin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok();
+        let file = dir.join("lake.toml");
+        std::fs::write(&file, "lake = \"/tmp/x\"\nparquet_row_group_rows = 100\n").ok();
+        let args = LakeArgs {
+            landing: Some("/tmp/landing".into()),
+            config: Some(file.clone()),
+            log_format: Some(LogFormat::Json),
+            ..Default::default()
+        };
+        let origin = LakeConfig::resolve(&args).map(|c| c.origin);
+        std::fs::remove_dir_all(&dir).ok();
+        let name = file.display().to_string();
+        let flag = "flag or environment";
+        let want: BTreeMap<&str, &str> = BTreeMap::from([
+            ("config", flag),
+            ("lake", name.as_str()),
+            ("landing", flag),
+            ("log_format", flag),
+            ("max_quarantine_ratio", "default"),
+            ("memory_limit", "default"),
+            ("parquet_compression", "default"),
+            ("parquet_row_group_rows", name.as_str()),
+            ("s3_max_retries", "default"),
+            ("s3_request_timeout_secs", "default"),
+            ("s3_retry_timeout_secs", "default"),
+        ]);
+        let got = origin.ok().unwrap_or_default();
+        let got: BTreeMap<&str, &str> = got.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
     fn unknown_keys_in_the_file_are_reported() {
         let dir = std::env::temp_dir().join(format!("lake-config-bad-{}", std::process::id()));
         std::fs::create_dir_all(&dir).ok();
