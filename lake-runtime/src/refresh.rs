@@ -1,9 +1,10 @@
 //! What a silver or gold run does to one table, how it is written, and how the run record
-//! says it. Tables partitioned by month have integer `year` and `month` columns, tables with
-//! daily rows a `day` date column (the catalogue's convention).
+//! says it. Tables partitioned by month have integer `year` and `month` columns (the
+//! catalogue's convention); tables with daily rows name their date column.
 
+use datafusion::functions::expr_fn::date_part;
 use datafusion::logical_expr::Expr;
-use datafusion::prelude::col;
+use datafusion::prelude::{col, lit};
 
 use crate::scope::{Days, Months};
 use crate::write::WriteMode;
@@ -20,8 +21,9 @@ pub enum Refresh {
     /// Rebuild these months, replacing their partitions (none: the new input holds no row
     /// for it, and a commit of no rows records the input as consumed).
     Months(Months),
-    /// Replace the rows of these days.
-    Days(Days),
+    /// Replace the rows of these days, by the table's date `column` (none: the new input holds
+    /// no row for it, as with months).
+    Days { days: Days, column: &'static str },
     /// Append what the bronze batches after this one bring (a quarantine).
     After(i64),
 }
@@ -37,7 +39,10 @@ impl Refresh {
                 "no month to replace: the new bronze batches hold no accepted row".into()
             }
             Refresh::Months(m) => format!("months replaced: {m}"),
-            Refresh::Days(d) => format!("days replaced: {d}"),
+            Refresh::Days { days, .. } if days.is_empty() => {
+                "no day to replace: the new bronze batches hold no row".into()
+            }
+            Refresh::Days { days, .. } => format!("days replaced: {days}"),
             Refresh::After(b) => format!("appended the rows of bronze batches after {b}"),
         }
     }
@@ -47,7 +52,32 @@ impl Refresh {
     pub fn replaced(&self) -> Option<Expr> {
         match self {
             Refresh::Months(m) if !m.is_empty() => Some(m.predicate(col("year"), col("month"))),
-            Refresh::Days(d) => Some(d.predicate("day")),
+            Refresh::Days { days, column } if !days.is_empty() => {
+                Some(days.predicate(col(*column)))
+            }
+            _ => None,
+        }
+    }
+
+    /// The rows whose ISO-8601 text time `column` falls in the months or days this refresh
+    /// rebuilds, when it rebuilds some: narrows a scan to them by file statistics.
+    pub fn text_filter(&self, column: &str) -> Option<Expr> {
+        match self {
+            Refresh::Months(m) => Some(m.text_predicate(column)),
+            Refresh::Days { days, .. } => Some(days.text_predicate(column)),
+            _ => None,
+        }
+    }
+
+    /// The rows whose time `typed` (a timestamp or date) falls in the months or days this
+    /// refresh rebuilds, when it rebuilds some.
+    pub fn time_filter(&self, typed: Expr) -> Option<Expr> {
+        match self {
+            Refresh::Months(m) => Some(m.predicate(
+                date_part(lit("year"), typed.clone()),
+                date_part(lit("month"), typed),
+            )),
+            Refresh::Days { days, .. } => Some(days.predicate(typed)),
             _ => None,
         }
     }
@@ -61,7 +91,8 @@ impl Refresh {
             // that records the new batches as consumed
             Refresh::After(_) => Some(WriteMode::Append),
             Refresh::Months(m) if m.is_empty() => Some(WriteMode::Append),
-            Refresh::Months(_) | Refresh::Days(_) => self.replaced().map(WriteMode::Replace),
+            Refresh::Days { days, .. } if days.is_empty() => Some(WriteMode::Append),
+            Refresh::Months(_) | Refresh::Days { .. } => self.replaced().map(WriteMode::Replace),
         }
     }
 }

@@ -121,27 +121,72 @@ impl std::fmt::Display for Month {
     }
 }
 
-/// Inclusive ranges of months: the partitions a run replaces.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Months(pub Vec<(Option<Month>, Option<Month>)>);
+/// A unit a run replaces partitions by: a month or a day.
+pub trait Unit: Copy + Ord + std::fmt::Display {
+    /// The words for all of them, for an open range.
+    const ALL: &'static str;
+}
 
-impl Months {
-    /// The months a date range touches.
-    pub fn of_range(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Self {
-        Self(vec![(from.map(Month::of), to.map(Month::of))])
+impl Unit for Month {
+    const ALL: &'static str = "every month";
+}
+
+impl Unit for NaiveDate {
+    const ALL: &'static str = "every day";
+}
+
+/// Inclusive ranges of months or days (`None`: open-ended): the partitions a run replaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ranges<T>(pub Vec<(Option<T>, Option<T>)>);
+
+/// Ranges of months: the partitions of month-partitioned tables a run replaces.
+pub type Months = Ranges<Month>;
+
+/// Ranges of days: the rows of daily tables a run replaces.
+pub type Days = Ranges<NaiveDate>;
+
+impl<T: Unit> Ranges<T> {
+    /// One range.
+    pub fn of_range(from: Option<T>, to: Option<T>) -> Self {
+        Self(vec![(from, to)])
     }
 
-    /// Exactly these months.
-    pub fn each(months: impl IntoIterator<Item = Month>) -> Self {
-        Self(months.into_iter().map(|m| (Some(m), Some(m))).collect())
+    /// Exactly these, sorted.
+    pub fn each(units: impl IntoIterator<Item = T>) -> Self {
+        let mut units: Vec<T> = units.into_iter().collect();
+        units.sort();
+        units.dedup();
+        Self(units.into_iter().map(|u| (Some(u), Some(u))).collect())
     }
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// Any of the ranges, each the conjunction of the parts `range` gives for its bounds;
+    /// `false` when there are none.
+    fn any(&self, range: impl Fn(Option<T>, Option<T>) -> Vec<Expr>) -> Expr {
+        self.0
+            .iter()
+            .map(|(from, to)| {
+                range(*from, *to)
+                    .into_iter()
+                    .reduce(Expr::and)
+                    .unwrap_or(lit(true))
+            })
+            .reduce(Expr::or)
+            .unwrap_or(lit(false))
+    }
+}
+
+impl Months {
+    /// The months a date range touches.
+    pub fn of_days(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Self {
+        Self::of_range(from.map(Month::of), to.map(Month::of))
+    }
+
     /// The rows whose `year` and `month` (integer expressions, e.g. partition columns) fall in
-    /// these months; `false` when there are no months.
+    /// these months.
     pub fn predicate(&self, year: Expr, month: Expr) -> Expr {
         self.any(|from, to| {
             let mut parts = Vec::new();
@@ -165,8 +210,8 @@ impl Months {
         })
     }
 
-    /// The rows whose `column`, an ISO-8601 text timestamp (`2009-05-04T23:08:57Z`, which sorts
-    /// as text in time order), falls in these months: lets a scan skip files by their min/max
+    /// The rows whose `column`, an ISO-8601 text time (`2009-05-04T23:08:57Z`, which sorts as
+    /// text in time order), falls in these months: lets a scan skip files by their min/max
     /// statistics.
     pub fn text_predicate(&self, column: &str) -> Expr {
         self.any(|from, to| {
@@ -180,23 +225,45 @@ impl Months {
             parts
         })
     }
+}
 
-    /// Any of the ranges, each the conjunction of the parts `range` gives for its bounds.
-    fn any(&self, range: impl Fn(Option<Month>, Option<Month>) -> Vec<Expr>) -> Expr {
-        self.0
-            .iter()
-            .map(|(from, to)| {
-                range(*from, *to)
-                    .into_iter()
-                    .reduce(Expr::and)
-                    .unwrap_or(lit(true))
-            })
-            .reduce(Expr::or)
-            .unwrap_or(lit(false))
+impl Days {
+    /// The rows whose date `day` falls in these days.
+    pub fn predicate(&self, day: Expr) -> Expr {
+        let date = |d: NaiveDate| {
+            let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+            lit(ScalarValue::Date32(
+                i32::try_from((d - epoch).num_days()).ok(),
+            ))
+        };
+        self.any(|from, to| {
+            [
+                from.map(|f| day.clone().gt_eq(date(f))),
+                to.map(|t| day.clone().lt_eq(date(t))),
+            ]
+            .into_iter()
+            .flatten()
+            .collect()
+        })
+    }
+
+    /// The rows whose `column`, an ISO-8601 text time or date (`2021-12-01`), falls in these
+    /// days: lets a scan skip files by their min/max statistics.
+    pub fn text_predicate(&self, column: &str) -> Expr {
+        self.any(|from, to| {
+            let mut parts = Vec::new();
+            if let Some(f) = from {
+                parts.push(col(column).gt_eq(lit(f.to_string())));
+            }
+            if let Some(t) = to.and_then(|t| t.succ_opt()) {
+                parts.push(col(column).lt(lit(t.to_string())));
+            }
+            parts
+        })
     }
 }
 
-impl std::fmt::Display for Months {
+impl<T: Unit> std::fmt::Display for Ranges<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let ranges: Vec<String> = self
             .0
@@ -206,47 +273,10 @@ impl std::fmt::Display for Months {
                 (Some(a), Some(b)) => format!("{a} to {b}"),
                 (Some(a), None) => format!("{a} onwards"),
                 (None, Some(b)) => format!("up to {b}"),
-                (None, None) => "every month".into(),
+                (None, None) => T::ALL.into(),
             })
             .collect();
         write!(f, "{}", ranges.join(", "))
-    }
-}
-
-/// Inclusive days, `None` open-ended: the rows a gold backfill replaces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Days(pub Option<NaiveDate>, pub Option<NaiveDate>);
-
-impl Days {
-    /// The rows whose date `column` falls in these days.
-    pub fn predicate(&self, column: &str) -> Expr {
-        let date = |d: NaiveDate| {
-            let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-            lit(ScalarValue::Date32(
-                i32::try_from((d - epoch).num_days()).ok(),
-            ))
-        };
-        let parts = [
-            self.0.map(|f| col(column).gt_eq(date(f))),
-            self.1.map(|t| col(column).lt_eq(date(t))),
-        ];
-        parts
-            .into_iter()
-            .flatten()
-            .reduce(Expr::and)
-            .unwrap_or(lit(true))
-    }
-}
-
-impl std::fmt::Display for Days {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (self.0, self.1) {
-            (Some(a), Some(b)) if a == b => write!(f, "{a}"),
-            (Some(a), Some(b)) => write!(f, "{a} to {b}"),
-            (Some(a), None) => write!(f, "{a} onwards"),
-            (None, Some(b)) => write!(f, "up to {b}"),
-            (None, None) => write!(f, "every day"),
-        }
     }
 }
 
@@ -337,7 +367,7 @@ mod tests {
 
     #[tokio::test]
     async fn month_predicates_select_the_months_of_the_range() {
-        let months = Months::of_range(Some(day("2008-11-15")), Some(day("2009-02-01")));
+        let months = Months::of_days(Some(day("2008-11-15")), Some(day("2009-02-01")));
         let all = ["2008-11", "2008-12", "2009-01", "2009-02"];
         assert_eq!(kept(months.predicate(col("year"), col("month"))).await, all);
         assert_eq!(kept(months.text_predicate("ts")).await, all);
@@ -372,22 +402,31 @@ mod tests {
                 .len(),
             6
         );
-        let open = Months::of_range(None, Some(day("2008-11-02")));
+        let open = Months::of_days(None, Some(day("2008-11-02")));
         assert_eq!(
             kept(open.text_predicate("ts")).await,
             ["2008-10", "2008-11"]
         );
     }
 
-    #[test]
-    fn day_ranges_say_their_days() {
+    #[tokio::test]
+    async fn day_ranges_select_and_say_their_days() {
+        let days = Days::of_range(Some(day("2008-11-15")), Some(day("2009-01-15")));
         assert_eq!(
-            Days(Some(day("2018-11-05")), Some(day("2018-11-10"))).to_string(),
-            "2018-11-05 to 2018-11-10"
+            kept(days.text_predicate("ts")).await,
+            ["2008-11", "2008-12", "2009-01"]
+        );
+        assert_eq!(days.to_string(), "2008-11-15 to 2009-01-15");
+        let each = Days::each([day("2009-01-15"), day("2008-11-15"), day("2009-01-15")]);
+        assert_eq!(each.to_string(), "2008-11-15, 2009-01-15");
+        assert_eq!(
+            kept(each.text_predicate("ts")).await,
+            ["2008-11", "2009-01"]
         );
         assert_eq!(
-            Days(Some(day("2018-11-05")), None).to_string(),
+            Days::of_range(Some(day("2018-11-05")), None).to_string(),
             "2018-11-05 onwards"
         );
+        assert_eq!(Days::of_range(None, None).to_string(), "every day");
     }
 }

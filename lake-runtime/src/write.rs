@@ -35,6 +35,17 @@ pub enum WriteMode {
     Replace(Expr),
 }
 
+/// The Delta application id under which every bronze table records the last batch it holds.
+pub const BRONZE_TXN: &str = "lake.bronze";
+
+/// The Delta application id under which each silver table records the last bronze batch it
+/// includes.
+pub const SILVER_TXN: &str = "lake.silver";
+
+/// The Delta application id prefix under which each gold table records the version of each
+/// silver table it was computed from (`lake.gold:silver.lastfm_listens`).
+pub const GOLD_TXN: &str = "lake.gold";
+
 /// What a commit records besides its rows: the run that made it, and the Delta application
 /// transactions (`txn` actions) it sets. A transaction `(app_id, version)` says "this table
 /// holds everything of `app_id` up to `version`" and commits atomically with the rows, which is

@@ -190,19 +190,23 @@ impl Landing<'_> {
         Ok(self.sinks.quarantine.maybe_flush()?)
     }
 
+    /// Lands a checked record: its fields as the target's format splits them.
     fn land(
         &mut self,
         target: &Target,
-        fields: &str,
-        tsv: bool,
+        record: &str,
         object: &str,
         line: u64,
     ) -> Result<(), LandError> {
         let sink = self.sinks.target(target)?;
-        if tsv {
-            sink.rows.push(fields.split('\t'), object, line);
-        } else {
-            sink.rows.push(std::iter::once(fields), object, line);
+        match target.format {
+            Format::Delimited { separator, .. } => {
+                sink.rows
+                    .push(record.split(char::from(separator)), object, line)
+            }
+            Format::JsonLines | Format::JsonDocument => {
+                sink.rows.push(std::iter::once(record), object, line)
+            }
         }
         self.counts.landed += 1;
         Ok(sink.maybe_flush()?)
@@ -241,7 +245,7 @@ impl Landing<'_> {
                     self.quarantine(target, object, number, prefix, &reason)?;
                 }
                 Line::Data { number, bytes } => {
-                    if let Format::Tsv { header: true, .. } = format
+                    if let Format::Delimited { header: true, .. } = format
                         && number == 1
                         && bytes.starts_with(b"#")
                     {
@@ -250,13 +254,7 @@ impl Landing<'_> {
                     }
                     self.counts.lines += 1;
                     match check_record(bytes, format) {
-                        Ok(text) => self.land(
-                            target,
-                            text,
-                            matches!(format, Format::Tsv { .. }),
-                            object,
-                            number,
-                        )?,
+                        Ok(text) => self.land(target, text, object, number)?,
                         Err(reason) => self.quarantine(target, object, number, bytes, &reason)?,
                     }
                 }
@@ -316,7 +314,7 @@ impl Landing<'_> {
                         start + (text[start..end].len() - text[start..end].trim_start().len()),
                     );
                     self.counts.lines += 1;
-                    self.land(target, record, false, object, line)?;
+                    self.land(target, record, object, line)?;
                     start = end;
                 }
                 Some(Err(e)) => {
@@ -341,16 +339,22 @@ pub fn check_record(bytes: &[u8], format: Format) -> Result<&str, String> {
         )
     })?;
     match format {
-        Format::Tsv { width, .. } => {
+        Format::Delimited {
+            separator, width, ..
+        } => {
+            let kind = match separator {
+                b'\t' => "tab".to_string(),
+                other => format!("{}", char::from(other)),
+            };
             if text.is_empty() {
                 return Err(format!(
-                    "empty line (expected {width} tab-separated fields)"
+                    "empty line (expected {width} {kind}-separated fields)"
                 ));
             }
-            let fields = memchr::memchr_iter(b'\t', bytes).count() + 1;
+            let fields = memchr::memchr_iter(separator, bytes).count() + 1;
             if fields != width {
                 return Err(format!(
-                    "expected {width} tab-separated fields, found {fields}"
+                    "expected {width} {kind}-separated fields, found {fields}"
                 ));
             }
         }
@@ -392,7 +396,8 @@ impl Drop for SpooledFile {
 mod tests {
     use super::*;
 
-    const PLAYS: Format = Format::Tsv {
+    const PLAYS: Format = Format::Delimited {
+        separator: b'\t',
         width: 6,
         header: false,
     };

@@ -27,8 +27,8 @@ use futures::future::{BoxFuture, try_join_all};
 use futures::{FutureExt, TryStreamExt};
 use lake_runtime::progress::{Progress, Unit};
 use lake_runtime::{
-    Input, LakeError, Location, Result, Run, Summary, WriteMode, Written, batch_channel,
-    int64_column, session, text_column,
+    BRONZE_TXN, Input, LakeError, Location, Result, Run, Summary, WriteMode, Written,
+    batch_channel, int64_column, session, text_column,
 };
 use lake_schema::{META_LANDED_OBJECTS, TableDef};
 use object_store::{ObjectMeta, ObjectStoreExt};
@@ -41,9 +41,6 @@ use crate::sources::{Kind, SOURCES, Source};
 
 /// Batches in flight between the parser and each writer.
 const CHANNEL_DEPTH: usize = 4;
-
-/// The Delta application id under which every bronze table records the last batch it holds.
-pub const BRONZE_TXN: &str = "lake.bronze";
 
 pub async fn run(run: Arc<Run>) -> Result<Summary> {
     let landing = Location::open(&run.cfg.landing, &run.cfg).await?;
@@ -285,7 +282,7 @@ async fn land_batch(
     let mut targets = Vec::new();
     for target in source.targets {
         let tx = open(target.def);
-        let rows = TextRows::new(target.def, lineage.clone());
+        let rows = TextRows::new(target, lineage.clone());
         targets.push((*target, Sink::new(rows, tx)));
     }
     let tx = open(source.quarantine);

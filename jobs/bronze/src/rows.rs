@@ -12,6 +12,8 @@ use datafusion::arrow::error::ArrowError;
 use lake_runtime::BatchSender;
 use lake_schema::{BATCH, INGESTED_AT, RUN_ID, SOURCE_LINE, SOURCE_OBJECT, TableDef, is_lineage};
 
+use crate::sources::{Derived, Target};
+
 /// Rows per batch handed to a writer.
 pub const BATCH_ROWS: usize = 64 * 1024;
 
@@ -41,22 +43,37 @@ fn constant_timestamps(micros: i64, n: usize) -> ArrayRef {
     Arc::new(TimestampMicrosecondArray::from(vec![micros; n]).with_timezone("UTC"))
 }
 
-/// Builds batches of a bronze table: its text fields as written, and the catalogue's lineage
-/// columns, filled by name.
+/// Builds batches of a bronze table: its text fields as written, the columns derived from each
+/// object's name, and the catalogue's lineage columns, filled by name.
 pub struct TextRows {
     schema: SchemaRef,
     fields: Vec<StringBuilder>,
+    derived: Vec<(&'static Derived, StringBuilder)>,
+    /// The object the derived values were computed for, and the values.
+    current: Option<(String, Vec<String>)>,
     source_object: StringBuilder,
     source_line: Int64Builder,
     lineage: Lineage,
 }
 
 impl TextRows {
-    pub fn new(def: &TableDef, lineage: Lineage) -> Self {
-        let fields = def.columns.iter().filter(|c| !is_lineage(c.name)).count();
+    pub fn new(target: &Target, lineage: Lineage) -> Self {
+        let derived = |name: &str| target.derived.iter().any(|d| d.column == name);
+        let fields = target
+            .def
+            .columns
+            .iter()
+            .filter(|c| !is_lineage(c.name) && !derived(c.name))
+            .count();
         Self {
-            schema: def.arrow_schema(),
+            schema: target.def.arrow_schema(),
             fields: (0..fields).map(|_| StringBuilder::new()).collect(),
+            derived: target
+                .derived
+                .iter()
+                .map(|d| (d, StringBuilder::new()))
+                .collect(),
+            current: None,
             source_object: StringBuilder::new(),
             source_line: Int64Builder::new(),
             lineage,
@@ -76,6 +93,21 @@ impl TextRows {
         for (b, f) in self.fields.iter_mut().zip(fields) {
             b.append_value(f);
         }
+        if !self.derived.is_empty() {
+            if self.current.as_ref().is_none_or(|(o, _)| o != object) {
+                let values = self
+                    .derived
+                    .iter()
+                    .map(|(d, _)| (d.value)(object))
+                    .collect();
+                self.current = Some((object.to_string(), values));
+            }
+            if let Some((_, values)) = &self.current {
+                for ((_, b), v) in self.derived.iter_mut().zip(values) {
+                    b.append_value(v);
+                }
+            }
+        }
         self.source_object.append_value(object);
         self.source_line.append_value(line as i64);
     }
@@ -85,16 +117,23 @@ impl TextRows {
         let mut fields = self.fields.iter_mut();
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
         for field in self.schema.fields() {
-            columns.push(match field.name().as_str() {
+            let name = field.name().as_str();
+            columns.push(match name {
                 SOURCE_OBJECT => Arc::new(self.source_object.finish()),
                 SOURCE_LINE => Arc::new(self.source_line.finish()),
                 BATCH => constant_ints(self.lineage.batch, n),
                 RUN_ID => constant_strings(&self.lineage.run_id, n),
                 INGESTED_AT => constant_timestamps(self.lineage.ingested_at, n),
-                _ => match fields.next() {
-                    Some(b) => Arc::new(b.finish()),
-                    None => return Err(ArrowError::SchemaError(format!("no builder for {field}"))),
-                },
+                _ => {
+                    let derived = self.derived.iter_mut().find(|(d, _)| d.column == name);
+                    let builder = match derived {
+                        Some((_, b)) => b,
+                        None => fields.next().ok_or_else(|| {
+                            ArrowError::SchemaError(format!("no builder for {name}"))
+                        })?,
+                    };
+                    Arc::new(builder.finish())
+                }
             });
         }
         RecordBatch::try_new(self.schema.clone(), columns)

@@ -1,17 +1,23 @@
 //! The sources bronze lands, each a folder of the landing zone: which objects hold records of
 //! which bronze table, and what a well-formed record looks like.
 
+use chrono::NaiveDate;
 use lake_schema::{
-    BRONZE_LASTFM_PLAYS, BRONZE_LASTFM_PROFILES, BRONZE_LASTFM_QUARANTINE, BRONZE_SPARKIFY_EVENTS,
-    BRONZE_SPARKIFY_QUARANTINE, BRONZE_SPARKIFY_SONGS, LASTFM, SPARKIFY, TableDef,
+    BRONZE_DEEZER_LISTENS, BRONZE_DEEZER_QUARANTINE, BRONZE_LASTFM_PLAYS, BRONZE_LASTFM_PROFILES,
+    BRONZE_LASTFM_QUARANTINE, BRONZE_SPARKIFY_EVENTS, BRONZE_SPARKIFY_QUARANTINE,
+    BRONZE_SPARKIFY_SONGS, DEEZER, LASTFM, SPARKIFY, TableDef,
 };
 
 /// How the records of a target table are written in its files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// One record per line, `width` tab-separated fields, no quoting. With `header`, a first
-    /// line starting with `#` is a header, not data.
-    Tsv { width: usize, header: bool },
+    /// One record per line, `width` fields separated by `separator` (a tab, `|`), no quoting.
+    /// With `header`, a first line starting with `#` is a header, not data.
+    Delimited {
+        separator: u8,
+        width: usize,
+        header: bool,
+    },
     /// One JSON value per line.
     JsonLines,
     /// JSON values written one after the other, each possibly over several lines (the usual
@@ -24,6 +30,16 @@ pub struct Target {
     /// The bronze table its records go to.
     pub def: &'static TableDef,
     pub format: Format,
+    /// Columns whose value comes from the object's name, not from its lines (a log's day).
+    pub derived: &'static [Derived],
+}
+
+/// A column of a target filled from the name of the object (or archive member) each record
+/// comes from; the source's `classify` has accepted the name.
+#[derive(Debug)]
+pub struct Derived {
+    pub column: &'static str,
+    pub value: fn(&str) -> String,
 }
 
 impl PartialEq for Target {
@@ -67,22 +83,26 @@ impl Source {
     }
 }
 
-pub const SOURCES: &[&Source] = &[&LASTFM_SOURCE, &SPARKIFY_SOURCE];
+pub const SOURCES: &[&Source] = &[&LASTFM_SOURCE, &SPARKIFY_SOURCE, &DEEZER_SOURCE];
 
 const LASTFM_PLAYS: Target = Target {
     def: &BRONZE_LASTFM_PLAYS,
-    format: Format::Tsv {
+    format: Format::Delimited {
+        separator: b'\t',
         width: 6,
         header: false,
     },
+    derived: &[],
 };
 
 const LASTFM_PROFILES: Target = Target {
     def: &BRONZE_LASTFM_PROFILES,
-    format: Format::Tsv {
+    format: Format::Delimited {
+        separator: b'\t',
         width: 5,
         header: true,
     },
+    derived: &[],
 };
 
 /// Last.fm 1K: every `.tsv`/`.tsv.gz` whose name starts with `userid-profile` holds profiles,
@@ -98,11 +118,13 @@ pub const LASTFM_SOURCE: Source = Source {
 const SPARKIFY_SONGS: Target = Target {
     def: &BRONZE_SPARKIFY_SONGS,
     format: Format::JsonDocument,
+    derived: &[],
 };
 
 const SPARKIFY_EVENTS: Target = Target {
     def: &BRONZE_SPARKIFY_EVENTS,
     format: Format::JsonLines,
+    derived: &[],
 };
 
 /// Sparkify: `song_data/**.json` (one song per file) and `log_data/**.json` (JSON lines of
@@ -113,6 +135,57 @@ pub const SPARKIFY_SOURCE: Source = Source {
     quarantine: &BRONZE_SPARKIFY_QUARANTINE,
     classify: classify_sparkify,
 };
+
+const DEEZER_LISTENS: Target = Target {
+    def: &BRONZE_DEEZER_LISTENS,
+    format: Format::Delimited {
+        separator: b'|',
+        width: 3,
+        header: false,
+    },
+    derived: &[Derived {
+        column: "day",
+        value: deezer_log_day,
+    }],
+};
+
+/// Deezer's daily logs: `listen-YYYYMMDD.log` or `listen-YYYYMMDD.log.gz` (a real date), one
+/// stream a line; the day of every line is its file's.
+pub const DEEZER_SOURCE: Source = Source {
+    name: DEEZER,
+    targets: &[&DEEZER_LISTENS],
+    quarantine: &BRONZE_DEEZER_QUARANTINE,
+    classify: classify_deezer,
+};
+
+/// The day of a Deezer log `listen-YYYYMMDD.log[.gz]`, when its name is one.
+pub fn log_day(path: &str) -> Option<NaiveDate> {
+    let name = base_name(path);
+    let stem = name.strip_suffix(".gz").unwrap_or(name);
+    let digits = stem.strip_prefix("listen-")?.strip_suffix(".log")?;
+    if digits.len() != 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    NaiveDate::parse_from_str(digits, "%Y%m%d").ok()
+}
+
+/// The log's day as `YYYY-MM-DD` (the bronze `day` column).
+fn deezer_log_day(object: &str) -> String {
+    log_day(object).map(|d| d.to_string()).unwrap_or_default()
+}
+
+pub fn classify_deezer(path: &str) -> Kind {
+    if is_junk(path) {
+        return Kind::Ignored("hidden or macOS metadata file");
+    }
+    if log_day(path).is_none() {
+        return Kind::Ignored("not a listen-YYYYMMDD.log or .log.gz file of a real date");
+    }
+    Kind::Records {
+        target: &DEEZER_LISTENS,
+        gzip: path.ends_with(".gz"),
+    }
+}
 
 fn base_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
@@ -213,6 +286,43 @@ mod tests {
             classify_lastfm("._userid-profile.tsv"),
             Kind::Ignored(_)
         ));
+    }
+
+    #[test]
+    fn deezer_logs_are_named_by_a_real_day() {
+        assert_eq!(
+            classify_deezer("listen-20211201.log"),
+            Kind::Records {
+                target: &DEEZER_LISTENS,
+                gzip: false
+            }
+        );
+        assert_eq!(
+            classify_deezer("2021/12/listen-20211201.log.gz"),
+            Kind::Records {
+                target: &DEEZER_LISTENS,
+                gzip: true
+            }
+        );
+        assert_eq!(
+            deezer_log_day("s3://b/landing/deezer/listen-20211201.log"),
+            "2021-12-01"
+        );
+        for other in [
+            "listen-20210229.log",
+            "listen-2021121.log",
+            "listen-20211201.txt",
+            "sample_listen-2021-12-01.txt",
+            "listen-20211201.log.bak",
+            "Listen-20211201.log",
+            ".listen-20211201.log",
+            "listen-2021120a.log",
+        ] {
+            assert!(
+                matches!(classify_deezer(other), Kind::Ignored(_)),
+                "{other}"
+            );
+        }
     }
 
     #[test]

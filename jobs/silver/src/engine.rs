@@ -1,22 +1,22 @@
 //! The silver engine: builds the tables of any declared [`Source`] from its bronze tables,
 //! incrementally, and reconciles the counts.
 
-use datafusion::functions::expr_fn::date_part;
+use chrono::NaiveDate;
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::datatypes::{DataType, Date32Type};
 use datafusion::functions_aggregate::expr_fn::{count, max};
+use datafusion::logical_expr::cast;
 use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 use datafusion::scalar::ScalarValue;
 use lake_runtime::progress::{Progress, Unit};
 use lake_runtime::{
-    LakeError, Month, Months, Refresh, Result, Run, Scope, Summary, Written, counts, int64_column,
-    register_view,
+    Days, Input, LakeError, Month, Months, Refresh, Result, Run, SILVER_TXN, Scope, Summary,
+    Written, counts, register_view,
 };
+use lake_schema::Layer;
 use serde_json::{Map, Value, json};
 
 use crate::source::{Checked, Kind, Reconcile, Source, Table};
-
-/// The Delta application id under which each silver table records the last bronze batch it
-/// includes.
-pub const SILVER_TXN: &str = "lake.silver";
 
 /// One source's run: its checked views and what was done to each table.
 pub(crate) struct Engine<'a> {
@@ -33,7 +33,7 @@ pub(crate) struct Engine<'a> {
 }
 
 impl<'a> Engine<'a> {
-    /// Registers the source's bronze tables and plans its checked views; `None`
+    /// Registers the source's input tables and plans its checked views; `None`
     /// (with a message) when none of its bronze tables exists yet.
     pub(crate) async fn open(
         run: &'a Run,
@@ -42,14 +42,16 @@ impl<'a> Engine<'a> {
         source: &'static Source,
         summary: &mut Summary,
     ) -> Result<Option<Engine<'a>>> {
-        let inputs = run.lake.register_inputs(ctx, source.bronze).await?;
-        if inputs.iter().all(|i| i.version.is_none()) {
+        let inputs = run.lake.register_inputs(ctx, source.inputs).await?;
+        let bronze = || source.inputs.iter().filter(|d| d.layer == Layer::Bronze);
+        let landed = |i: &&Input| bronze().any(|d| d.qualified_name() == i.name);
+        if inputs.iter().filter(landed).all(|i| i.version.is_none()) {
             tracing::info!("{} has no bronze tables yet: skipping it", source.name);
             return Ok(None);
         }
         summary.inputs.extend(inputs);
         let mut high = 0;
-        for def in source.bronze {
+        for def in bronze() {
             let df = frame(ctx, &def.qualified_name()).await?;
             let newest = df
                 .aggregate(vec![], vec![max(col("batch")).alias("newest")])
@@ -124,14 +126,13 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// Registers the checked views, narrowed to what `refresh` reads: the months it rebuilds
-    /// (by the records' text time, so that scans skip files) or the batches it appends.
+    /// Registers the checked views, narrowed to what `refresh` reads: the months or days it
+    /// rebuilds (by the records' text time, so that scans skip files) or the batches it appends.
     fn narrow_inputs(&self, refresh: &Refresh) -> Result<()> {
         for (view, df) in &self.checked {
             let predicate = match refresh {
-                Refresh::Months(m) => view.time.as_ref().map(|t| m.text_predicate(t.text)),
                 Refresh::After(b) => Some(col("batch").gt(lit(*b))),
-                _ => None,
+                _ => view.time.as_ref().and_then(|t| refresh.text_filter(t.text)),
             };
             let df = match predicate {
                 Some(p) => df
@@ -147,19 +148,29 @@ impl<'a> Engine<'a> {
 
     /// What this run does to `table`.
     async fn plan(&self, table: &Table) -> Result<Refresh> {
-        Ok(match self.scope {
-            Scope::Full => Refresh::Full,
-            Scope::Range(from, to) if table.kind.is_monthly() => {
-                Refresh::Months(Months::of_range(from, to))
+        Ok(match (self.scope, table.kind) {
+            (Scope::Full, _) => Refresh::Full,
+            (Scope::Range(from, to), Kind::Daily { column, .. }) => Refresh::Days {
+                days: Days::of_range(from, to),
+                column,
+            },
+            (Scope::Range(from, to), kind) if kind.is_dated() => {
+                Refresh::Months(Months::of_days(from, to))
             }
-            Scope::Range(..) => Refresh::NotInScope,
-            Scope::Changed => match self.run.lake.txn_version(table.def, SILVER_TXN).await? {
+            (Scope::Range(..), _) => Refresh::NotInScope,
+            (Scope::Changed, kind) => match self.run.lake.txn_version(table.def, SILVER_TXN).await?
+            {
                 None => Refresh::Full,
                 Some(held) if held >= self.high => Refresh::UpToDate,
-                Some(held) => match table.kind {
+                Some(held) => match kind {
                     Kind::Monthly { new_rows } => {
-                        Refresh::Months(self.new_months(new_rows, held).await?)
+                        let new = self.new_dates(new_rows, held, true).await?;
+                        Refresh::Months(Months::each(new.into_iter().map(Month::of)))
                     }
+                    Kind::Daily { new_rows, column } => Refresh::Days {
+                        days: Days::each(self.new_dates(new_rows, held, false).await?),
+                        column,
+                    },
                     Kind::MonthlyRebuilt | Kind::Whole => Refresh::Full,
                     Kind::Rejects => Refresh::After(held),
                 },
@@ -167,44 +178,47 @@ impl<'a> Engine<'a> {
         })
     }
 
-    /// The months of the accepted records of `view` that bronze batches after `held` brought.
-    async fn new_months(&self, view: &Checked, held: i64) -> Result<Months> {
+    /// The days of the records of `view` (a view with a time) that bronze batches after `held`
+    /// brought; with `accepted`, of those that break no rule only (a rejected record may have
+    /// no time).
+    async fn new_dates(&self, view: &Checked, held: i64, accepted: bool) -> Result<Vec<NaiveDate>> {
         let Some(time) = &view.time else {
-            return Ok(Months::of_range(None, None));
+            return Ok(Vec::new());
         };
         self.narrow_inputs(&Refresh::Full)?;
-        let err = LakeError::query(format!("months of new rows in {}", view.sql.name));
+        let err = LakeError::query(format!("days of new rows in {}", view.sql.name));
+        let mut new = col("batch").gt(lit(held));
+        if accepted {
+            new = new.and(col("reject_reason").is_null());
+        }
+        let day = cast(col(time.typed), DataType::Date32).alias("day");
         let batches = frame(self.ctx, view.sql.name)
             .await?
-            .filter(
-                col("batch")
-                    .gt(lit(held))
-                    .and(col("reject_reason").is_null()),
-            )
-            .and_then(|df| {
-                df.select(vec![
-                    date_part(lit("year"), col(time.typed)).alias("year"),
-                    date_part(lit("month"), col(time.typed)).alias("month"),
-                ])
-            })
+            .filter(new)
+            .and_then(|df| df.select(vec![day]))
             .and_then(DataFrame::distinct)
             .map_err(&err)?
             .collect()
             .await
             .map_err(&err)?;
-        let mut months = Vec::new();
+        let mut days = Vec::new();
         for b in &batches {
-            let year = int64_column(b, "year").map_err(|e| err(e.into()))?;
-            let month = int64_column(b, "month").map_err(|e| err(e.into()))?;
-            for i in 0..b.num_rows() {
-                months.push(Month {
-                    year: year.value(i) as i32,
-                    month: month.value(i) as u32,
-                });
-            }
+            let column = b
+                .column(0)
+                .as_primitive_opt::<Date32Type>()
+                .ok_or_else(|| {
+                    err(datafusion::error::DataFusionError::Internal(
+                        "the day is not a date".into(),
+                    ))
+                })?;
+            days.extend(
+                column
+                    .iter()
+                    .flatten()
+                    .filter_map(|d| NaiveDate::from_num_days_from_ce_opt(d + UNIX_EPOCH_FROM_CE)),
+            );
         }
-        months.sort();
-        Ok(Months::each(months))
+        Ok(days)
     }
 
     /// Carries out `refresh` of `table` in one commit; `None` when nothing is written. Either
@@ -255,7 +269,13 @@ impl<'a> Engine<'a> {
     async fn rows_read(&mut self) -> Result<u64> {
         let consumed = match self.scope {
             Scope::Full => Refresh::Full,
-            Scope::Range(from, to) => Refresh::Months(Months::of_range(from, to)),
+            Scope::Range(from, to) if self.source.by_month() => {
+                Refresh::Months(Months::of_days(from, to))
+            }
+            Scope::Range(from, to) => Refresh::Days {
+                days: Days::of_range(from, to),
+                column: "",
+            },
             Scope::Changed => {
                 let mut oldest = Some(i64::MAX);
                 for t in self.source.tables {
@@ -281,7 +301,7 @@ impl<'a> Engine<'a> {
         let mut read = 0;
         for (view, _) in &self.checked {
             // a backfill reads the views with a time to narrow by
-            if matches!(consumed, Refresh::Months(_)) && view.time.is_none() {
+            if matches!(self.scope, Scope::Range(..)) && view.time.is_none() {
                 continue;
             }
             read += self.count(view, &consumed).await?.0;
@@ -290,21 +310,18 @@ impl<'a> Engine<'a> {
     }
 
     /// Counts the records of the (narrowed) checked view `view` that `refresh` rebuilds:
-    /// (all, rejected). With months, those whose time falls in them. Without, this reads no
-    /// column of bronze but `batch`, unless `rejected` is wanted: nothing is parsed.
+    /// (all, rejected). With months or days, those whose time falls in them, and the rejected
+    /// among them. Otherwise this reads no column of bronze but `batch`: nothing is parsed.
     async fn count(&self, view: &Checked, refresh: &Refresh) -> Result<(u64, u64)> {
         let err = LakeError::query(format!("counting {}", view.sql.name));
         let mut df = frame(self.ctx, view.sql.name).await?;
-        if let (Refresh::Months(m), Some(time)) = (refresh, &view.time) {
-            let typed = col(time.typed);
-            let in_months = m.predicate(
-                date_part(lit("year"), typed.clone()),
-                date_part(lit("month"), typed),
-            );
-            df = df.filter(in_months).map_err(&err)?;
-        }
+        let in_time = view
+            .time
+            .as_ref()
+            .and_then(|t| refresh.time_filter(col(t.typed)));
         let mut aggregates = vec![count(lit(1)).alias("rows_in")];
-        if matches!(refresh, Refresh::Months(_)) {
+        if let Some(in_time) = in_time {
+            df = df.filter(in_time).map_err(&err)?;
             aggregates.push(count(col("reject_reason")).alias("rejected"));
         }
         let df = df.aggregate(vec![], aggregates).map_err(&err)?;
@@ -324,7 +341,9 @@ impl<'a> Engine<'a> {
     ) -> Result<Option<Value>> {
         self.narrow_inputs(refresh)?;
         let (rows_in, rejected) = match refresh {
-            Refresh::Months(_) if r.input.time.is_some() => self.count(r.input, refresh).await?,
+            Refresh::Months(_) | Refresh::Days { .. } if r.input.time.is_some() => {
+                self.count(r.input, refresh).await?
+            }
             // all of bronze: the quarantine, refreshed above, holds every reject, so no record
             // is parsed again to count them
             Refresh::Full => (
@@ -371,6 +390,9 @@ impl<'a> Engine<'a> {
         Ok(counts(df, &name).await?.get("rows").max(0) as u64)
     }
 }
+
+/// Days from 0001-01-01 (day 1) to 1970-01-01: turns an Arrow date into a chrono one.
+const UNIX_EPOCH_FROM_CE: i32 = 719_163;
 
 /// The registered table or view `name`.
 async fn frame(ctx: &SessionContext, name: &str) -> Result<DataFrame> {

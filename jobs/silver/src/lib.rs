@@ -7,7 +7,7 @@
 //! ([`engine`]) runs every source; a source whose bronze tables do not exist yet is skipped.
 //!
 //! Runs are incremental. Bronze rows carry the batch that landed them; every silver commit
-//! records the last bronze batch it includes as the Delta transaction [`SILVER_TXN`], in the
+//! records the last bronze batch it includes as the Delta transaction `lake.silver`, in the
 //! same commit as its rows. A run reads that per table and rebuilds only what the newer
 //! batches change ([`source::Kind`]): the months they touch of a month-partitioned table, the
 //! whole of a small dimension, the new rejects of a quarantine. A crash between two tables'
@@ -22,8 +22,6 @@ pub mod sources;
 use std::sync::Arc;
 
 use lake_runtime::{Result, Run, Scope, Summary, session};
-
-pub use engine::SILVER_TXN;
 
 pub async fn run(run: Arc<Run>, scope: Scope) -> Result<Summary> {
     let ctx = session(&run.cfg);

@@ -10,9 +10,10 @@ use lake_schema::TableDef;
 pub struct Source {
     /// The source's folder and prefix (`lastfm`).
     pub name: &'static str,
-    /// The bronze tables its checked views read. A source none of whose bronze tables exist
-    /// yet is skipped; a missing one of several reads as empty.
-    pub bronze: &'static [&'static TableDef],
+    /// The tables its checked views read: its bronze tables, and any meta table they consult
+    /// (`meta.landed_objects`). A source none of whose bronze tables exist yet is skipped; a
+    /// missing one of several reads as empty.
+    pub inputs: &'static [&'static TableDef],
     /// Views that type every bronze record and name the first rule it breaks.
     pub checked: &'static [&'static Checked],
     /// Its tables, in the order they are built: a table's query may read one built before it
@@ -23,6 +24,16 @@ pub struct Source {
     pub measures: &'static [Sql],
 }
 
+impl Source {
+    /// Whether a backfill rebuilds whole months (some table is month-partitioned by new rows)
+    /// rather than days.
+    pub fn by_month(&self) -> bool {
+        self.tables
+            .iter()
+            .any(|t| matches!(t.kind, Kind::Monthly { .. } | Kind::MonthlyRebuilt))
+    }
+}
+
 /// A checked view: every bronze record of a table, typed, with the first rule it breaks in
 /// `reject_reason` (NULL when it breaks none), its `batch`, and its lineage. Registered under
 /// its SQL file's name.
@@ -30,7 +41,7 @@ pub struct Source {
 pub struct Checked {
     pub sql: Sql,
     /// The record's time, when it has one: lets a run read only the bronze files of the months
-    /// it rebuilds, find the months new records fall in, and count a month's records.
+    /// or days it rebuilds, find the months or days new records fall in, and count them.
     pub time: Option<Time>,
     /// Computed once per run and held in memory: costly to compute and read by several tables.
     pub cached: bool,
@@ -42,7 +53,7 @@ pub struct Time {
     /// As written, ISO-8601 text that sorts in time order (`raw_timestamp`): scans skip files
     /// by its min/max statistics.
     pub text: &'static str,
-    /// Parsed (`played_at`): the months of the rows.
+    /// Parsed (`played_at`, a timestamp or a date): the months or days of the rows.
     pub typed: &'static str,
 }
 
@@ -70,6 +81,13 @@ pub enum Kind {
     /// song plays are matched against the whole song catalogue): new batches rebuild it whole;
     /// a backfill replaces its months.
     MonthlyRebuilt,
+    /// Daily rows (a date `column`; partitioned by `year` and `month`): new batches replace the
+    /// days their records of `new_rows` (a view with a [`Time`]) fall in, rejected ones
+    /// included; a backfill replaces its days. A new day costs a day.
+    Daily {
+        new_rows: &'static Checked,
+        column: &'static str,
+    },
     /// A dimension: rebuilt whole from all of its source when anything changed.
     Whole,
     /// A quarantine: the rejects of new batches are appended. Its rows count as quarantined.
@@ -77,8 +95,12 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn is_monthly(self) -> bool {
-        matches!(self, Kind::Monthly { .. } | Kind::MonthlyRebuilt)
+    /// Whether its rows are replaced by month or by day, so that a backfill touches it.
+    pub fn is_dated(self) -> bool {
+        matches!(
+            self,
+            Kind::Monthly { .. } | Kind::MonthlyRebuilt | Kind::Daily { .. }
+        )
     }
 }
 

@@ -2,16 +2,17 @@
 
 use lake_runtime::sql;
 use lake_schema::{
-    BRONZE_LASTFM_PLAYS, BRONZE_LASTFM_PROFILES, BRONZE_SPARKIFY_EVENTS, BRONZE_SPARKIFY_SONGS,
-    LASTFM, SILVER_LASTFM_LISTENS, SILVER_LASTFM_QUARANTINE, SILVER_LASTFM_USERS,
-    SILVER_SPARKIFY_ARTISTS, SILVER_SPARKIFY_QUARANTINE, SILVER_SPARKIFY_SONGPLAYS,
-    SILVER_SPARKIFY_SONGS, SILVER_SPARKIFY_TIME, SILVER_SPARKIFY_USERS,
-    SILVER_SPARKIFY_USERS_HISTORY, SPARKIFY,
+    BRONZE_DEEZER_LISTENS, BRONZE_LASTFM_PLAYS, BRONZE_LASTFM_PROFILES, BRONZE_SPARKIFY_EVENTS,
+    BRONZE_SPARKIFY_SONGS, DEEZER, LASTFM, META_LANDED_OBJECTS, SILVER_DEEZER_COUNTRY_SONG_DAILY,
+    SILVER_DEEZER_QUARANTINE, SILVER_DEEZER_STREAMS, SILVER_DEEZER_USER_SONG_DAILY,
+    SILVER_LASTFM_LISTENS, SILVER_LASTFM_QUARANTINE, SILVER_LASTFM_USERS, SILVER_SPARKIFY_ARTISTS,
+    SILVER_SPARKIFY_QUARANTINE, SILVER_SPARKIFY_SONGPLAYS, SILVER_SPARKIFY_SONGS,
+    SILVER_SPARKIFY_TIME, SILVER_SPARKIFY_USERS, SILVER_SPARKIFY_USERS_HISTORY, SPARKIFY,
 };
 
 use crate::source::{Checked, Kind, Source, Table, Time};
 
-pub const SOURCES: &[&Source] = &[&LASTFM_SOURCE, &SPARKIFY_SOURCE];
+pub const SOURCES: &[&Source] = &[&LASTFM_SOURCE, &SPARKIFY_SOURCE, &DEEZER_SOURCE];
 
 const LASTFM_PLAYS: Checked = Checked {
     sql: sql!("lastfm_plays_checked"),
@@ -32,7 +33,7 @@ const LASTFM_PROFILES: Checked = Checked {
 /// profiles, and the rejects of both.
 pub const LASTFM_SOURCE: Source = Source {
     name: LASTFM,
-    bronze: &[&BRONZE_LASTFM_PLAYS, &BRONZE_LASTFM_PROFILES],
+    inputs: &[&BRONZE_LASTFM_PLAYS, &BRONZE_LASTFM_PROFILES],
     checked: &[&LASTFM_PLAYS, &LASTFM_PROFILES],
     tables: &[
         Table::new(
@@ -71,7 +72,7 @@ const SPARKIFY_EVENTS: Checked = Checked {
 /// songs, artists, time) and the rejects of songs and events.
 pub const SPARKIFY_SOURCE: Source = Source {
     name: SPARKIFY,
-    bronze: &[&BRONZE_SPARKIFY_SONGS, &BRONZE_SPARKIFY_EVENTS],
+    inputs: &[&BRONZE_SPARKIFY_SONGS, &BRONZE_SPARKIFY_EVENTS],
     checked: &[&SPARKIFY_SONGS, &SPARKIFY_EVENTS],
     tables: &[
         Table::new(&SILVER_SPARKIFY_SONGS, sql!("sparkify_songs"), Kind::Whole)
@@ -107,9 +108,60 @@ pub const SPARKIFY_SOURCE: Source = Source {
     measures: &[sql!("sparkify_measures")],
 };
 
+const DEEZER_LISTENS: Checked = Checked {
+    sql: sql!("deezer_listens_checked"),
+    time: Some(Time {
+        text: "day",
+        typed: "listen_date",
+    }),
+    cached: false,
+};
+
+/// Deezer's daily logs: the streams, and the two daily aggregates the charts roll their window
+/// from. A new day's log replaces that day in each; nothing else is read or written.
+pub const DEEZER_SOURCE: Source = Source {
+    name: DEEZER,
+    inputs: &[&BRONZE_DEEZER_LISTENS, &META_LANDED_OBJECTS],
+    checked: &[&DEEZER_LISTENS],
+    tables: &[
+        Table::new(
+            &SILVER_DEEZER_STREAMS,
+            sql!("deezer_streams"),
+            Kind::Daily {
+                new_rows: &DEEZER_LISTENS,
+                column: "listen_date",
+            },
+        )
+        .reconciled(&DEEZER_LISTENS, "unaccounted"),
+        Table::new(
+            &SILVER_DEEZER_COUNTRY_SONG_DAILY,
+            sql!("deezer_country_song_daily"),
+            Kind::Daily {
+                new_rows: &DEEZER_LISTENS,
+                column: "day",
+            },
+        ),
+        Table::new(
+            &SILVER_DEEZER_USER_SONG_DAILY,
+            sql!("deezer_user_song_daily"),
+            Kind::Daily {
+                new_rows: &DEEZER_LISTENS,
+                column: "day",
+            },
+        ),
+        Table::new(
+            &SILVER_DEEZER_QUARANTINE,
+            sql!("deezer_quarantine"),
+            Kind::Rejects,
+        ),
+    ],
+    measures: &[],
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lake_schema::Layer;
 
     #[test]
     fn every_declaration_is_complete() {
@@ -126,7 +178,11 @@ mod tests {
                 if let Kind::Monthly { new_rows } = table.kind {
                     assert!(new_rows.time.is_some(), "{name}: new rows need a time");
                 }
-                if table.kind.is_monthly() {
+                if let Kind::Daily { new_rows, column } = table.kind {
+                    assert!(new_rows.time.is_some(), "{name}: new rows need a time");
+                    assert!(table.def.column(column).is_some(), "{name}: no {column}");
+                }
+                if table.kind.is_dated() {
                     assert_eq!(table.def.partition_by, ["year", "month"], "{name}");
                 }
                 if let Some(r) = table.reconcile {
@@ -139,8 +195,8 @@ mod tests {
                     );
                 }
             }
-            for bronze in source.bronze {
-                assert_eq!(bronze.source, Some(source.name));
+            for input in source.inputs.iter().filter(|d| d.layer == Layer::Bronze) {
+                assert_eq!(input.source, Some(source.name));
             }
         }
     }

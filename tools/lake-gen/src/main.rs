@@ -1,6 +1,7 @@
-//! `lake-gen`: landing data shaped like the real sources (Last.fm 1K, Sparkify), at any size,
-//! for the default sample (`make sample`), tests and benchmarks. Deterministic for a seed.
+//! `lake-gen`: landing data shaped like the real sources (Last.fm 1K, Sparkify, Deezer), at any
+//! size, for the default sample (`make sample`), tests and benchmarks. Deterministic for a seed.
 
+mod deezer;
 mod lastfm;
 mod rng;
 mod sparkify;
@@ -8,6 +9,7 @@ mod sparkify;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
@@ -56,6 +58,57 @@ enum Source {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Deezer: daily logs listen-YYYYMMDD.log (sng_id|user_id|country), written into OUT (e.g. landing/deezer)
+    Deezer {
+        /// Folder to write into (created if missing)
+        out: PathBuf,
+        /// The first day (YYYY-MM-DD)
+        #[arg(long, default_value = "2021-12-01", value_parser = day)]
+        start: NaiveDate,
+        /// Days of logs
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        /// Lines a day (streams, and the corrupt lines among them)
+        #[arg(long, default_value_t = 100_000)]
+        streams: u64,
+        #[arg(long, default_value_t = 20_000)]
+        users: u64,
+        #[arg(long, default_value_t = 50_000)]
+        songs: u64,
+        /// Share of corrupt lines, of the kinds the exercise's 2-million-line file has
+        #[arg(long, default_value_t = 0.001)]
+        bad_rate: f64,
+        /// A day without a log (YYYY-MM-DD); repeat for more
+        #[arg(long, value_parser = day)]
+        skip_day: Vec<NaiveDate>,
+        /// Write listen-YYYYMMDD.log.gz
+        #[arg(long)]
+        gzip: bool,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+fn day(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("'{s}' is not a day (YYYY-MM-DD)"))
+}
+
+/// Reports what `generate` wrote, or why it could not.
+fn report<T>(
+    out: &std::path::Path,
+    written: std::io::Result<T>,
+    what: impl Fn(T) -> String,
+) -> ExitCode {
+    match written {
+        Ok(n) => {
+            println!("wrote {} into {}", what(n), out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("lake-gen: cannot write into {}: {e}", out.display());
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -75,19 +128,9 @@ fn main() -> ExitCode {
                 days,
                 seed,
             };
-            match sparkify::generate(&out, &opt) {
-                Ok((songs, events)) => {
-                    println!(
-                        "wrote {songs} songs and {events} events into {}",
-                        out.display()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("lake-gen: cannot write into {}: {e}", out.display());
-                    ExitCode::FAILURE
-                }
-            }
+            report(&out, sparkify::generate(&out, &opt), |(songs, events)| {
+                format!("{songs} songs and {events} events")
+            })
         }
         Source::Lastfm {
             out,
@@ -104,19 +147,36 @@ fn main() -> ExitCode {
                 dup_rate,
                 bad_rate,
             };
-            match lastfm::generate(&out, &opt) {
-                Ok(lines) => {
-                    println!(
-                        "wrote {lines} play lines for {users} users into {}",
-                        out.display()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("lake-gen: cannot write into {}: {e}", out.display());
-                    ExitCode::FAILURE
-                }
-            }
+            report(&out, lastfm::generate(&out, &opt), |lines| {
+                format!("{lines} play lines for {users} users")
+            })
+        }
+        Source::Deezer {
+            out,
+            start,
+            days,
+            streams,
+            users,
+            songs,
+            bad_rate,
+            skip_day,
+            gzip,
+            seed,
+        } => {
+            let opt = deezer::Options {
+                start,
+                days,
+                streams,
+                users,
+                songs,
+                bad_rate,
+                skip: skip_day,
+                gzip,
+                seed,
+            };
+            report(&out, deezer::generate(&out, &opt), |lines| {
+                format!("{lines} log lines over {days} days")
+            })
         }
     }
 }

@@ -1,0 +1,499 @@
+//! Top-50 charts of a 7-day window: which dates a run charts ([`ChartDates`]), the chart SQL
+//! (`sql/charts/top50.sql`, one definition) over each source's window of streams, the chart
+//! tables, the text files of each chart date, and the record of what each date was charted from.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::{Duration, NaiveDate, Utc};
+use datafusion::arrow::array::{
+    ArrayRef, AsArray, Date32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use datafusion::arrow::datatypes::{DataType, Date32Type, Field, Schema};
+use datafusion::common::ParamValues;
+use datafusion::logical_expr::cast;
+use datafusion::prelude::{DataFrame, col, lit};
+use datafusion::scalar::ScalarValue;
+use futures::StreamExt;
+use lake_runtime::progress::Progress;
+use lake_runtime::{
+    Days, LakeError, Refresh, Result, SILVER_TXN, Scope, Sql, Summary, WriteMode, Written,
+    int64_column, register_view, sql, text_column,
+};
+use lake_schema::{Layer, TableDef};
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+
+use crate::sources::{Chart, ChartDates, Charts};
+use crate::{Built, Gold};
+
+/// The chart SQL, the same for every source: the 50 songs with most streams per chart date and
+/// key over `window_streams`.
+pub const TOP50: Sql = sql!("charts/top50");
+
+/// How many days a chart counts: the chart date and the six before it.
+const WINDOW_DAYS: i64 = 7;
+
+/// A date to chart, with what its window holds.
+#[derive(Debug, Clone)]
+struct ChartDate {
+    date: NaiveDate,
+    /// The newest bronze batch among the window's logs (`Logs` dates only).
+    window_batch: i64,
+    present: Vec<NaiveDate>,
+    missing: Vec<NaiveDate>,
+}
+
+impl Gold<'_> {
+    /// Charts the dates this run must chart, table by table, then writes their text files and
+    /// notes what each date was charted from.
+    pub(crate) async fn charts(
+        &self,
+        charts: &Charts,
+        progress: &Progress,
+        summary: &mut Summary,
+    ) -> Result<Built> {
+        let (refresh, dates) = self.chart_dates(charts).await?;
+        let mut written = Vec::new();
+        let mut read = 0;
+        if refresh.write_mode().is_some() {
+            self.register_chart_dates(&dates)?;
+        }
+        for chart in charts.tables {
+            self.describe(chart.def, &refresh, summary);
+            if let Some(mode) = refresh.write_mode() {
+                let (table, rows) = self.chart(chart, &dates, mode, &refresh).await?;
+                read += rows;
+                written.push(table);
+            }
+            progress.inc(1);
+        }
+        if dates.is_empty() || refresh.write_mode().is_none() {
+            return Ok(Built { written, read });
+        }
+        let mut files = Vec::new();
+        for chart in charts.tables {
+            files.extend(self.chart_files(chart, &dates).await?);
+        }
+        if let (ChartDates::Logs { log, .. }, Some(mode)) = (&charts.dates, refresh.write_mode()) {
+            written.push(self.note_charted(log, &dates, mode, &refresh).await?);
+        }
+        let charted: Vec<_> = dates
+            .iter()
+            .map(|d| json!({"date": d.date.to_string(), "days_missing": days(&d.missing)}))
+            .collect();
+        summary.detail(
+            &format!("{}_charts", self.source.name),
+            json!({"dates": charted, "files": files}),
+        );
+        Ok(Built { written, read })
+    }
+
+    /// What this run charts, as a refresh of the chart tables, and the dates.
+    async fn chart_dates(&self, charts: &Charts) -> Result<(Refresh, Vec<ChartDate>)> {
+        let column = "chart_date";
+        match &charts.dates {
+            ChartDates::Weeks { weeks } => {
+                let refresh = match charts.tables.first() {
+                    Some(chart) => self.plan(chart.def).await?,
+                    None => Refresh::UpToDate,
+                };
+                let refresh = match refresh {
+                    Refresh::Days { days, .. } => Refresh::Days { days, column },
+                    other => other,
+                };
+                let all = self.dates_of(weeks, "chart_date").await?;
+                let wanted = match &refresh {
+                    Refresh::Full => all,
+                    Refresh::Days { days, .. } => {
+                        all.into_iter().filter(|d| in_ranges(days, *d)).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                let dates = wanted
+                    .into_iter()
+                    .map(|date| ChartDate {
+                        date,
+                        window_batch: 0,
+                        present: Vec::new(),
+                        missing: Vec::new(),
+                    })
+                    .collect();
+                Ok((refresh, dates))
+            }
+            ChartDates::Logs { days, log } => {
+                let logs = self.log_days(days).await?;
+                let all: Vec<ChartDate> = logs.keys().map(|d| window(&logs, *d)).collect();
+                let dates: Vec<ChartDate> = match self.scope {
+                    Scope::Full => all,
+                    Scope::Range(from, to) => {
+                        let range = Days::of_range(from, to);
+                        all.into_iter()
+                            .filter(|d| in_ranges(&range, d.date))
+                            .collect()
+                    }
+                    Scope::Changed => {
+                        let charted = self.charted(log).await?;
+                        all.into_iter()
+                            .filter(|d| charted.get(&d.date) != Some(&d.window_batch))
+                            .collect()
+                    }
+                };
+                let refresh = match (self.scope, dates.is_empty()) {
+                    (Scope::Full, _) => Refresh::Full,
+                    (_, true) => Refresh::UpToDate,
+                    (_, false) => Refresh::Days {
+                        days: Days::each(dates.iter().map(|d| d.date)),
+                        column,
+                    },
+                };
+                Ok((refresh, dates))
+            }
+        }
+    }
+
+    /// The days with a log that silver has consumed, each with the newest batch of its logs:
+    /// a log silver has not taken in yet is charted on a later run.
+    async fn log_days(&self, days: &Sql) -> Result<BTreeMap<NaiveDate, i64>> {
+        let mut through = i64::MAX;
+        for def in self
+            .source
+            .inputs
+            .iter()
+            .filter(|d| d.layer == Layer::Silver)
+        {
+            let held = self.run.lake.txn_version(def, SILVER_TXN).await?;
+            through = through.min(held.unwrap_or(-1));
+        }
+        let batches = days
+            .plan(&self.ctx)
+            .await?
+            .collect()
+            .await
+            .map_err(LakeError::query(days.path))?;
+        let err = |e: datafusion::arrow::error::ArrowError| LakeError::query(days.path)(e.into());
+        let mut logs = BTreeMap::new();
+        for b in &batches {
+            let day = date_column(b, "day").map_err(err)?;
+            let batch = int64_column(b, "batch").map_err(err)?;
+            for i in 0..b.num_rows() {
+                if let Some(d) = day.get(i).copied().flatten()
+                    && batch.value(i) <= through
+                {
+                    logs.insert(d, batch.value(i));
+                }
+            }
+        }
+        Ok(logs)
+    }
+
+    /// The dates of a one-column query's `column`.
+    async fn dates_of(&self, sql: &Sql, column: &str) -> Result<Vec<NaiveDate>> {
+        let batches = sql
+            .plan(&self.ctx)
+            .await?
+            .collect()
+            .await
+            .map_err(LakeError::query(sql.path))?;
+        let mut dates = BTreeSet::new();
+        for b in &batches {
+            let days = date_column(b, column).map_err(|e| LakeError::query(sql.path)(e.into()))?;
+            dates.extend(days.into_iter().flatten());
+        }
+        Ok(dates.into_iter().collect())
+    }
+
+    /// What each chart date was last charted from, as the log table says: date → window batch.
+    async fn charted(&self, log: &TableDef) -> Result<BTreeMap<NaiveDate, i64>> {
+        self.run.lake.register(&self.ctx, log).await?;
+        let err = LakeError::query(log.qualified_name());
+        let batches = self
+            .ctx
+            .table(log.qualified_name())
+            .await
+            .and_then(|df| df.select_columns(&["chart_date", "window_batch"]))
+            .map_err(&err)?
+            .collect()
+            .await
+            .map_err(&err)?;
+        let mut charted = BTreeMap::new();
+        for b in &batches {
+            let bad = |e: datafusion::arrow::error::ArrowError| err(e.into());
+            let dates = date_column(b, "chart_date").map_err(bad)?;
+            let window = int64_column(b, "window_batch").map_err(bad)?;
+            for (i, date) in dates.into_iter().enumerate() {
+                if let Some(date) = date {
+                    charted.insert(date, window.value(i));
+                }
+            }
+        }
+        Ok(charted)
+    }
+
+    /// Registers the dates to chart as the table `chart_dates` (`chart_date`).
+    fn register_chart_dates(&self, dates: &[ChartDate]) -> Result<()> {
+        let err = LakeError::query("chart_dates");
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "chart_date",
+            DataType::Date32,
+            false,
+        )]));
+        let column: Date32Array = dates
+            .iter()
+            .map(|d| Some(days_since_epoch(d.date)))
+            .collect();
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(column) as ArrayRef])
+            .map_err(|e| err(e.into()))?;
+        let df = self.ctx.read_batch(batch).map_err(&err)?;
+        register_view(&self.ctx, "chart_dates", df)
+    }
+
+    /// Computes one chart table for the chart dates and writes it in one commit; returns what
+    /// was written and the window rows read.
+    async fn chart(
+        &self,
+        chart: &Chart,
+        dates: &[ChartDate],
+        mode: WriteMode,
+        refresh: &Refresh,
+    ) -> Result<(Written, u64)> {
+        let err = LakeError::query(chart.window.path);
+        let first = dates.iter().map(|d| d.date).min().unwrap_or_default();
+        let last = dates.iter().map(|d| d.date).max().unwrap_or_default();
+        let params = ParamValues::Map(
+            [
+                (
+                    "first_day",
+                    date_value(first - Duration::days(WINDOW_DAYS - 1)),
+                ),
+                ("last_day", date_value(last)),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.into()))
+            .collect(),
+        );
+        let window = chart
+            .window
+            .plan(&self.ctx)
+            .await?
+            .with_param_values(params)
+            .map_err(&err)?;
+        register_view(&self.ctx, "window_streams", window.clone())?;
+        let read = window.count().await.map_err(&err)? as u64;
+        let ranked = TOP50
+            .plan(&self.ctx)
+            .await?
+            .with_column_renamed("key", chart.key)
+            .and_then(|df| df.with_column_renamed("song", chart.song))
+            .map_err(LakeError::query(TOP50.path))?;
+        let written = self.write(chart.def, ranked, mode, refresh).await?;
+        self.run.lake.register(&self.ctx, chart.def).await?;
+        Ok((written, read))
+    }
+
+    /// Writes the text file of each chart date of `chart`, when it has one; returns their URLs.
+    async fn chart_files(&self, chart: &Chart, dates: &[ChartDate]) -> Result<Vec<String>> {
+        let Some(prefix) = chart.file else {
+            return Ok(Vec::new());
+        };
+        let folder = self
+            .run
+            .lake
+            .root()
+            .child(&format!("gold/{}/charts", self.source.name))?;
+        let mut urls = Vec::new();
+        for d in dates {
+            let name = format!("{prefix}_{}.txt", d.date.format("%Y%m%d"));
+            let rows = self.chart_rows(chart, d.date).await?;
+            let url = write_chart_file(&folder, &name, rows).await?;
+            tracing::info!(chart = %chart.def.qualified_name(), "{url} written");
+            urls.push(url);
+        }
+        Ok(urls)
+    }
+
+    /// The rows of one chart date, as text, by key in ascending order and then by rank (the
+    /// sort is the plan's last step, so that its one output stream is in that order).
+    async fn chart_rows(&self, chart: &Chart, date: NaiveDate) -> Result<DataFrame> {
+        let text = |c: &str| cast(col(c), DataType::Utf8);
+        self.ctx
+            .table(chart.def.qualified_name())
+            .await
+            .and_then(|df| df.filter(col("chart_date").eq(lit(date_value(date)))))
+            .and_then(|df| {
+                df.select(vec![
+                    text(chart.key).alias("key"),
+                    text(chart.song).alias("song"),
+                    col("streams"),
+                    col(chart.key).alias("key_order"),
+                    col("rank"),
+                ])
+            })
+            .and_then(|df| {
+                df.sort(vec![
+                    col("key_order").sort(true, false),
+                    col("rank").sort(true, false),
+                ])
+            })
+            .map_err(LakeError::query(chart.def.qualified_name()))
+    }
+
+    /// Records, in the log table, what each chart date was charted from (written as the chart
+    /// tables were).
+    async fn note_charted(
+        &self,
+        log: &TableDef,
+        dates: &[ChartDate],
+        mode: WriteMode,
+        refresh: &Refresh,
+    ) -> Result<Written> {
+        let err = LakeError::query(log.qualified_name());
+        let n = dates.len();
+        let text = |f: &dyn Fn(&ChartDate) -> String| {
+            Arc::new(StringArray::from_iter_values(dates.iter().map(f))) as ArrayRef
+        };
+        let batch = RecordBatch::try_new(
+            log.arrow_schema(),
+            vec![
+                Arc::new(
+                    dates
+                        .iter()
+                        .map(|d| Some(days_since_epoch(d.date)))
+                        .collect::<Date32Array>(),
+                ),
+                Arc::new(Int64Array::from_iter_values(
+                    dates.iter().map(|d| d.window_batch),
+                )),
+                text(&|d| days(&d.present).join(",")),
+                text(&|d| days(&d.missing).join(",")),
+                Arc::new(StringArray::from(vec![self.run.id.as_str(); n])),
+                Arc::new(
+                    TimestampMicrosecondArray::from(vec![Utc::now().timestamp_micros(); n])
+                        .with_timezone("UTC"),
+                ),
+            ],
+        )
+        .map_err(|e| err(e.into()))?;
+        let df = self.ctx.read_batch(batch).map_err(&err)?;
+        self.write(log, df, mode, refresh).await
+    }
+}
+
+/// The window of chart date `date` over the days with a log.
+fn window(logs: &BTreeMap<NaiveDate, i64>, date: NaiveDate) -> ChartDate {
+    let first = date - Duration::days(WINDOW_DAYS - 1);
+    let mut chart = ChartDate {
+        date,
+        window_batch: 0,
+        present: Vec::new(),
+        missing: Vec::new(),
+    };
+    for day in first.iter_days().take(WINDOW_DAYS as usize) {
+        match logs.get(&day) {
+            Some(batch) => {
+                chart.window_batch = chart.window_batch.max(*batch);
+                chart.present.push(day);
+            }
+            None => chart.missing.push(day),
+        }
+    }
+    chart
+}
+
+/// Whether `day` falls in one of `ranges`.
+fn in_ranges(ranges: &Days, day: NaiveDate) -> bool {
+    ranges
+        .0
+        .iter()
+        .any(|(from, to)| from.is_none_or(|f| f <= day) && to.is_none_or(|t| day <= t))
+}
+
+fn days(days: &[NaiveDate]) -> Vec<String> {
+    days.iter().map(NaiveDate::to_string).collect()
+}
+
+fn days_since_epoch(d: NaiveDate) -> i32 {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    i32::try_from((d - epoch).num_days()).unwrap_or(i32::MAX)
+}
+
+fn date_value(d: NaiveDate) -> ScalarValue {
+    ScalarValue::Date32(Some(days_since_epoch(d)))
+}
+
+/// The date column `name` of `batch`.
+fn date_column(
+    batch: &RecordBatch,
+    name: &str,
+) -> std::result::Result<Vec<Option<NaiveDate>>, datafusion::arrow::error::ArrowError> {
+    let array = batch.column_by_name(name).ok_or_else(|| {
+        datafusion::arrow::error::ArrowError::SchemaError(format!("no column {name}"))
+    })?;
+    let array = datafusion::arrow::compute::cast(array, &DataType::Date32)?;
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    Ok(array
+        .as_primitive::<Date32Type>()
+        .iter()
+        .map(|d| d.map(|d| epoch + Duration::days(i64::from(d))))
+        .collect())
+}
+
+/// Streams a chart's rows (key, song, streams; sorted by key, then rank) into the text file
+/// `name` under `folder`: one line per key, `key|song:streams,…`, LF line ends. The file
+/// appears whole or not at all (an object store upload completes at once).
+async fn write_chart_file(
+    folder: &lake_runtime::Location,
+    name: &str,
+    rows: DataFrame,
+) -> Result<String> {
+    let path = folder.file_path(name);
+    let url = folder.object_url(&path);
+    let failed = |message: String| LakeError::Io {
+        location: url.clone(),
+        message,
+    };
+    let mut stream = rows
+        .execute_stream()
+        .await
+        .map_err(LakeError::query(name))?;
+    let mut out = object_store::buffered::BufWriter::new(folder.store().clone(), path);
+    let mut line = String::new();
+    let mut current: Option<String> = None;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(LakeError::query(name))?;
+        let bad = |e: datafusion::arrow::error::ArrowError| LakeError::query(name)(e.into());
+        let key = text_column(&batch, "key").map_err(bad)?;
+        let song = text_column(&batch, "song").map_err(bad)?;
+        let streams = int64_column(&batch, "streams").map_err(bad)?;
+        for i in 0..batch.num_rows() {
+            if current.as_deref() != Some(key.value(i)) {
+                if current.is_some() {
+                    line.push('\n');
+                }
+                line.push_str(key.value(i));
+                line.push('|');
+                current = Some(key.value(i).to_string());
+            } else {
+                line.push(',');
+            }
+            line.push_str(song.value(i));
+            line.push(':');
+            line.push_str(itoa::Buffer::new().format(streams.value(i)));
+        }
+        // hand over whole lines only; the last one may go on in the next batch
+        if let Some(end) = line.rfind('\n') {
+            out.write_all(&line.as_bytes()[..=end])
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            line.drain(..=end);
+        }
+    }
+    if current.is_some() {
+        line.push('\n');
+    }
+    out.write_all(line.as_bytes())
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    out.shutdown().await.map_err(|e| failed(e.to_string()))?;
+    Ok(url)
+}

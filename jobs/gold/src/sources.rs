@@ -1,0 +1,159 @@
+//! The sources gold runs over, declared: which silver tables each reads, the tables it builds
+//! with which SQL, and its deliverables.
+
+use lake_runtime::{Sql, sql};
+use lake_schema::{
+    DEEZER, GOLD_DEEZER_CHART_DAYS, GOLD_DEEZER_COUNTRY_TOP50, GOLD_DEEZER_USER_TOP50,
+    GOLD_LASTFM_COUNTRY_TOP50, GOLD_LASTFM_SESSIONS, GOLD_LASTFM_TOP_SESSIONS,
+    GOLD_LASTFM_TOP_SONGS, GOLD_SPARKIFY_CONVERSIONS_DAILY, GOLD_SPARKIFY_DAILY_ACTIVE_USERS,
+    GOLD_SPARKIFY_PLAYS_BY_HOUR, GOLD_SPARKIFY_SESSIONS, GOLD_SPARKIFY_TOP_ARTISTS_DAILY,
+    GOLD_SPARKIFY_TOP_SESSIONS, GOLD_SPARKIFY_TOP_SONGS, GOLD_SPARKIFY_TOP_SONGS_DAILY, LASTFM,
+    META_LANDED_OBJECTS, SILVER_DEEZER_COUNTRY_SONG_DAILY, SILVER_DEEZER_USER_SONG_DAILY,
+    SILVER_LASTFM_LISTENS, SILVER_LASTFM_USERS, SILVER_SPARKIFY_SONGPLAYS,
+    SILVER_SPARKIFY_USERS_HISTORY, SPARKIFY, TableDef,
+};
+
+/// A source the gold SQL runs over.
+pub struct Source {
+    pub name: &'static str,
+    /// The tables its queries read (silver, and meta where a source needs it).
+    pub inputs: &'static [&'static TableDef],
+    /// Listening sessions over its plays, when its plays have times.
+    pub sessions: Option<Sessions>,
+    /// Tables only this source has, each with its query.
+    pub extra: &'static [(&'static TableDef, Sql)],
+    /// Top-50 charts of a 7-day window.
+    pub charts: Option<Charts>,
+}
+
+/// The session tables: `plays` (`sql/plays/<source>.sql`: user_id, played_at, artist_name,
+/// track_name) runs through `sessions.sql`, `top_sessions.sql` and `top_songs.sql`, the same
+/// for every source; the top songs are delivered as `<lake>/gold/<source>/top_songs.tsv`.
+pub struct Sessions {
+    pub plays: Sql,
+    pub sessions: &'static TableDef,
+    pub top_sessions: &'static TableDef,
+    pub top_songs: &'static TableDef,
+}
+
+/// Charts of the 50 songs with most streams per key (a country, a user) over the 7 days that
+/// end on a chart date: `sql/charts/top50.sql`, the same for every source, over each chart's
+/// window of streams.
+pub struct Charts {
+    /// Which days get a chart, and when one is charted again.
+    pub dates: ChartDates,
+    pub tables: &'static [Chart],
+}
+
+/// The days a source is charted on.
+pub enum ChartDates {
+    /// Every day with a log: `days` gives each log day with the newest bronze batch of its logs
+    /// (`day`, `batch`). A day is charted again when a log of its window is newer than those it
+    /// was charted from, so that a new day costs one chart and a late file redoes the days whose
+    /// window holds it. `log` records what each chart date saw.
+    Logs { days: Sql, log: &'static TableDef },
+    /// Every week, dated by its Sunday: `weeks` gives them (`chart_date`). All are charted
+    /// again when the inputs changed.
+    Weeks { weeks: Sql },
+}
+
+/// A chart table: its window query gives, for the dates in `chart_dates`, the streams of each
+/// day of each date's window (`chart_date`, `key`, `song`, `streams`); `key` and `song` become
+/// the table's columns of those names here.
+pub struct Chart {
+    pub def: &'static TableDef,
+    pub window: Sql,
+    pub key: &'static str,
+    pub song: &'static str,
+    /// The text file of each chart date, `<lake>/gold/<source>/charts/<file>_YYYYMMDD.txt`: one
+    /// line per key in ascending order, `key|song:streams,…` in rank order.
+    pub file: Option<&'static str>,
+}
+
+pub const SOURCES: &[Source] = &[
+    Source {
+        name: LASTFM,
+        inputs: &[&SILVER_LASTFM_LISTENS, &SILVER_LASTFM_USERS],
+        sessions: Some(Sessions {
+            plays: sql!("plays/lastfm"),
+            sessions: &GOLD_LASTFM_SESSIONS,
+            top_sessions: &GOLD_LASTFM_TOP_SESSIONS,
+            top_songs: &GOLD_LASTFM_TOP_SONGS,
+        }),
+        extra: &[],
+        charts: Some(Charts {
+            dates: ChartDates::Weeks {
+                weeks: sql!("charts/lastfm_weeks"),
+            },
+            tables: &[Chart {
+                def: &GOLD_LASTFM_COUNTRY_TOP50,
+                window: sql!("charts/lastfm_country"),
+                key: "country",
+                song: "song",
+                file: None,
+            }],
+        }),
+    },
+    Source {
+        name: SPARKIFY,
+        inputs: &[&SILVER_SPARKIFY_SONGPLAYS, &SILVER_SPARKIFY_USERS_HISTORY],
+        sessions: Some(Sessions {
+            plays: sql!("plays/sparkify"),
+            sessions: &GOLD_SPARKIFY_SESSIONS,
+            top_sessions: &GOLD_SPARKIFY_TOP_SESSIONS,
+            top_songs: &GOLD_SPARKIFY_TOP_SONGS,
+        }),
+        extra: &[
+            (&GOLD_SPARKIFY_PLAYS_BY_HOUR, sql!("sparkify/plays_by_hour")),
+            (
+                &GOLD_SPARKIFY_DAILY_ACTIVE_USERS,
+                sql!("sparkify/daily_active_users"),
+            ),
+            (
+                &GOLD_SPARKIFY_TOP_SONGS_DAILY,
+                sql!("sparkify/top_songs_daily"),
+            ),
+            (
+                &GOLD_SPARKIFY_TOP_ARTISTS_DAILY,
+                sql!("sparkify/top_artists_daily"),
+            ),
+            (
+                &GOLD_SPARKIFY_CONVERSIONS_DAILY,
+                sql!("sparkify/conversions_daily"),
+            ),
+        ],
+        charts: None,
+    },
+    Source {
+        name: DEEZER,
+        inputs: &[
+            &SILVER_DEEZER_COUNTRY_SONG_DAILY,
+            &SILVER_DEEZER_USER_SONG_DAILY,
+            &META_LANDED_OBJECTS,
+        ],
+        sessions: None,
+        extra: &[],
+        charts: Some(Charts {
+            dates: ChartDates::Logs {
+                days: sql!("charts/deezer_days"),
+                log: &GOLD_DEEZER_CHART_DAYS,
+            },
+            tables: &[
+                Chart {
+                    def: &GOLD_DEEZER_COUNTRY_TOP50,
+                    window: sql!("charts/deezer_country"),
+                    key: "country",
+                    song: "sng_id",
+                    file: Some("country_top50"),
+                },
+                Chart {
+                    def: &GOLD_DEEZER_USER_TOP50,
+                    window: sql!("charts/deezer_user"),
+                    key: "user_id",
+                    song: "sng_id",
+                    file: Some("user_top50"),
+                },
+            ],
+        }),
+    },
+];
