@@ -7,7 +7,7 @@
 #   make test                          every test; starts (and stops) LocalStack itself
 #   make localstack-up / localstack-down
 #   make sample                        (re)generate the sample landing data in ./landing
-#                                      (Last.fm and Sparkify, by tools/lake-gen)
+#                                      (Last.fm, Sparkify and a week of Deezer, by tools/lake-gen)
 #   make catalogue                     refresh the README's table catalogue from lake-schema
 #   make bench                         the pipeline (release build) against DuckDB and Polars
 #                                      at 0.1x, 1x and 10x the Last.fm 1K scale (bench/bench.py;
@@ -20,6 +20,7 @@ PROFILE ?= dev
 SAMPLE_ROWS ?= 100000
 SAMPLE_USERS ?= 100
 SAMPLE_EVENTS ?= 20000
+SAMPLE_STREAMS ?= 20000
 LAKE ?=
 LANDING ?=
 OUT ?=
@@ -31,7 +32,7 @@ TARGET_DIR = $(or $(CARGO_TARGET_DIR),target)
 BIN = $(TARGET_DIR)/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))
 JOB_ARGS = $(if $(LAKE),--lake $(LAKE)) $(if $(LANDING),--landing $(LANDING))
 # The sample is made only when the default landing is in use.
-SAMPLE_DEP = $(if $(LANDING)$(LAKE_LANDING),,landing/lastfm landing/sparkify)
+SAMPLE_DEP = $(if $(LANDING)$(LAKE_LANDING),,landing/lastfm landing/sparkify landing/deezer)
 
 .PHONY: build bronze silver gold sample test localstack-up localstack-down catalogue lint bench
 
@@ -53,9 +54,12 @@ landing/lastfm: | build
 landing/sparkify: | build
 	$(BIN)/lake-gen sparkify landing/sparkify --events $(SAMPLE_EVENTS)
 
+landing/deezer: | build
+	$(BIN)/lake-gen deezer landing/deezer --days 7 --streams $(SAMPLE_STREAMS) --users 2000 --songs 5000
+
 sample:
-	rm -rf landing/lastfm landing/sparkify
-	$(MAKE) landing/lastfm landing/sparkify
+	rm -rf landing/lastfm landing/sparkify landing/deezer
+	$(MAKE) landing/lastfm landing/sparkify landing/deezer
 
 test:
 	localstack/with-localstack.sh tests/run.sh

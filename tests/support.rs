@@ -230,10 +230,16 @@ pub fn python_output(py: &Path, args: &[&str], env: &[(&str, &str)]) -> Vec<u8> 
 
 /// `peers.py` of the shared benchmark folder, if present.
 pub fn peers_py() -> Option<PathBuf> {
+    shared_bench("peers.py")
+}
+
+/// A reference implementation of the shared benchmark folder (or `LAKE_TEST_BENCH`); `None`
+/// when absent (see [`unavailable`]).
+pub fn shared_bench(file: &str) -> Option<PathBuf> {
     let base = std::env::var_os("LAKE_TEST_BENCH")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join("../shared/bench"));
-    let path = base.join("peers.py");
+    let path = base.join(file);
     if path.is_file() {
         return Some(path);
     }
@@ -255,6 +261,29 @@ pub fn peer_answer(peers: &Path, engine: &str, plays: &Path) -> Option<String> {
     let plays = plays.display().to_string();
     let out = python_output(&py, &[&peers, engine, &plays], &[]);
     Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The charts `deezer.py duckdb` (the shared reference) writes for `date` (YYYYMMDD) from the
+/// logs in `logs`: the country file's text, then the user file's; `None` when the reference or
+/// its engine is missing (see [`unavailable`]).
+pub fn deezer_py_charts(logs: &Path, date: &str) -> Option<(String, String)> {
+    let (py, script) = (python()?, shared_bench("deezer.py")?);
+    let out = TempDir::new("deezer-py");
+    let (logs, dir) = (logs.display().to_string(), out.path().display().to_string());
+    let args = [
+        script.to_str().unwrap_or_default(),
+        "duckdb",
+        &logs,
+        "--date",
+        date,
+        "--out",
+        &dir,
+    ];
+    python_output(&py, &args, &[]);
+    let read = |k: &str| {
+        std::fs::read_to_string(out.join(&format!("{k}_top50_{date}.txt"))).expect("a chart file")
+    };
+    Some((read("country"), read("user")))
 }
 
 /// LocalStack S3, when the test run has it.

@@ -14,7 +14,7 @@ use datafusion::sql::parser::DFParser;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
 use lake_runtime::Lake;
-use lake_schema::CATALOGUE;
+use lake_schema::{CATALOGUE, Layer};
 
 /// Quotes `layer.table@<time>` into `layer."table@<time>"`, a name the SQL parser accepts and
 /// the catalogue resolves. Only unquoted names are touched, never a string literal, a quoted
@@ -74,19 +74,34 @@ fn byte_offset(text: &str, at: Location) -> Option<usize> {
 pub fn close_names(unknown: &str) -> Vec<String> {
     let unknown = unknown.to_ascii_lowercase();
     let unknown = unknown.strip_prefix("datafusion.").unwrap_or(&unknown);
+    // a layer the user named is taken at its word: names of other layers come after
+    let (layer, table) = match unknown.split_once('.') {
+        Some((layer, table)) if Layer::ALL.iter().any(|l| l.as_str() == layer) => {
+            (Some(layer), table)
+        }
+        _ => (None, unknown),
+    };
     let mut scored: Vec<(usize, String)> = CATALOGUE
         .iter()
         .map(|d| {
             let q = d.qualified_name();
+            let other_layer = layer.is_some_and(|l| l != d.layer.as_str());
             let distance = edit_distance(unknown, &q)
-                .min(edit_distance(unknown, &d.sql_name()))
-                .min(edit_distance(unknown, d.name) + 1);
+                .min(edit_distance(table, &d.sql_name()) + 3 * usize::from(other_layer))
+                .min(edit_distance(table, d.name) + 1 + 3 * usize::from(other_layer));
             (distance, q)
         })
         .filter(|(d, q)| *d <= 3.max(q.len() / 3))
         .collect();
     scored.sort();
-    scored.into_iter().take(3).map(|(_, q)| q).collect()
+    // the closest, and those as close
+    let best = scored.first().map_or(0, |(d, _)| *d);
+    scored
+        .into_iter()
+        .take_while(|(d, _)| *d == best)
+        .take(3)
+        .map(|(_, q)| q)
+        .collect()
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
