@@ -13,6 +13,10 @@ the outside: wall seconds, peak RSS (getrusage of the child), and bytes read and
 counted). Every engine's answer is checked equal to the pipeline's. The report gives the
 median of the repeats; the JSON keeps every measurement.
 
+Deezer (bench_deezer.py): a week of daily logs then one more day through the pipeline, against
+DuckDB, Polars and pandas recomputing the last day's charts from the 7 raw files
+(deezer_peers.py), every chart file checked equal.
+
 Writes bench/results/<time>-<rows>.json and .md, prints the table, and with --readme
 replaces the README's performance table.
 """
@@ -410,13 +414,14 @@ def print_table(report):
             print(f"  target {name}: {value:.2f} {'met' if value <= limit else 'MISSED'}")
 
 
-def update_readme(md):
+def update_readme(section, md):
+    """Replaces the README's `<!-- SECTION:begin -->` … `<!-- SECTION:end -->` with `md`."""
     readme = REPO / "README.md"
     text = readme.read_text()
-    new, n = re.subn(r"(<!-- bench:begin -->\n).*?(<!-- bench:end -->)", lambda m: m.group(1) + md + m.group(2),
-                     text, flags=re.S)
+    new, n = re.subn(rf"(<!-- {section}:begin -->\n).*?(<!-- {section}:end -->)",
+                     lambda m: m.group(1) + md + m.group(2), text, flags=re.S)
     if n == 0:
-        raise SystemExit("bench: README.md has no <!-- bench:begin --> … <!-- bench:end --> section")
+        raise SystemExit(f"bench: README.md has no <!-- {section}:begin --> … <!-- {section}:end --> section")
     readme.write_text(new)
 
 
@@ -438,7 +443,14 @@ def main():
     ap.add_argument("--data", type=Path, default=HERE / "data", help="generated landing data (kept)")
     ap.add_argument("--results", type=Path, default=HERE / "results")
     ap.add_argument("--readme", action="store_true", help="put the table into README.md")
+    ap.add_argument("--sources", default="lastfm,deezer", help="comma-separated: lastfm, deezer")
+    ap.add_argument("--deezer-streams", type=int, default=10_000_000, help="Deezer streams a day")
+    ap.add_argument("--deezer-users", type=int, default=1_000_000)
+    ap.add_argument("--deezer-songs", type=int, default=1_000_000)
+    ap.add_argument("--deezer-peers", default="duckdb,polars,pandas")
     args = ap.parse_args()
+    args.sources = args.sources.split(",")
+    args.deezer_peers = [p for p in args.deezer_peers.split(",") if p]
     args.peers = ["duckdb", "polars"] + (["pandas", "pyspark"] if args.all_peers else [])
     if args.input and not Path(args.input).is_file():
         raise SystemExit(f"bench: --input {args.input} is not a file")
@@ -452,18 +464,38 @@ def main():
     report = {"started_at": started.isoformat(timespec="seconds"), "machine": machine(),
               "versions": versions(args), "repeat": args.repeat, "memory_limit": args.memory_limit or None,
               "scales": []}
-    for scale in scales:
-        report["scales"].append(bench_scale(args, scale))
+    stem = args.results / f"{started:%Y%m%dT%H%M%SZ}-{args.rows}"
+
+    def save():
         report["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         md = markdown(report)
-        stem = args.results / f"{started:%Y%m%dT%H%M%SZ}-{args.rows}"
+        if "deezer" in report:
+            import bench_deezer
+            md += "\n" + bench_deezer.markdown(report["deezer"]) + "\n"
         stem.with_suffix(".json").write_text(json.dumps(report, indent=1, default=str) + "\n")
         stem.with_suffix(".md").write_text(md)
+        return md
+
+    md = ""
+    for scale in scales if "lastfm" in args.sources else []:
+        report["scales"].append(bench_scale(args, scale))
+        md = save()
+    if "deezer" in args.sources:
+        import bench_deezer
+        report["deezer"] = bench_deezer.bench_deezer(args)
+        md = save()
     print_table(report)
+    if "deezer" in report:
+        import bench_deezer
+        print("\n" + bench_deezer.markdown(report["deezer"]))
     print(f"\nreport: {stem}.md and .json")
     if args.readme:
-        update_readme(md)
-        print("README.md: performance table replaced")
+        if report["scales"]:
+            update_readme("bench", markdown(report))
+        if "deezer" in report:
+            import bench_deezer
+            update_readme("bench-deezer", bench_deezer.markdown(report["deezer"]) + "\n")
+        print("README.md: performance tables replaced")
 
 
 if __name__ == "__main__":

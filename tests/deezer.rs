@@ -360,6 +360,32 @@ fn generated_logs_give_the_charts_of_the_reference_on_every_day() {
     let dates: Vec<String> = charted(&gold).into_iter().map(|(d, _)| d).collect();
     assert_eq!(dates.len(), 8, "every day with a log: {dates:?}");
     assert_charts_equal_the_reference(&dir.join("lake"), &landing.join("deezer"), &dates);
+    // the project's own peers, which `make bench` times, give the same files
+    let Some(py) = python() else { return };
+    let peers = repo().join("bench/deezer_peers.py").display().to_string();
+    let logs = landing.join("deezer").display().to_string();
+    for engine in ["duckdb", "polars"] {
+        let out = dir.join(engine).display().to_string();
+        let args = [
+            peers.as_str(),
+            engine,
+            &logs,
+            "--date",
+            "20211209",
+            "--out",
+            &out,
+        ];
+        python_output(&py, &args, &[]);
+        for kind in ["country", "user"] {
+            let name = format!("{kind}_top50_20211209.txt");
+            let theirs = std::fs::read_to_string(dir.join(engine).join(&name)).expect("peer chart");
+            assert_eq!(
+                chart(&dir.join("lake"), kind, "20211209"),
+                theirs,
+                "{engine} {name}"
+            );
+        }
+    }
 }
 
 #[test]

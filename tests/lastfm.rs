@@ -2,6 +2,7 @@
 //! hand-derived answer, every line accounted for, the real head and generated data against the
 //! reference engines.
 
+use std::path::Path;
 use std::process::Command;
 
 use lake_tests::*;
@@ -255,6 +256,64 @@ fn real_lastfm_head_reconciles_and_equals_duckdb() {
             assert_eq!(answer, duckdb, "equals {which} duckdb");
         }
     }
+    let lake = dir.join("lake").display().to_string();
+    let charts = lake_column(
+        &lake,
+        "SELECT CAST(chart_date AS VARCHAR) || '|' || country || '|' || CAST(rank AS VARCHAR) || '|' \
+         || song || '|' || CAST(streams AS VARCHAR) FROM gold.lastfm_country_top50 \
+         ORDER BY chart_date, country, rank",
+    );
+    assert!(charts.len() > 100, "{} chart rows", charts.len());
+    assert_eq!(charts, duckdb_weekly_country_charts(&head, &profile));
+}
+
+/// The weekly country charts of the raw Last.fm files by DuckDB: the plays of each Monday to
+/// Sunday (UTC), cleaned as `peers.py` cleans them, per country of the user's profile.
+fn duckdb_weekly_country_charts(plays: &Path, profiles: &Path) -> Vec<String> {
+    let Some(py) = python() else {
+        return Vec::new();
+    };
+    let script = r#"
+import sys, duckdb
+plays, profiles = sys.argv[1], sys.argv[2]
+q = f"""
+WITH raw AS (
+  SELECT * FROM read_csv('{plays}', delim='\t', header=false, quote='', escape='',
+    columns={{'user_id':'VARCHAR','ts':'VARCHAR','a':'VARCHAR','artist':'VARCHAR','t':'VARCHAR','track':'VARCHAR'}},
+    ignore_errors=true, strict_mode=true, null_padding=false, all_varchar=true)
+), clean AS (
+  SELECT DISTINCT user_id, strptime(ts, '%Y-%m-%dT%H:%M:%SZ') AS played, artist, track FROM raw
+  WHERE trim(coalesce(user_id,'')) <> '' AND trim(coalesce(artist,'')) <> ''
+    AND trim(coalesce(track,'')) <> '' AND try_strptime(ts, '%Y-%m-%dT%H:%M:%SZ') IS NOT NULL
+), users AS (
+  SELECT column0 AS user_id, column3 AS country FROM read_csv('{profiles}', delim='\t', header=true,
+    quote='', all_varchar=true, columns={{'column0':'VARCHAR','column1':'VARCHAR','column2':'VARCHAR','column3':'VARCHAR','column4':'VARCHAR'}})
+  WHERE trim(coalesce(column3,'')) <> ''
+), counted AS (
+  SELECT CAST(date_trunc('week', played) AS DATE) + 6 AS week, u.country, artist || ' — ' || track AS song, count(*) AS n
+  FROM clean JOIN users u USING (user_id) GROUP BY ALL
+)
+SELECT week, country, rank, song, n FROM (
+  SELECT *, row_number() OVER (PARTITION BY week, country ORDER BY n DESC, song ASC) AS rank FROM counted
+) WHERE rank <= 50 ORDER BY week, country, rank
+"""
+for w, c, r, s, n in duckdb.connect().execute(q).fetchall():
+    print(f"{w}|{c}|{r}|{s}|{n}")
+"#;
+    let out = python_output(
+        &py,
+        &[
+            "-c",
+            script,
+            &plays.display().to_string(),
+            &profiles.display().to_string(),
+        ],
+        &[],
+    );
+    String::from_utf8_lossy(&out)
+        .lines()
+        .map(String::from)
+        .collect()
 }
 
 #[test]

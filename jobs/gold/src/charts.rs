@@ -9,8 +9,9 @@ use chrono::{Duration, NaiveDate, Utc};
 use datafusion::arrow::array::{
     ArrayRef, AsArray, Date32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
-use datafusion::arrow::datatypes::{DataType, Date32Type, Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Date32Type};
 use datafusion::common::ParamValues;
+use datafusion::functions::expr_fn::date_part;
 use datafusion::logical_expr::cast;
 use datafusion::prelude::{DataFrame, col, lit};
 use datafusion::scalar::ScalarValue;
@@ -56,9 +57,6 @@ impl Gold<'_> {
         let (refresh, dates) = self.chart_dates(charts).await?;
         let mut written = Vec::new();
         let mut read = 0;
-        if refresh.write_mode().is_some() {
-            self.register_chart_dates(&dates)?;
-        }
         for chart in charts.tables {
             self.describe(chart.def, &refresh, summary);
             if let Some(mode) = refresh.write_mode() {
@@ -230,26 +228,8 @@ impl Gold<'_> {
         Ok(charted)
     }
 
-    /// Registers the dates to chart as the table `chart_dates` (`chart_date`).
-    fn register_chart_dates(&self, dates: &[ChartDate]) -> Result<()> {
-        let err = LakeError::query("chart_dates");
-        let schema = Arc::new(Schema::new(vec![Field::new(
-            "chart_date",
-            DataType::Date32,
-            false,
-        )]));
-        let column: Date32Array = dates
-            .iter()
-            .map(|d| Some(days_since_epoch(d.date)))
-            .collect();
-        let batch = RecordBatch::try_new(schema, vec![Arc::new(column) as ArrayRef])
-            .map_err(|e| err(e.into()))?;
-        let df = self.ctx.read_batch(batch).map_err(&err)?;
-        register_view(&self.ctx, "chart_dates", df)
-    }
-
-    /// Computes one chart table for the chart dates and writes it in one commit; returns what
-    /// was written and the window rows read.
+    /// Computes one chart table for the chart dates, each date over its own window, and writes
+    /// them in one commit; returns what was written and the window rows read.
     async fn chart(
         &self,
         chart: &Chart,
@@ -257,16 +237,39 @@ impl Gold<'_> {
         mode: WriteMode,
         refresh: &Refresh,
     ) -> Result<(Written, u64)> {
+        let mut ranked: Option<DataFrame> = None;
+        let mut read = 0;
+        for d in dates {
+            let (top, rows) = self.chart_date(chart, d.date).await?;
+            read += rows;
+            ranked = Some(match ranked {
+                Some(all) => all.union(top).map_err(LakeError::query(TOP50.path))?,
+                None => top,
+            });
+        }
+        let ranked = match ranked {
+            Some(ranked) => ranked,
+            None => self
+                .ctx
+                .read_batch(RecordBatch::new_empty(chart.def.arrow_schema()))
+                .map_err(LakeError::query(TOP50.path))?,
+        };
+        let written = self.write(chart.def, ranked, mode, refresh).await?;
+        self.run.lake.register(&self.ctx, chart.def).await?;
+        Ok((written, read))
+    }
+
+    /// The plan of one date's chart, in the table's columns, and the rows of its window: the
+    /// window query bound to D-6..D, ranked by `TOP50`.
+    async fn chart_date(&self, chart: &Chart, date: NaiveDate) -> Result<(DataFrame, u64)> {
         let err = LakeError::query(chart.window.path);
-        let first = dates.iter().map(|d| d.date).min().unwrap_or_default();
-        let last = dates.iter().map(|d| d.date).max().unwrap_or_default();
         let params = ParamValues::Map(
             [
                 (
                     "first_day",
-                    date_value(first - Duration::days(WINDOW_DAYS - 1)),
+                    date_value(date - Duration::days(WINDOW_DAYS - 1)),
                 ),
-                ("last_day", date_value(last)),
+                ("last_day", date_value(date)),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.into()))
@@ -278,17 +281,24 @@ impl Gold<'_> {
             .await?
             .with_param_values(params)
             .map_err(&err)?;
-        register_view(&self.ctx, "window_streams", window.clone())?;
-        let read = window.count().await.map_err(&err)? as u64;
-        let ranked = TOP50
+        let read = window.clone().count().await.map_err(&err)? as u64;
+        register_view(&self.ctx, "window_streams", window)?;
+        let day = lit(date_value(date));
+        let part = |p: &str| cast(date_part(lit(p), day.clone()), DataType::Int32);
+        let top = TOP50
             .plan(&self.ctx)
             .await?
-            .with_column_renamed("key", chart.key)
-            .and_then(|df| df.with_column_renamed("song", chart.song))
+            .select(vec![
+                day.clone().alias("chart_date"),
+                col("key").alias(chart.key),
+                col("rank"),
+                col("song").alias(chart.song),
+                col("streams"),
+                part("year").alias("year"),
+                part("month").alias("month"),
+            ])
             .map_err(LakeError::query(TOP50.path))?;
-        let written = self.write(chart.def, ranked, mode, refresh).await?;
-        self.run.lake.register(&self.ctx, chart.def).await?;
-        Ok((written, read))
+        Ok((top, read))
     }
 
     /// Writes the text file of each chart date of `chart`, when it has one; returns their URLs.

@@ -57,9 +57,9 @@ pub enum ChartDates {
     Weeks { weeks: Sql },
 }
 
-/// A chart table: its window query gives, for the dates in `chart_dates`, the streams of each
-/// day of each date's window (`chart_date`, `key`, `song`, `streams`); `key` and `song` become
-/// the table's columns of those names here.
+/// A chart table: its window query gives the streams of one chart date's window (`key`, `song`,
+/// `streams`, maybe one row per day) between the bound `$first_day` and `$last_day`; `key` and
+/// `song` become the table's columns of those names here.
 pub struct Chart {
     pub def: &'static TableDef,
     pub window: Sql,
@@ -104,18 +104,18 @@ pub const SOURCES: &[Source] = &[
             top_songs: &GOLD_SPARKIFY_TOP_SONGS,
         }),
         extra: &[
-            (&GOLD_SPARKIFY_PLAYS_BY_HOUR, sql!("sparkify/plays_by_hour")),
+            (&GOLD_SPARKIFY_PLAYS_BY_HOUR, sql!("daily/plays_by_hour")),
             (
                 &GOLD_SPARKIFY_DAILY_ACTIVE_USERS,
-                sql!("sparkify/daily_active_users"),
+                sql!("daily/daily_active_users"),
             ),
             (
                 &GOLD_SPARKIFY_TOP_SONGS_DAILY,
-                sql!("sparkify/top_songs_daily"),
+                sql!("daily/top_songs_daily"),
             ),
             (
                 &GOLD_SPARKIFY_TOP_ARTISTS_DAILY,
-                sql!("sparkify/top_artists_daily"),
+                sql!("daily/top_artists_daily"),
             ),
             (
                 &GOLD_SPARKIFY_CONVERSIONS_DAILY,

@@ -1,21 +1,16 @@
--- The top 50 of every chart: for each chart date and key (a country, a user), the 50 songs with
--- most streams over the chart's window; ties go to the smaller song (the smaller id, or the
--- smaller text in byte order). Reads `window_streams` (chart_date, key, song, streams): the
--- source's streams of each day of each chart date's window.
+-- The top 50 of a chart: for each key (a country, a user), the 50 songs with most streams over
+-- the chart date's window; ties go to the smaller song (the smaller id, or the smaller text in
+-- byte order). Reads `window_streams` (key, song, streams): the streams of the window, maybe
+-- counted by day.
 WITH counted AS (
-  SELECT chart_date, key, song, sum(streams) AS streams
+  SELECT key, song, sum(streams) AS streams
   FROM window_streams
-  GROUP BY chart_date, key, song
+  GROUP BY key, song
 ),
 ranked AS (
-  SELECT
-    chart_date, key, song, streams,
-    row_number() OVER (PARTITION BY chart_date, key ORDER BY streams DESC, song ASC) AS rank
+  SELECT key, song, streams, row_number() OVER (PARTITION BY key ORDER BY streams DESC, song ASC) AS rank
   FROM counted
 )
-SELECT
-  chart_date, key, rank, song, streams,
-  date_part('year', chart_date) AS year,
-  date_part('month', chart_date) AS month
+SELECT key, rank, song, streams
 FROM ranked
 WHERE rank <= 50

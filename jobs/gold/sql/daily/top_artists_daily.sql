@@ -1,10 +1,10 @@
--- gold.sparkify_top_artists_daily: the 10 most played artists of each day; ties by name.
+-- gold.<source>_top_artists_daily: the 10 most played artists of each day (UTC); ties by name.
 SELECT day, rank, artist_name, plays
 FROM (
   SELECT day, artist_name, plays, row_number() OVER (PARTITION BY day ORDER BY plays DESC, artist_name) AS rank
   FROM (
-    SELECT CAST(start_time AS DATE) AS day, artist_name, count(*) AS plays
-    FROM silver.sparkify_songplays
+    SELECT CAST(played_at AS DATE) AS day, artist_name, count(*) AS plays
+    FROM plays
     GROUP BY 1, 2
   )
 )

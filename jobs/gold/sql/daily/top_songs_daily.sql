@@ -1,4 +1,4 @@
--- gold.sparkify_top_songs_daily: the 10 most played songs of each day; ties by artist name,
+-- gold.<source>_top_songs_daily: the 10 most played songs of each day (UTC); ties by artist name,
 -- then title (byte order).
 SELECT day, rank, song_title, artist_name, plays
 FROM (
@@ -6,8 +6,8 @@ FROM (
     day, song_title, artist_name, plays,
     row_number() OVER (PARTITION BY day ORDER BY plays DESC, artist_name, song_title) AS rank
   FROM (
-    SELECT CAST(start_time AS DATE) AS day, song_title, artist_name, count(*) AS plays
-    FROM silver.sparkify_songplays
+    SELECT CAST(played_at AS DATE) AS day, track_name AS song_title, artist_name, count(*) AS plays
+    FROM plays
     GROUP BY 1, 2, 3
   )
 )
