@@ -15,6 +15,12 @@
 //!   (as `json_kind` names them), else the reason in words, e.g. `ts is a string, expected number`.
 //! - `repair_mojibake(text)`: undoes UTF-8 that was decoded as Latin-1 and encoded again (once or
 //!   twice), only where the repair round-trips exactly; other text is returned unchanged.
+//! - `json_bool(record, key)`: the value when it is a JSON boolean, NULL otherwise.
+//! - `digits(text)`: the decimal digits of `text` with the spaces and tabs around them removed,
+//!   NULL when anything else is left (`' 0051\t'` → `0051`; `'-5'`, `'5 5'`, `''` → NULL).
+//! - `unquote(text)`: `text` without one pair of surrounding double quotes, if it has them.
+//! - `stable_id(value, ...)`: a non-negative 64-bit id of its arguments' text (FNV-1a, fixed
+//!   for good: the same in every run, release and engine version), for surrogate keys.
 //! - `key_hash(value, ...)`: a 64-bit hash of its arguments, the same in every run. Equal
 //!   arguments give equal hashes; unequal ones almost always differ, so it narrows a search for
 //!   equal rows, which must still compare the values.
@@ -120,7 +126,96 @@ pub fn register(ctx: &SessionContext) {
     udf(ctx, "json_int", &[TEXT, TEXT], Int64, |args| {
         json_map::<i64, Int64Array>(args, |v, _| v.flatten().and_then(as_whole))
     });
+    udf(ctx, "json_bool", &[TEXT, TEXT], Boolean, |args| {
+        json_map::<bool, BooleanArray>(args, |v, _| v.flatten().and_then(Value::as_bool))
+    });
+    udf(ctx, "digits", &[TEXT], Utf8, |args| {
+        let out: StringArray = strings(args, 0)?
+            .iter()
+            .map(|v| v.and_then(digits))
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    });
+    udf(ctx, "unquote", &[TEXT], Utf8, |args| {
+        let out: StringArray = strings(args, 0)?.iter().map(|v| v.map(unquote)).collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    });
     ctx.register_udf(ScalarUDF::from(KeyHash::default()));
+    ctx.register_udf(ScalarUDF::from(StableId::default()));
+}
+
+/// The decimal digits of `s` between spaces and tabs, if that is all it holds.
+pub fn digits(s: &str) -> Option<&str> {
+    let d = s.trim_matches([' ', '\t']);
+    (!d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())).then_some(d)
+}
+
+/// `s` without one pair of surrounding double quotes.
+pub fn unquote(s: &str) -> &str {
+    s.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(s)
+}
+
+/// `stable_id(value, ...)`: [`stable_id`] over each argument's text.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct StableId {
+    signature: Signature,
+}
+
+impl Default for StableId {
+    fn default() -> Self {
+        Self {
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for StableId {
+    fn name(&self) -> &str {
+        "stable_id"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int64)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let texts = arrays
+            .iter()
+            .map(|a| cast(a, &DataType::Utf8View))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let texts: Vec<&StringViewArray> = texts
+            .iter()
+            .filter_map(|a| a.as_any().downcast_ref::<StringViewArray>())
+            .collect();
+        let out: Int64Array = (0..args.number_rows)
+            .map(|i| {
+                Some(stable_id(
+                    texts.iter().map(|t| t.is_valid(i).then(|| t.value(i))),
+                ))
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
+/// FNV-1a 64 of the values, each followed by the unit separator (0x1F) and a NULL fed as 0x00
+/// 0x1E, shifted right once so that it fits a non-negative `i64`.
+pub fn stable_id<'a>(values: impl Iterator<Item = Option<&'a str>>) -> i64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h = OFFSET;
+    let mut feed = |b: u8| h = (h ^ u64::from(b)).wrapping_mul(PRIME);
+    for v in values {
+        match v {
+            Some(text) => text.bytes().chain([0x1f]).for_each(&mut feed),
+            None => [0x00, 0x1e].into_iter().for_each(&mut feed),
+        }
+    }
+    i64::try_from(h >> 1).unwrap_or(i64::MAX)
 }
 
 /// `key_hash(value, ...)`: DataFusion's own vectorised row hash (the one its joins and
@@ -400,5 +495,41 @@ mod tests {
         ] {
             assert_eq!(parse_utc_seconds(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn digits_are_decimal_digits_between_spaces_and_tabs() {
+        assert_eq!(digits(" 0051\t"), Some("0051"));
+        assert_eq!(digits("18446744073709551616"), Some("18446744073709551616"));
+        for bad in ["", " ", "-5", "+5", "5 5", "null", "5\r", "٣"] {
+            assert_eq!(digits(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn unquote_removes_one_pair_of_surrounding_quotes() {
+        assert_eq!(unquote("\"Mozilla/5.0\""), "Mozilla/5.0");
+        assert_eq!(unquote("\"\"x\"\""), "\"x\"");
+        assert_eq!(unquote("\"x"), "\"x");
+        assert_eq!(unquote("\""), "\"");
+        assert_eq!(unquote("x"), "x");
+    }
+
+    #[test]
+    fn stable_id_is_fixed_for_good_and_tells_arguments_apart() {
+        // FNV-1a 64 >> 1, computed independently: these must never change (ids in the lake)
+        assert_eq!(
+            stable_id([Some("Muse"), Some("Hysteria")].into_iter()),
+            6_316_747_040_186_873_797
+        );
+        assert_eq!(
+            stable_id([Some("Muse")].into_iter()),
+            5_645_397_729_400_890_366
+        );
+        assert_eq!(stable_id([None].into_iter()), 295_325_541_235_793_529);
+        let id = |v: &[Option<&str>]| stable_id(v.iter().copied());
+        assert_ne!(id(&[Some("ab"), Some("c")]), id(&[Some("a"), Some("bc")]));
+        assert_ne!(id(&[None]), id(&[Some("")]));
+        assert!(id(&[Some("x")]) >= 0);
     }
 }

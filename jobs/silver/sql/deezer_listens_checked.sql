@@ -50,8 +50,8 @@ FROM (
   FROM (
     SELECT
       b.day,
-      regexp_match(b.sng_id, '^\x{FEFF}*[ \t]*([0-9]+)[ \t]*$')[1] AS sng_digits,
-      regexp_match(b.user_id, '^[ \t]*([0-9]+)[ \t]*$')[1] AS user_digits,
+      digits(ltrim(b.sng_id, chr(65279))) AS sng_digits,
+      digits(b.user_id) AS user_digits,
       regexp_match(b.country, '^[ \t]*([A-Z]{2})[ \t]*\r?$')[1] AS code,
       b.sng_id AS raw_sng_id,
       b.user_id AS raw_user_id,
