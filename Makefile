@@ -4,10 +4,14 @@
 #                                      lake (./lake over ./landing, generated sample data; no
 #                                      server, no credentials)
 #   make bronze silver gold LAKE=s3://bucket/lake LANDING=s3://bucket/landing
-#   make test                          every test; starts (and stops) LocalStack itself
+#   make test                          every test, and make infra-check; starts (and stops)
+#                                      LocalStack itself
+#   make infra-check                   the checks of infra/ (Docker, Terraform, Kubernetes,
+#                                      Airflow, least privilege on LocalStack)
 #   make localstack-up / localstack-down
 #   make sample                        (re)generate the sample landing data in ./landing
-#                                      (Last.fm, Sparkify and a week of Deezer, by tools/lake-gen)
+#                                      (Last.fm, Sparkify, a week of Deezer and of eventsim, by
+#                                      tools/lake-gen)
 #   make catalogue                     refresh the README's table catalogue from lake-schema
 #   make bench                         the pipeline (release build) against DuckDB and Polars
 #                                      at 0.1x, 1x and 10x the Last.fm 1K scale, and on a week of
@@ -21,6 +25,7 @@ PROFILE ?= dev
 SAMPLE_ROWS ?= 100000
 SAMPLE_USERS ?= 100
 SAMPLE_EVENTS ?= 20000
+SAMPLE_EVENTSIM_USERS ?= 200
 SAMPLE_STREAMS ?= 20000
 LAKE ?=
 LANDING ?=
@@ -33,12 +38,13 @@ TARGET_DIR = $(or $(CARGO_TARGET_DIR),target)
 BIN = $(TARGET_DIR)/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))
 JOB_ARGS = $(if $(LAKE),--lake $(LAKE)) $(if $(LANDING),--landing $(LANDING))
 # The sample is made only when the default landing is in use.
-SAMPLE_DEP = $(if $(LANDING)$(LAKE_LANDING),,landing/lastfm landing/sparkify landing/deezer)
+SAMPLE_DEP = $(if $(LANDING)$(LAKE_LANDING),,$(SAMPLE_SOURCES:%=landing/%))
+SAMPLE_SOURCES = lastfm sparkify deezer eventsim
 
-.PHONY: build bronze silver gold sample test localstack-up localstack-down catalogue lint bench
+.PHONY: build bronze silver gold sample test infra-check localstack-up localstack-down catalogue lint bench
 
 build:
-	cargo build --profile $(PROFILE) --workspace --bins
+	cargo build --locked --profile $(PROFILE) --workspace --bins
 
 bronze: build $(SAMPLE_DEP)
 	$(BIN)/bronze $(JOB_ARGS)
@@ -58,12 +64,18 @@ landing/sparkify: | build
 landing/deezer: | build
 	$(BIN)/lake-gen deezer landing/deezer --days 7 --streams $(SAMPLE_STREAMS) --users 2000 --songs 5000
 
+landing/eventsim: | build
+	$(BIN)/lake-gen eventsim landing/eventsim --days 7 --users $(SAMPLE_EVENTSIM_USERS)
+
 sample:
-	rm -rf landing/lastfm landing/sparkify landing/deezer
-	$(MAKE) landing/lastfm landing/sparkify landing/deezer
+	rm -rf $(SAMPLE_SOURCES:%=landing/%)
+	$(MAKE) $(SAMPLE_SOURCES:%=landing/%)
 
 test:
 	localstack/with-localstack.sh tests/run.sh
+
+infra-check:
+	localstack/with-localstack.sh infra/check.sh
 
 localstack-up:
 	localstack/up.sh
@@ -80,5 +92,5 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
 bench:
-	cargo build --profile release --workspace --bins
+	$(MAKE) build PROFILE=release
 	bench/run.sh $(BENCH_ARGS)

@@ -34,9 +34,12 @@ impl Sql {
 #[macro_export]
 macro_rules! sql {
     ($name:literal) => {
+        $crate::sql!(concat!("jobs/", env!("CARGO_PKG_NAME")), $name)
+    };
+    ($crate_dir:expr, $name:literal) => {
         $crate::Sql {
             name: $name,
-            path: concat!("jobs/", env!("CARGO_PKG_NAME"), "/sql/", $name, ".sql"),
+            path: concat!($crate_dir, "/sql/", $name, ".sql"),
             text: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/sql/", $name, ".sql")),
         }
     };

@@ -3,9 +3,11 @@
 
 use chrono::NaiveDate;
 use lake_schema::{
-    BRONZE_DEEZER_LISTENS, BRONZE_DEEZER_QUARANTINE, BRONZE_LASTFM_PLAYS, BRONZE_LASTFM_PROFILES,
+    BRONZE_DEEZER_LISTENS, BRONZE_DEEZER_QUARANTINE, BRONZE_EVENTSIM_AUTH_EVENTS,
+    BRONZE_EVENTSIM_LISTEN_EVENTS, BRONZE_EVENTSIM_PAGE_VIEW_EVENTS, BRONZE_EVENTSIM_QUARANTINE,
+    BRONZE_EVENTSIM_STATUS_CHANGE_EVENTS, BRONZE_LASTFM_PLAYS, BRONZE_LASTFM_PROFILES,
     BRONZE_LASTFM_QUARANTINE, BRONZE_SPARKIFY_EVENTS, BRONZE_SPARKIFY_QUARANTINE,
-    BRONZE_SPARKIFY_SONGS, DEEZER, LASTFM, SPARKIFY, TableDef,
+    BRONZE_SPARKIFY_SONGS, DEEZER, EVENTSIM, LASTFM, SPARKIFY, TableDef,
 };
 
 /// How the records of a target table are written in its files.
@@ -83,7 +85,12 @@ impl Source {
     }
 }
 
-pub const SOURCES: &[&Source] = &[&LASTFM_SOURCE, &SPARKIFY_SOURCE, &DEEZER_SOURCE];
+pub const SOURCES: &[&Source] = &[
+    &LASTFM_SOURCE,
+    &SPARKIFY_SOURCE,
+    &DEEZER_SOURCE,
+    &EVENTSIM_SOURCE,
+];
 
 const LASTFM_PLAYS: Target = Target {
     def: &BRONZE_LASTFM_PLAYS,
@@ -157,6 +164,58 @@ pub const DEEZER_SOURCE: Source = Source {
     quarantine: &BRONZE_DEEZER_QUARANTINE,
     classify: classify_deezer,
 };
+
+/// The eventsim streams, each the JSON lines of the folder of its name.
+const EVENTSIM_STREAMS: [(&str, &Target); 4] = [
+    ("listen_events", &EVENTSIM_LISTENS),
+    ("page_view_events", &EVENTSIM_PAGE_VIEWS),
+    ("auth_events", &EVENTSIM_AUTHS),
+    ("status_change_events", &EVENTSIM_STATUS_CHANGES),
+];
+
+const fn json_lines(def: &'static TableDef) -> Target {
+    Target {
+        def,
+        format: Format::JsonLines,
+        derived: &[],
+    }
+}
+
+const EVENTSIM_LISTENS: Target = json_lines(&BRONZE_EVENTSIM_LISTEN_EVENTS);
+const EVENTSIM_PAGE_VIEWS: Target = json_lines(&BRONZE_EVENTSIM_PAGE_VIEW_EVENTS);
+const EVENTSIM_AUTHS: Target = json_lines(&BRONZE_EVENTSIM_AUTH_EVENTS);
+const EVENTSIM_STATUS_CHANGES: Target = json_lines(&BRONZE_EVENTSIM_STATUS_CHANGE_EVENTS);
+
+/// eventsim as Fluentd writes it: `<stream>/**.json` or `.json.gz`, JSON lines, at any folder
+/// depth below the stream's folder (`listen_events/2022/04/15/13_0.json.gz`).
+pub const EVENTSIM_SOURCE: Source = Source {
+    name: EVENTSIM,
+    targets: &[
+        &EVENTSIM_LISTENS,
+        &EVENTSIM_PAGE_VIEWS,
+        &EVENTSIM_AUTHS,
+        &EVENTSIM_STATUS_CHANGES,
+    ],
+    quarantine: &BRONZE_EVENTSIM_QUARANTINE,
+    classify: classify_eventsim,
+};
+
+pub fn classify_eventsim(path: &str) -> Kind {
+    if is_junk(path) {
+        return Kind::Ignored("hidden or macOS metadata file");
+    }
+    let (stem, gzip) = strip_gz(path);
+    if !stem.ends_with(".json") {
+        return Kind::Ignored("not a .json or .json.gz file");
+    }
+    let stream = path.split('/').next().unwrap_or_default();
+    match EVENTSIM_STREAMS.iter().find(|(name, _)| *name == stream) {
+        Some((_, target)) => Kind::Records { target, gzip },
+        None => Kind::Ignored(
+            "not under listen_events/, page_view_events/, auth_events/ or status_change_events/",
+        ),
+    }
+}
 
 /// The day of a Deezer log `listen-YYYYMMDD.log[.gz]`, when its name is one.
 pub fn log_day(path: &str) -> Option<NaiveDate> {
@@ -320,6 +379,36 @@ mod tests {
         ] {
             assert!(
                 matches!(classify_deezer(other), Kind::Ignored(_)),
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn eventsim_objects_are_classified_by_their_stream_folder_at_any_depth() {
+        assert_eq!(
+            classify_eventsim("listen_events/2022/04/15/13_0.json.gz"),
+            Kind::Records {
+                target: &EVENTSIM_LISTENS,
+                gzip: true
+            }
+        );
+        assert_eq!(
+            classify_eventsim("auth_events/part.json"),
+            Kind::Records {
+                target: &EVENTSIM_AUTHS,
+                gzip: false
+            }
+        );
+        for other in [
+            "listen_events/2022/04/15/13_0.json.tmp",
+            "other_events/x.json",
+            "2022/listen_events/x.json",
+            "listen_events/.x.json",
+            "README.md",
+        ] {
+            assert!(
+                matches!(classify_eventsim(other), Kind::Ignored(_)),
                 "{other}"
             );
         }

@@ -25,7 +25,7 @@ use lake_schema::{Layer, TableDef};
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
-use crate::sources::{Chart, ChartDates, Charts};
+use crate::sources::{Chart, ChartDates, Charts, Spans};
 use crate::{Built, Gold};
 
 /// The chart SQL, the same for every source: the 50 songs with most streams per chart date and
@@ -60,7 +60,9 @@ impl Gold<'_> {
         for chart in charts.tables {
             self.describe(chart.def, &refresh, summary);
             if let Some(mode) = refresh.write_mode() {
-                let (table, rows) = self.chart(chart, &dates, mode, &refresh).await?;
+                let (table, rows) = self
+                    .chart(chart, &dates, charts.dates.spans(), mode, &refresh)
+                    .await?;
                 read += rows;
                 written.push(table);
             }
@@ -228,19 +230,36 @@ impl Gold<'_> {
         Ok(charted)
     }
 
-    /// Computes one chart table for the chart dates, each date over its own window, and writes
-    /// them in one commit; returns what was written and the window rows read.
+    /// Computes one chart table for the chart dates and writes it in one commit; returns what
+    /// was written and the window rows read. Daily windows overlap, so each date is ranked
+    /// over its own 7 days; weeks do not, so one query ranks them all.
     async fn chart(
         &self,
         chart: &Chart,
         dates: &[ChartDate],
+        spans: Spans,
         mode: WriteMode,
         refresh: &Refresh,
     ) -> Result<(Written, u64)> {
+        let spans: Vec<(NaiveDate, NaiveDate)> = match spans {
+            Spans::EachDate => dates
+                .iter()
+                .map(|d| (window_start(d.date), d.date))
+                .collect(),
+            Spans::AllAtOnce => {
+                let first = dates.iter().map(|d| d.date).min();
+                let last = dates.iter().map(|d| d.date).max();
+                first
+                    .zip(last)
+                    .map(|(f, l)| (window_start(f), l))
+                    .into_iter()
+                    .collect()
+            }
+        };
         let mut ranked: Option<DataFrame> = None;
         let mut read = 0;
-        for d in dates {
-            let (top, rows) = self.chart_date(chart, d.date).await?;
+        for (first, last) in spans {
+            let (top, rows) = self.rank(chart, first, last).await?;
             read += rows;
             ranked = Some(match ranked {
                 Some(all) => all.union(top).map_err(LakeError::query(TOP50.path))?,
@@ -259,17 +278,19 @@ impl Gold<'_> {
         Ok((written, read))
     }
 
-    /// The plan of one date's chart, in the table's columns, and the rows of its window: the
-    /// window query bound to D-6..D, ranked by `TOP50`.
-    async fn chart_date(&self, chart: &Chart, date: NaiveDate) -> Result<(DataFrame, u64)> {
+    /// The plan of the charts of the window query bound to `first`..`last`, ranked by `TOP50`,
+    /// in the table's columns, and the rows of the window.
+    async fn rank(
+        &self,
+        chart: &Chart,
+        first: NaiveDate,
+        last: NaiveDate,
+    ) -> Result<(DataFrame, u64)> {
         let err = LakeError::query(chart.window.path);
         let params = ParamValues::Map(
             [
-                (
-                    "first_day",
-                    date_value(date - Duration::days(WINDOW_DAYS - 1)),
-                ),
-                ("last_day", date_value(date)),
+                ("first_day", date_value(first)),
+                ("last_day", date_value(last)),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.into()))
@@ -283,13 +304,12 @@ impl Gold<'_> {
             .map_err(&err)?;
         let read = window.clone().count().await.map_err(&err)? as u64;
         register_view(&self.ctx, "window_streams", window)?;
-        let day = lit(date_value(date));
-        let part = |p: &str| cast(date_part(lit(p), day.clone()), DataType::Int32);
+        let part = |p: &str| cast(date_part(lit(p), col("chart_date")), DataType::Int32);
         let top = TOP50
             .plan(&self.ctx)
             .await?
             .select(vec![
-                day.clone().alias("chart_date"),
+                col("chart_date"),
                 col("key").alias(chart.key),
                 col("rank"),
                 col("song").alias(chart.song),
@@ -389,9 +409,14 @@ impl Gold<'_> {
     }
 }
 
+/// The first day of the window of chart date `date`.
+fn window_start(date: NaiveDate) -> NaiveDate {
+    date - Duration::days(WINDOW_DAYS - 1)
+}
+
 /// The window of chart date `date` over the days with a log.
 fn window(logs: &BTreeMap<NaiveDate, i64>, date: NaiveDate) -> ChartDate {
-    let first = date - Duration::days(WINDOW_DAYS - 1);
+    let first = window_start(date);
     let mut chart = ChartDate {
         date,
         window_batch: 0,

@@ -17,7 +17,7 @@ use datafusion::prelude::{DataFrame, SessionContext};
 use lake_runtime::progress::{Progress, Unit};
 use lake_runtime::{
     Days, GOLD_TXN, Input, LakeError, Refresh, Result, Run, Scope, Sql, Summary, WriteMode,
-    Written, session,
+    Written, catalog, session,
 };
 use lake_schema::{Layer, TableDef};
 
@@ -56,7 +56,18 @@ pub async fn run(run: Arc<Run>, scope: Scope, out: Option<PathBuf>) -> Result<Su
         summary.rows_out += built.written.iter().map(|w| w.rows).sum::<u64>();
         summary.outputs.extend(built.written);
     }
+    let report = report(&run).await?;
+    summary.detail("report", report);
     Ok(summary)
+}
+
+/// Writes the lake's report from every table as it now is; its URL.
+async fn report(run: &Run) -> Result<String> {
+    let ctx = session(&run.cfg);
+    catalog::attach(&ctx, &run.lake);
+    let (url, _) = lake_report::write(&run.lake, &ctx).await?;
+    tracing::info!("report written: {url}");
+    Ok(url)
 }
 
 /// What a part of a source's run wrote, and the input rows it read.

@@ -3,14 +3,20 @@
 
 use lake_runtime::{Sql, sql};
 use lake_schema::{
-    DEEZER, GOLD_DEEZER_CHART_DAYS, GOLD_DEEZER_COUNTRY_TOP50, GOLD_DEEZER_USER_TOP50,
-    GOLD_LASTFM_COUNTRY_TOP50, GOLD_LASTFM_SESSIONS, GOLD_LASTFM_TOP_SESSIONS,
-    GOLD_LASTFM_TOP_SONGS, GOLD_SPARKIFY_CONVERSIONS_DAILY, GOLD_SPARKIFY_DAILY_ACTIVE_USERS,
-    GOLD_SPARKIFY_PLAYS_BY_HOUR, GOLD_SPARKIFY_SESSIONS, GOLD_SPARKIFY_TOP_ARTISTS_DAILY,
-    GOLD_SPARKIFY_TOP_SESSIONS, GOLD_SPARKIFY_TOP_SONGS, GOLD_SPARKIFY_TOP_SONGS_DAILY, LASTFM,
-    META_LANDED_OBJECTS, SILVER_DEEZER_COUNTRY_SONG_DAILY, SILVER_DEEZER_USER_SONG_DAILY,
-    SILVER_LASTFM_LISTENS, SILVER_LASTFM_USERS, SILVER_SPARKIFY_SONGPLAYS,
-    SILVER_SPARKIFY_USERS_HISTORY, SPARKIFY, TableDef,
+    DEEZER, EVENTSIM, GOLD_DEEZER_CHART_DAYS, GOLD_DEEZER_COUNTRY_TOP50, GOLD_DEEZER_USER_TOP50,
+    GOLD_EVENTSIM_ACTIVITY_DAILY, GOLD_EVENTSIM_ACTIVITY_HOURLY, GOLD_EVENTSIM_DAILY_ACTIVE_USERS,
+    GOLD_EVENTSIM_DIM_ARTISTS, GOLD_EVENTSIM_DIM_LOCATION, GOLD_EVENTSIM_DIM_SONGS,
+    GOLD_EVENTSIM_DIM_USERS, GOLD_EVENTSIM_FACT_STREAMS, GOLD_EVENTSIM_SESSIONS,
+    GOLD_EVENTSIM_STREAMS_BY_STATE, GOLD_EVENTSIM_TOP_ARTISTS_DAILY, GOLD_EVENTSIM_TOP_SESSIONS,
+    GOLD_EVENTSIM_TOP_SONGS, GOLD_EVENTSIM_TOP_SONGS_DAILY, GOLD_LASTFM_COUNTRY_TOP50,
+    GOLD_LASTFM_SESSIONS, GOLD_LASTFM_TOP_SESSIONS, GOLD_LASTFM_TOP_SONGS,
+    GOLD_SPARKIFY_CONVERSIONS_DAILY, GOLD_SPARKIFY_DAILY_ACTIVE_USERS, GOLD_SPARKIFY_PLAYS_BY_HOUR,
+    GOLD_SPARKIFY_SESSIONS, GOLD_SPARKIFY_TOP_ARTISTS_DAILY, GOLD_SPARKIFY_TOP_SESSIONS,
+    GOLD_SPARKIFY_TOP_SONGS, GOLD_SPARKIFY_TOP_SONGS_DAILY, LASTFM, META_LANDED_OBJECTS,
+    SILVER_DEEZER_COUNTRY_SONG_DAILY, SILVER_DEEZER_USER_SONG_DAILY, SILVER_EVENTSIM_AUTH_EVENTS,
+    SILVER_EVENTSIM_LISTEN_EVENTS, SILVER_EVENTSIM_PAGE_VIEW_EVENTS,
+    SILVER_EVENTSIM_STATUS_CHANGE_EVENTS, SILVER_LASTFM_LISTENS, SILVER_LASTFM_USERS,
+    SILVER_SPARKIFY_SONGPLAYS, SILVER_SPARKIFY_USERS_HISTORY, SPARKIFY, TableDef,
 };
 
 /// A source the gold SQL runs over.
@@ -57,9 +63,27 @@ pub enum ChartDates {
     Weeks { weeks: Sql },
 }
 
-/// A chart table: its window query gives the streams of one chart date's window (`key`, `song`,
-/// `streams`, maybe one row per day) between the bound `$first_day` and `$last_day`; `key` and
-/// `song` become the table's columns of those names here.
+/// How the windows of a run's chart dates are queried.
+#[derive(Debug, Clone, Copy)]
+pub enum Spans {
+    /// Each date's window on its own: daily windows overlap.
+    EachDate,
+    /// One query over all of them: weekly windows do not overlap.
+    AllAtOnce,
+}
+
+impl ChartDates {
+    pub fn spans(&self) -> Spans {
+        match self {
+            ChartDates::Logs { .. } => Spans::EachDate,
+            ChartDates::Weeks { .. } => Spans::AllAtOnce,
+        }
+    }
+}
+
+/// A chart table: its window query gives the streams of the chart dates' windows between the
+/// bound `$first_day` and `$last_day` (`chart_date`, `key`, `song`, `streams`, maybe one row per
+/// day); `key` and `song` become the table's columns of those names here.
 pub struct Chart {
     pub def: &'static TableDef,
     pub window: Sql,
@@ -155,5 +179,52 @@ pub const SOURCES: &[Source] = &[
                 },
             ],
         }),
+    },
+    Source {
+        name: EVENTSIM,
+        inputs: &[
+            &SILVER_EVENTSIM_LISTEN_EVENTS,
+            &SILVER_EVENTSIM_PAGE_VIEW_EVENTS,
+            &SILVER_EVENTSIM_AUTH_EVENTS,
+            &SILVER_EVENTSIM_STATUS_CHANGE_EVENTS,
+        ],
+        sessions: Some(Sessions {
+            plays: sql!("plays/eventsim"),
+            sessions: &GOLD_EVENTSIM_SESSIONS,
+            top_sessions: &GOLD_EVENTSIM_TOP_SESSIONS,
+            top_songs: &GOLD_EVENTSIM_TOP_SONGS,
+        }),
+        extra: &[
+            (&GOLD_EVENTSIM_DIM_USERS, sql!("eventsim/dim_users")),
+            (&GOLD_EVENTSIM_DIM_SONGS, sql!("eventsim/dim_songs")),
+            (&GOLD_EVENTSIM_DIM_ARTISTS, sql!("eventsim/dim_artists")),
+            (&GOLD_EVENTSIM_DIM_LOCATION, sql!("eventsim/dim_location")),
+            (&GOLD_EVENTSIM_FACT_STREAMS, sql!("eventsim/fact_streams")),
+            (
+                &GOLD_EVENTSIM_ACTIVITY_DAILY,
+                sql!("eventsim/activity_daily"),
+            ),
+            (
+                &GOLD_EVENTSIM_ACTIVITY_HOURLY,
+                sql!("eventsim/activity_hourly"),
+            ),
+            (
+                &GOLD_EVENTSIM_STREAMS_BY_STATE,
+                sql!("eventsim/streams_by_state"),
+            ),
+            (
+                &GOLD_EVENTSIM_DAILY_ACTIVE_USERS,
+                sql!("daily/daily_active_users"),
+            ),
+            (
+                &GOLD_EVENTSIM_TOP_SONGS_DAILY,
+                sql!("daily/top_songs_daily"),
+            ),
+            (
+                &GOLD_EVENTSIM_TOP_ARTISTS_DAILY,
+                sql!("daily/top_artists_daily"),
+            ),
+        ],
+        charts: None,
     },
 ];

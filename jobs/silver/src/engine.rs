@@ -58,6 +58,9 @@ impl<'a> Engine<'a> {
                 .map_err(LakeError::query(def.qualified_name()))?;
             high = high.max(counts(newest, "newest bronze batch").await?.get("newest"));
         }
+        for view in source.shared {
+            register_view(ctx, view.name, view.plan(ctx).await?)?;
+        }
         let mut checked = Vec::new();
         for view in source.checked {
             let mut df = view.sql.plan(ctx).await?;
@@ -127,12 +130,16 @@ impl<'a> Engine<'a> {
     }
 
     /// Registers the checked views, narrowed to what `refresh` reads: the months or days it
-    /// rebuilds (by the records' text time, so that scans skip files) or the batches it appends.
+    /// rebuilds (by the records' text time where they have one, so that scans skip files) or
+    /// the batches it appends.
     fn narrow_inputs(&self, refresh: &Refresh) -> Result<()> {
         for (view, df) in &self.checked {
             let predicate = match refresh {
                 Refresh::After(b) => Some(col("batch").gt(lit(*b))),
-                _ => view.time.as_ref().and_then(|t| refresh.text_filter(t.text)),
+                _ => view.time.as_ref().and_then(|t| match t.text {
+                    Some(text) => refresh.text_filter(text),
+                    None => refresh.time_filter(col(t.typed)),
+                }),
             };
             let df = match predicate {
                 Some(p) => df

@@ -14,6 +14,9 @@ pub struct Source {
     /// (`meta.landed_objects`). A source none of whose bronze tables exist yet is skipped; a
     /// missing one of several reads as empty.
     pub inputs: &'static [&'static TableDef],
+    /// Views the checked views read, registered before them as they are (never narrowed):
+    /// rules shared by several checked views.
+    pub shared: &'static [Sql],
     /// Views that type every bronze record and name the first rule it breaks.
     pub checked: &'static [&'static Checked],
     /// Its tables, in the order they are built: a table's query may read one built before it
@@ -51,8 +54,8 @@ pub struct Checked {
 #[derive(Debug)]
 pub struct Time {
     /// As written, ISO-8601 text that sorts in time order (`raw_timestamp`): scans skip files
-    /// by its min/max statistics.
-    pub text: &'static str,
+    /// by its min/max statistics. `None` when the time is inside the record (a JSON `ts`).
+    pub text: Option<&'static str>,
     /// Parsed (`played_at`, a timestamp or a date): the months or days of the rows.
     pub typed: &'static str,
 }

@@ -2,22 +2,31 @@
 
 use lake_runtime::sql;
 use lake_schema::{
-    BRONZE_DEEZER_LISTENS, BRONZE_LASTFM_PLAYS, BRONZE_LASTFM_PROFILES, BRONZE_SPARKIFY_EVENTS,
-    BRONZE_SPARKIFY_SONGS, DEEZER, LASTFM, META_LANDED_OBJECTS, SILVER_DEEZER_COUNTRY_SONG_DAILY,
-    SILVER_DEEZER_QUARANTINE, SILVER_DEEZER_STREAMS, SILVER_DEEZER_USER_SONG_DAILY,
-    SILVER_LASTFM_LISTENS, SILVER_LASTFM_QUARANTINE, SILVER_LASTFM_USERS, SILVER_SPARKIFY_ARTISTS,
-    SILVER_SPARKIFY_QUARANTINE, SILVER_SPARKIFY_SONGPLAYS, SILVER_SPARKIFY_SONGS,
-    SILVER_SPARKIFY_TIME, SILVER_SPARKIFY_USERS, SILVER_SPARKIFY_USERS_HISTORY, SPARKIFY,
+    BRONZE_DEEZER_LISTENS, BRONZE_EVENTSIM_AUTH_EVENTS, BRONZE_EVENTSIM_LISTEN_EVENTS,
+    BRONZE_EVENTSIM_PAGE_VIEW_EVENTS, BRONZE_EVENTSIM_STATUS_CHANGE_EVENTS, BRONZE_LASTFM_PLAYS,
+    BRONZE_LASTFM_PROFILES, BRONZE_SPARKIFY_EVENTS, BRONZE_SPARKIFY_SONGS, DEEZER, EVENTSIM,
+    LASTFM, META_LANDED_OBJECTS, SILVER_DEEZER_COUNTRY_SONG_DAILY, SILVER_DEEZER_QUARANTINE,
+    SILVER_DEEZER_STREAMS, SILVER_DEEZER_USER_SONG_DAILY, SILVER_EVENTSIM_AUTH_EVENTS,
+    SILVER_EVENTSIM_LISTEN_EVENTS, SILVER_EVENTSIM_PAGE_VIEW_EVENTS, SILVER_EVENTSIM_QUARANTINE,
+    SILVER_EVENTSIM_STATUS_CHANGE_EVENTS, SILVER_LASTFM_LISTENS, SILVER_LASTFM_QUARANTINE,
+    SILVER_LASTFM_USERS, SILVER_SPARKIFY_ARTISTS, SILVER_SPARKIFY_QUARANTINE,
+    SILVER_SPARKIFY_SONGPLAYS, SILVER_SPARKIFY_SONGS, SILVER_SPARKIFY_TIME, SILVER_SPARKIFY_USERS,
+    SILVER_SPARKIFY_USERS_HISTORY, SPARKIFY,
 };
 
 use crate::source::{Checked, Kind, Source, Table, Time};
 
-pub const SOURCES: &[&Source] = &[&LASTFM_SOURCE, &SPARKIFY_SOURCE, &DEEZER_SOURCE];
+pub const SOURCES: &[&Source] = &[
+    &LASTFM_SOURCE,
+    &SPARKIFY_SOURCE,
+    &DEEZER_SOURCE,
+    &EVENTSIM_SOURCE,
+];
 
 const LASTFM_PLAYS: Checked = Checked {
     sql: sql!("lastfm_plays_checked"),
     time: Some(Time {
-        text: "raw_timestamp",
+        text: Some("raw_timestamp"),
         typed: "played_at",
     }),
     cached: false,
@@ -34,6 +43,7 @@ const LASTFM_PROFILES: Checked = Checked {
 pub const LASTFM_SOURCE: Source = Source {
     name: LASTFM,
     inputs: &[&BRONZE_LASTFM_PLAYS, &BRONZE_LASTFM_PROFILES],
+    shared: &[],
     checked: &[&LASTFM_PLAYS, &LASTFM_PROFILES],
     tables: &[
         Table::new(
@@ -73,6 +83,7 @@ const SPARKIFY_EVENTS: Checked = Checked {
 pub const SPARKIFY_SOURCE: Source = Source {
     name: SPARKIFY,
     inputs: &[&BRONZE_SPARKIFY_SONGS, &BRONZE_SPARKIFY_EVENTS],
+    shared: &[],
     checked: &[&SPARKIFY_SONGS, &SPARKIFY_EVENTS],
     tables: &[
         Table::new(&SILVER_SPARKIFY_SONGS, sql!("sparkify_songs"), Kind::Whole)
@@ -111,7 +122,7 @@ pub const SPARKIFY_SOURCE: Source = Source {
 const DEEZER_LISTENS: Checked = Checked {
     sql: sql!("deezer_listens_checked"),
     time: Some(Time {
-        text: "day",
+        text: Some("day"),
         typed: "listen_date",
     }),
     cached: false,
@@ -122,6 +133,7 @@ const DEEZER_LISTENS: Checked = Checked {
 pub const DEEZER_SOURCE: Source = Source {
     name: DEEZER,
     inputs: &[&BRONZE_DEEZER_LISTENS, &META_LANDED_OBJECTS],
+    shared: &[],
     checked: &[&DEEZER_LISTENS],
     tables: &[
         Table::new(
@@ -152,6 +164,82 @@ pub const DEEZER_SOURCE: Source = Source {
         Table::new(
             &SILVER_DEEZER_QUARANTINE,
             sql!("deezer_quarantine"),
+            Kind::Rejects,
+        ),
+    ],
+    measures: &[],
+};
+
+/// An eventsim stream's checked view: the time is the JSON `ts`, inside the record.
+const fn eventsim_stream(sql: lake_runtime::Sql) -> Checked {
+    Checked {
+        sql,
+        time: Some(Time {
+            text: None,
+            typed: "event_time",
+        }),
+        cached: false,
+    }
+}
+
+const EVENTSIM_LISTENS: Checked = eventsim_stream(sql!("eventsim_listen_events_checked"));
+const EVENTSIM_PAGE_VIEWS: Checked = eventsim_stream(sql!("eventsim_page_view_events_checked"));
+const EVENTSIM_AUTHS: Checked = eventsim_stream(sql!("eventsim_auth_events_checked"));
+const EVENTSIM_STATUS_CHANGES: Checked =
+    eventsim_stream(sql!("eventsim_status_change_events_checked"));
+
+/// A table of one eventsim stream: the months of new events are rebuilt (an event delivered
+/// again is counted once), and its counts reconcile with its bronze stream.
+const fn eventsim_table(
+    def: &'static lake_schema::TableDef,
+    sql: lake_runtime::Sql,
+    checked: &'static Checked,
+) -> Table {
+    Table::new(def, sql, Kind::Monthly { new_rows: checked }).reconciled(checked, "duplicates")
+}
+
+/// eventsim's four streams, typed, each event once, by month; the rejects of all four.
+pub const EVENTSIM_SOURCE: Source = Source {
+    name: EVENTSIM,
+    inputs: &[
+        &BRONZE_EVENTSIM_LISTEN_EVENTS,
+        &BRONZE_EVENTSIM_PAGE_VIEW_EVENTS,
+        &BRONZE_EVENTSIM_AUTH_EVENTS,
+        &BRONZE_EVENTSIM_STATUS_CHANGE_EVENTS,
+    ],
+    // the four streams' events together, checked by one set of rules; each stream's view
+    // picks its own from it
+    shared: &[sql!("eventsim_events_checked")],
+    checked: &[
+        &EVENTSIM_LISTENS,
+        &EVENTSIM_PAGE_VIEWS,
+        &EVENTSIM_AUTHS,
+        &EVENTSIM_STATUS_CHANGES,
+    ],
+    tables: &[
+        eventsim_table(
+            &SILVER_EVENTSIM_LISTEN_EVENTS,
+            sql!("eventsim_listen_events"),
+            &EVENTSIM_LISTENS,
+        ),
+        eventsim_table(
+            &SILVER_EVENTSIM_PAGE_VIEW_EVENTS,
+            sql!("eventsim_page_view_events"),
+            &EVENTSIM_PAGE_VIEWS,
+        ),
+        eventsim_table(
+            &SILVER_EVENTSIM_AUTH_EVENTS,
+            sql!("eventsim_auth_events"),
+            &EVENTSIM_AUTHS,
+        ),
+        eventsim_table(
+            &SILVER_EVENTSIM_STATUS_CHANGE_EVENTS,
+            sql!("eventsim_status_change_events"),
+            &EVENTSIM_STATUS_CHANGES,
+        ),
+        Table::new(
+            &SILVER_EVENTSIM_QUARANTINE,
+            sql!("eventsim_quarantine"),
             Kind::Rejects,
         ),
     ],

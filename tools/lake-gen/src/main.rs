@@ -1,11 +1,13 @@
-//! `lake-gen`: landing data shaped like the real sources (Last.fm 1K, Sparkify, Deezer), at any
+//! `lake-gen`: landing data shaped like the real sources (Last.fm 1K, Sparkify, Deezer, eventsim), at any
 //! size, for the default sample (`make sample`), tests and benchmarks. Deterministic for a seed.
 
 mod deezer;
+mod eventsim;
 mod lastfm;
 mod rng;
 mod sparkify;
 
+use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -86,6 +88,35 @@ enum Source {
         gzip: bool,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+    /// eventsim: the four streams as Fluentd writes them (<stream>/YYYY/MM/DD/HH_0.json), written into OUT (e.g. landing/eventsim)
+    Eventsim {
+        /// Folder to write into (created if missing)
+        out: PathBuf,
+        /// The first day (YYYY-MM-DD)
+        #[arg(long, default_value = "2022-04-11", value_parser = day)]
+        start: NaiveDate,
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        #[arg(long, default_value_t = 200)]
+        users: u32,
+        /// Sessions a user starts a day, on average
+        #[arg(long, default_value_t = 1.0)]
+        sessions: f64,
+        /// Share of lines delivered twice
+        #[arg(long, default_value_t = 0.01)]
+        dup_rate: f64,
+        /// Share of broken lines (cut off, a string ts, no sessionId), in addition to the events
+        #[arg(long, default_value_t = 0.001)]
+        bad_rate: f64,
+        /// Write .json.gz
+        #[arg(long)]
+        gzip: bool,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Also write what silver and gold.eventsim_activity_daily must hold, as JSON, to FILE
+        #[arg(long)]
+        expected: Option<PathBuf>,
     },
 }
 
@@ -176,6 +207,39 @@ fn main() -> ExitCode {
             };
             report(&out, deezer::generate(&out, &opt), |lines| {
                 format!("{lines} log lines over {days} days")
+            })
+        }
+        Source::Eventsim {
+            out,
+            start,
+            days,
+            users,
+            sessions,
+            dup_rate,
+            bad_rate,
+            gzip,
+            seed,
+            expected,
+        } => {
+            let opt = eventsim::Options {
+                start,
+                days,
+                users,
+                sessions,
+                dup_rate,
+                bad_rate,
+                gzip,
+                seed,
+            };
+            let written = eventsim::generate(&out, &opt).and_then(|e| {
+                if let Some(file) = &expected {
+                    let text = serde_json::to_string_pretty(&e).map_err(io::Error::other)?;
+                    std::fs::write(file, text)?;
+                }
+                Ok(e)
+            });
+            report(&out, written, |e| {
+                format!("{} lines of {} users over {days} days", e.lines, users)
             })
         }
     }

@@ -61,6 +61,13 @@ enum Command {
         /// Qualified name, e.g. silver.lastfm_listens
         table: String,
     },
+    /// Writes the lake's report again, <lake>/gold/report/index.html (gold writes it on every
+    /// run): one self-contained HTML file with the state of the lake and a chart per question
+    Report {
+        /// Also write it to this local file
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
+    },
     /// Compacts small files into larger ones, one commit per table (OPTIMIZE)
     Optimize(Tables),
     /// Writes a Delta checkpoint at each table's latest version
@@ -156,6 +163,15 @@ async fn run(cli: Cli) -> Result<()> {
             let (header, columns) = lake::describe(&lake, &table)?;
             println!("{header}");
             print(&[columns], default_format())
+        }
+        Command::Report { out } => {
+            let (url, html) = lake_report::write(&lake, &ctx).await?;
+            println!("{url}");
+            if let Some(path) = out {
+                std::fs::write(&path, html)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            Ok(())
         }
         Command::Optimize(tables) => maintain(&lake, &tables, Task::Optimize).await,
         Command::Checkpoint(tables) => maintain(&lake, &tables, Task::Checkpoint).await,
