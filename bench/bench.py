@@ -17,12 +17,17 @@ Deezer (bench_deezer.py): a week of daily logs then one more day through the pip
 DuckDB, Polars and pandas recomputing the last day's charts from the 7 raw files
 (deezer_peers.py), every chart file checked equal.
 
+eventsim (bench_eventsim.py): a week of the four streams (millions of events) through the
+pipeline, each stage timed, against DuckDB computing the daily activity from the same raw JSON
+(eventsim_peers.py); both answers checked equal to the generator's.
+
 Writes bench/results/<time>-<rows>.json and .md, prints the table, and with --readme
 replaces the README's performance table.
 """
 
 import argparse
 import gzip
+import importlib
 import json
 import os
 import platform
@@ -176,6 +181,29 @@ def run_pipeline(args, landing, work, i):
         stages[stage] = m
     stages["lake_bytes"] = sum(f.stat().st_size for f in lake.rglob("*") if f.is_file())
     return stages, answer.read_text()
+
+
+def run_stages(args, landing, lake, work, tag):
+    """Runs bronze, silver and gold once over `landing` into `lake`, each measured."""
+    common = ["--lake", str(lake), "--landing", str(landing)]
+    if args.memory_limit:
+        common += ["--memory-limit", args.memory_limit]
+    stages = {}
+    for stage in STAGES:
+        m = measure([str(args.bin / stage), *common], work / f"{stage}-{tag}")
+        rec = run_record(m["stdout"])
+        m["rows_in"] = rec.get("rows_in")
+        m["rows_out"] = rec.get("rows_out")
+        stages[stage] = {k: v for k, v in m.items() if not isinstance(v, Path)}
+    stages["total"] = {
+        "wall_s": sum(stages[s]["wall_s"] for s in STAGES),
+        "peak_rss_bytes": max(stages[s]["peak_rss_bytes"] for s in STAGES),
+        "read_bytes": sum(stages[s]["read_bytes"] or 0 for s in STAGES),
+        "written_bytes": sum(stages[s]["written_bytes"] or 0 for s in STAGES),
+    }
+    log(f"  pipeline ({tag}): " + ", ".join(f"{s} {stages[s]['wall_s']:.1f} s" for s in STAGES)
+        + f", peak RSS {stages['total']['peak_rss_bytes'] / GIB:.2f} GiB")
+    return stages
 
 
 def run_peer(args, engine, plays, work, i):
@@ -425,6 +453,15 @@ def update_readme(section, md):
     readme.write_text(new)
 
 
+# The sources measured after Last.fm, each by its module bench_<source>.py: bench(args) measures,
+# markdown(result) reports. Imported when used (they import this module).
+PARTS = ["deezer", "eventsim"]
+
+
+def part(source):
+    return importlib.import_module(f"bench_{source}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=FULL_ROWS, help="plays at scale 1 (default: the real data set's)")
@@ -443,11 +480,13 @@ def main():
     ap.add_argument("--data", type=Path, default=HERE / "data", help="generated landing data (kept)")
     ap.add_argument("--results", type=Path, default=HERE / "results")
     ap.add_argument("--readme", action="store_true", help="put the table into README.md")
-    ap.add_argument("--sources", default="lastfm,deezer", help="comma-separated: lastfm, deezer")
+    ap.add_argument("--sources", default="lastfm,deezer,eventsim", help="comma-separated: lastfm, deezer, eventsim")
     ap.add_argument("--deezer-streams", type=int, default=10_000_000, help="Deezer streams a day")
     ap.add_argument("--deezer-users", type=int, default=1_000_000)
     ap.add_argument("--deezer-songs", type=int, default=1_000_000)
     ap.add_argument("--deezer-peers", default="duckdb,polars,pandas")
+    ap.add_argument("--eventsim-users", type=int, default=20_000, help="eventsim users (about 30 events a day each)")
+    ap.add_argument("--eventsim-days", type=int, default=7)
     args = ap.parse_args()
     args.sources = args.sources.split(",")
     args.deezer_peers = [p for p in args.deezer_peers.split(",") if p]
@@ -469,9 +508,9 @@ def main():
     def save():
         report["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         md = markdown(report)
-        if "deezer" in report:
-            import bench_deezer
-            md += "\n" + bench_deezer.markdown(report["deezer"]) + "\n"
+        for source in PARTS:
+            if source in report:
+                md += "\n" + part(source).markdown(report[source]) + "\n"
         stem.with_suffix(".json").write_text(json.dumps(report, indent=1, default=str) + "\n")
         stem.with_suffix(".md").write_text(md)
         return md
@@ -480,21 +519,21 @@ def main():
     for scale in scales if "lastfm" in args.sources else []:
         report["scales"].append(bench_scale(args, scale))
         md = save()
-    if "deezer" in args.sources:
-        import bench_deezer
-        report["deezer"] = bench_deezer.bench_deezer(args)
-        md = save()
+    for source in PARTS:
+        if source in args.sources:
+            report[source] = part(source).bench(args)
+            md = save()
     print_table(report)
-    if "deezer" in report:
-        import bench_deezer
-        print("\n" + bench_deezer.markdown(report["deezer"]))
+    for source in PARTS:
+        if source in report:
+            print("\n" + part(source).markdown(report[source]))
     print(f"\nreport: {stem}.md and .json")
     if args.readme:
         if report["scales"]:
             update_readme("bench", markdown(report))
-        if "deezer" in report:
-            import bench_deezer
-            update_readme("bench-deezer", bench_deezer.markdown(report["deezer"]) + "\n")
+        for source in PARTS:
+            if source in report:
+                update_readme(f"bench-{source}", part(source).markdown(report[source]) + "\n")
         print("README.md: performance tables replaced")
 
 

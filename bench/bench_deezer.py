@@ -10,9 +10,7 @@ must equal the pipeline's. Measured from the outside as the Last.fm part is (ben
 import shutil
 from pathlib import Path
 
-from bench import GIB, gb, log, measure, rss, run_record
-
-STAGES = ["bronze", "silver", "gold"]
+from bench import GIB, STAGES, gb, log, measure, rss, run_stages
 START = "2021-12-01"
 
 
@@ -39,29 +37,6 @@ def day_name(n):
     return f"listen-202112{n:02d}.log"
 
 
-def run_pipeline(args, landing, lake, work, tag):
-    env = None
-    common = ["--lake", str(lake), "--landing", str(landing)]
-    if args.memory_limit:
-        common += ["--memory-limit", args.memory_limit]
-    stages = {}
-    for stage in STAGES:
-        m = measure([str(args.bin / stage), *common], work / f"{stage}-{tag}", env)
-        rec = run_record(m["stdout"])
-        m["rows_in"] = rec.get("rows_in")
-        m["rows_out"] = rec.get("rows_out")
-        stages[stage] = {k: v for k, v in m.items() if not isinstance(v, Path)}
-    stages["total"] = {
-        "wall_s": sum(stages[s]["wall_s"] for s in STAGES),
-        "peak_rss_bytes": max(stages[s]["peak_rss_bytes"] for s in STAGES),
-        "read_bytes": sum(stages[s]["read_bytes"] or 0 for s in STAGES),
-        "written_bytes": sum(stages[s]["written_bytes"] or 0 for s in STAGES),
-    }
-    log(f"  pipeline ({tag}): " + ", ".join(f"{s} {stages[s]['wall_s']:.1f} s" for s in STAGES)
-        + f", peak RSS {stages['total']['peak_rss_bytes'] / GIB:.2f} GiB")
-    return stages
-
-
 def run_peers(args, logs, date, work):
     peers = {}
     for engine in args.deezer_peers:
@@ -83,7 +58,7 @@ def check_answers(lake, peers, date):
                 raise SystemExit(f"bench: {engine}'s {kind} chart of {date} differs from the pipeline's")
 
 
-def bench_deezer(args):
+def bench(args):
     logs = logs_for(args)
     work = args.work / "deezer"
     shutil.rmtree(work, ignore_errors=True)
@@ -95,11 +70,11 @@ def bench_deezer(args):
     size = sum((logs / n).stat().st_size for n in week)
     log(f"deezer: 7 days of {args.deezer_streams:,} streams ({size / 1e9:.2f} GB), "
         f"{args.deezer_users:,} users; peers: {', '.join(args.deezer_peers)}")
-    first = run_pipeline(args, landing, lake, work, "week")
+    first = run_stages(args, landing, lake, work, "week")
     week_peers = run_peers(args, logs_for_window(logs, work, 7), "20211207", work)
     check_answers(lake, week_peers, "20211207")
     (landing / "deezer" / day_name(8)).symlink_to((logs / day_name(8)).resolve())
-    day = run_pipeline(args, landing, lake, work, "day8")
+    day = run_stages(args, landing, lake, work, "day8")
     day_peers = run_peers(args, logs_for_window(logs, work, 8), "20211208", work)
     check_answers(lake, day_peers, "20211208")
     lake_bytes = sum(f.stat().st_size for f in lake.rglob("*") if f.is_file())
