@@ -25,11 +25,11 @@
 //!   arguments give equal hashes; unequal ones almost always differ, so it narrows a search for
 //!   equal rows, which must still compare the values.
 
-use std::cell::RefCell;
+use std::borrow::Cow;
 use std::sync::Arc;
 
+use crate::json_records::{self, Lookup, Raw};
 use chrono::NaiveDate;
-use datafusion::arrow::array::ArrayData;
 use datafusion::arrow::array::UInt64Array;
 use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray,
@@ -43,7 +43,6 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, create_udf,
 };
 use datafusion::prelude::SessionContext;
-use serde_json::Value;
 
 /// Registers a scalar function over plain arrays.
 fn udf(
@@ -119,17 +118,17 @@ pub fn register(ctx: &SessionContext) {
     });
     udf(ctx, "json_text", &[TEXT, TEXT], Utf8, |args| {
         json_map::<String, StringArray>(args, |v, _| {
-            v.flatten().and_then(Value::as_str).map(str::to_string)
+            v.flatten().and_then(Raw::as_str).map(Cow::into_owned)
         })
     });
     udf(ctx, "json_number", &[TEXT, TEXT], Float64, |args| {
-        json_map::<f64, Float64Array>(args, |v, _| v.flatten().and_then(Value::as_f64))
+        json_map::<f64, Float64Array>(args, |v, _| v.flatten().and_then(Raw::as_f64))
     });
     udf(ctx, "json_int", &[TEXT, TEXT], Int64, |args| {
-        json_map::<i64, Int64Array>(args, |v, _| v.flatten().and_then(as_whole))
+        json_map::<i64, Int64Array>(args, |v, _| v.flatten().and_then(Raw::as_whole))
     });
     udf(ctx, "json_bool", &[TEXT, TEXT], Boolean, |args| {
-        json_map::<bool, BooleanArray>(args, |v, _| v.flatten().and_then(Value::as_bool))
+        json_map::<bool, BooleanArray>(args, |v, _| v.flatten().and_then(Raw::as_bool))
     });
     udf(ctx, "digits", &[TEXT], Utf8, |args| {
         let out: StringArray = strings(args, 0)?
@@ -271,20 +270,11 @@ fn type_error(key: &str, found: &str, allowed: &str) -> Option<String> {
     })
 }
 
-/// `record[key]`: `None` when the record is not a JSON object, `Some(None)` when the key is
-/// missing.
-type Lookup<'a> = Option<Option<&'a Value>>;
-
 fn kind(v: Lookup<'_>) -> &'static str {
     match v {
         None => "not an object",
         Some(None) => "missing",
-        Some(Some(Value::String(_))) => "string",
-        Some(Some(Value::Number(_))) => "number",
-        Some(Some(Value::Bool(_))) => "boolean",
-        Some(Some(Value::Null)) => "null",
-        Some(Some(Value::Object(_))) => "object",
-        Some(Some(Value::Array(_))) => "array",
+        Some(Some(raw)) => raw.kind(),
     }
 }
 
@@ -296,13 +286,6 @@ fn article(kind: &str) -> &'static str {
     }
 }
 
-fn as_whole(v: &Value) -> Option<i64> {
-    v.as_i64().or_else(|| {
-        let f = v.as_f64()?;
-        (f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64)
-    })
-}
-
 /// Applies `get` to `record[key]` of every row (with the key and row index).
 fn json_map<U, A>(
     args: &[ColumnarValue],
@@ -311,70 +294,16 @@ fn json_map<U, A>(
 where
     A: Array + FromIterator<Option<U>> + 'static,
 {
-    let records = parsed(args)?;
+    let records = json_records::records(args)?;
     let keys = strings(args, 1)?;
-    let out: A = records
-        .iter()
+    let out: A = (0..records.len())
         .zip(keys.iter())
-        .enumerate()
-        .map(|(i, (record, key))| {
+        .map(|(i, key)| {
             let key = key?;
-            get(record.as_ref().map(|m| m.get(key)), (key, i))
+            get(records.get(i, key), (key, i))
         })
         .collect();
     Ok(ColumnarValue::Array(Arc::new(out)))
-}
-
-/// The records of one array, each parsed as a JSON object (`None` when it is not one).
-type Parsed = Arc<Vec<Option<serde_json::Map<String, Value>>>>;
-
-thread_local! {
-    /// The last array of records parsed on this thread, and what it parsed to. A checked view
-    /// reads some 40 keys of each record, a function call each, over the same array of a batch:
-    /// parsing it once instead of 40 times. The array is kept, so its buffers cannot be freed
-    /// and reused by another array while they are compared by address.
-    static LAST_PARSED: RefCell<Option<(ArrayData, Parsed)>> = const { RefCell::new(None) };
-}
-
-/// The first argument's records parsed, by the last call on this thread if it parsed the same
-/// array.
-fn parsed(args: &[ColumnarValue]) -> Result<Parsed> {
-    let records = match &args[0] {
-        ColumnarValue::Array(a) => Arc::clone(a),
-        ColumnarValue::Scalar(s) => s.to_array_of_size(1)?,
-    };
-    let data = records.to_data();
-    if let Some(hit) = LAST_PARSED.with_borrow(|last| {
-        last.as_ref()
-            .filter(|(seen, _)| seen.ptr_eq(&data))
-            .map(|(_, parsed)| Arc::clone(parsed))
-    }) {
-        return Ok(broadcast(hit, args));
-    }
-    let text: ArrayRef = cast(&records, &DataType::Utf8View)?;
-    let parsed: Parsed = Arc::new(match text.as_any().downcast_ref::<StringViewArray>() {
-        Some(text) => text
-            .iter()
-            .map(|r| r.and_then(|r| serde_json::from_str(r).ok()))
-            .collect(),
-        None => vec![None; text.len()],
-    });
-    LAST_PARSED.set(Some((data, Arc::clone(&parsed))));
-    Ok(broadcast(parsed, args))
-}
-
-/// One parsed record per row: a scalar record is repeated for every row of the other arguments.
-fn broadcast(parsed: Parsed, args: &[ColumnarValue]) -> Parsed {
-    let rows = args.iter().find_map(|a| match a {
-        ColumnarValue::Array(a) => Some(a.len()),
-        ColumnarValue::Scalar(_) => None,
-    });
-    match (rows, parsed.first()) {
-        (Some(rows), Some(one)) if parsed.len() == 1 && rows != 1 => {
-            Arc::new(vec![one.clone(); rows])
-        }
-        _ => parsed,
-    }
 }
 
 /// Undoes double-encoded UTF-8 (`BeyoncÃ©` → `Beyoncé`), up to twice, where the text is made
@@ -504,17 +433,6 @@ mod tests {
     }
 
     #[test]
-    fn whole_numbers_written_as_floats_are_integers() {
-        assert_eq!(
-            as_whole(&serde_json::json!(1540919166796.0)),
-            Some(1_540_919_166_796)
-        );
-        assert_eq!(as_whole(&serde_json::json!(38)), Some(38));
-        assert_eq!(as_whole(&serde_json::json!(1.5)), None);
-        assert_eq!(as_whole(&serde_json::json!("38")), None);
-    }
-
-    #[test]
     fn only_the_strict_layout_parses() {
         assert_eq!(
             parse_utc_seconds("2009-05-04T23:08:57Z"),
@@ -546,22 +464,6 @@ mod tests {
         ] {
             assert_eq!(parse_utc_seconds(bad), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn records_are_parsed_once_per_array_and_never_taken_for_another_arrays() {
-        let array = |text: &str| -> ArrayRef { Arc::new(StringViewArray::from(vec![text])) };
-        let (a, b) = (array(r#"{"k": 1}"#), array(r#"{"k": 2}"#));
-        let first = parsed(&[ColumnarValue::Array(Arc::clone(&a))]).unwrap();
-        let again = parsed(&[ColumnarValue::Array(Arc::clone(&a))]).unwrap();
-        assert!(Arc::ptr_eq(&first, &again), "the same array is parsed once");
-        let other = parsed(&[ColumnarValue::Array(b)]).unwrap();
-        assert_eq!(other[0].as_ref().map(|m| m["k"].clone()), Some(2.into()));
-        let equal_text = parsed(&[ColumnarValue::Array(array(r#"{"k": 1}"#))]).unwrap();
-        assert!(
-            !Arc::ptr_eq(&first, &equal_text),
-            "another array is parsed anew"
-        );
     }
 
     #[test]

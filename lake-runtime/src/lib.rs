@@ -14,6 +14,7 @@ pub mod error;
 mod explain;
 pub mod fault;
 pub mod functions;
+mod json_records;
 pub mod lake;
 pub mod lease;
 pub mod maintenance;
