@@ -15,7 +15,8 @@
 #   make catalogue                     refresh the README's table catalogue from lake-schema
 #   make bench                         the pipeline (release build) against DuckDB and Polars
 #                                      at 0.1x, 1x and 10x the Last.fm 1K scale, and on a week of
-#                                      Deezer logs against DuckDB, Polars and pandas (bench/bench.py;
+#                                      Deezer logs against DuckDB, Polars and pandas, and on a week
+#                                      of eventsim against DuckDB (bench/bench.py;
 #                                      BENCH_ARGS="--all-peers --readme ..." passes options)
 #
 # LAKE and LANDING become --lake/--landing only when set, so LAKE_ROOT/LAKE_LANDING and
