@@ -47,12 +47,15 @@ fn open_in_chromium(chromium: &Path, page: &Path, dir: &TempDir) -> Seen {
                 match proxy.accept() {
                     Ok((mut s, _)) => {
                         let mut buf = [0u8; 1024];
-                        let _ = s.set_read_timeout(Some(std::time::Duration::from_millis(500)));
+                        let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
                         let n = s.read(&mut buf).unwrap_or(0);
+                        // a connection that asks for nothing (Chromium preconnects to its
+                        // proxy) fetches nothing; any request line counts
                         let text = String::from_utf8_lossy(&buf[..n]);
-                        let line = text.lines().next().unwrap_or("(nothing read)").to_string();
-                        if let Ok(mut r) = requests.lock() {
-                            r.push(line);
+                        if let Some(line) = text.lines().next().filter(|l| !l.is_empty())
+                            && let Ok(mut r) = requests.lock()
+                        {
+                            r.push(line.to_string());
                         }
                     }
                     Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
