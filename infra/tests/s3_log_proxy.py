@@ -55,9 +55,14 @@ def handler(upstream: urllib.parse.SplitResult, log, lock):
                     self.send_header(k, v)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
             conn.close()
+            if self.command != "HEAD":
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    # the job stopped reading (a cancelled read of a file it no longer needs);
+                    # the request is logged all the same
+                    pass
 
         do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = forward
 
