@@ -208,7 +208,7 @@ fn value_end(b: &[u8], i: usize) -> Option<usize> {
                         j += 1;
                     }
                     b'}' | b']' => {
-                        depth -= 1;
+                        depth = depth.checked_sub(1)?;
                         j += 1;
                         if depth == 0 {
                             return Some(j);
