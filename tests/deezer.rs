@@ -453,9 +453,7 @@ fn the_real_sample_and_fixtures_give_the_charts_of_the_reference() {
 fn deezer_on_localstack_s3_gives_the_hand_derived_charts() {
     let Some(s3) = S3::get() else { return };
     let bucket = s3.bucket("deezer");
-    for (name, bytes) in files_under(&hand().join("deezer")) {
-        bucket.put(&format!("landing/deezer/{name}"), bytes);
-    }
+    bucket.put_tree("landing/deezer", &hand().join("deezer"));
     let env = s3.env();
     let env = pairs(&env);
     let (lake, landing) = (bucket.url("lake"), bucket.url("landing"));

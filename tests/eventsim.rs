@@ -284,9 +284,7 @@ fn generated_streams_give_what_the_generator_reports() {
 fn eventsim_on_localstack_s3_gives_the_hand_derived_activity() {
     let Some(s3) = S3::get() else { return };
     let bucket = s3.bucket("eventsim");
-    for (name, bytes) in files_under(&hand().join("eventsim")) {
-        bucket.put(&format!("landing/eventsim/{name}"), bytes);
-    }
+    bucket.put_tree("landing/eventsim", &hand().join("eventsim"));
     let env = s3.env();
     let env = pairs(&env);
     let (lake, landing) = (bucket.url("lake"), bucket.url("landing"));

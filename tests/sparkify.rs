@@ -92,9 +92,7 @@ fn sparkify_on_localstack_s3_gives_the_known_check_values() {
     let Some(s3) = S3::get() else { return };
     let bucket = s3.bucket("sparkify");
     for sub in ["song_data", "log_data"] {
-        for (rel, bytes) in files_under(&tree.join(sub)) {
-            bucket.put(&format!("landing/sparkify/{sub}/{rel}"), bytes);
-        }
+        bucket.put_tree(&format!("landing/sparkify/{sub}"), &tree.join(sub));
     }
     let env = s3.env();
     let env = pairs(&env);

@@ -376,6 +376,13 @@ impl Bucket {
         .expect("upload");
     }
 
+    /// Every file under `dir`, at `prefix/<its path under dir>`.
+    pub fn put_tree(&self, prefix: &str, dir: &Path) {
+        for (rel, bytes) in files_under(dir) {
+            self.put(&format!("{prefix}/{rel}"), bytes);
+        }
+    }
+
     pub fn get(&self, key: &str) -> Vec<u8> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -76,19 +76,22 @@ fn number(v: f64) -> String {
     }
 }
 
+/// The start of a chart's SVG: its size, a white ground and its title.
+fn header(title: &str, height: f64) -> String {
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" viewBox=\"0 0 {WIDTH} {height}\" \
+         width=\"{WIDTH}\" height=\"{height}\" role=\"img\" aria-label=\"{t}\">\
+         <rect width=\"{WIDTH}\" height=\"{height}\" fill=\"#fff\"/>\
+         <text x=\"{cx}\" y=\"22\" text-anchor=\"middle\" class=\"title\">{t}</text>",
+        t = escape(title),
+        cx = WIDTH / 2.0,
+    )
+}
+
 /// Opens the chart: its frame, title, axis labels and horizontal grid up to `max`; returns the
 /// SVG so far and the value axis's top.
 fn open(frame: &Frame, max: f64) -> (String, f64) {
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" \
-         width=\"{WIDTH}\" height=\"{HEIGHT}\" role=\"img\" aria-label=\"{t}\">\
-         <rect width=\"{WIDTH}\" height=\"{HEIGHT}\" fill=\"#fff\"/>\
-         <text x=\"{cx}\" y=\"22\" text-anchor=\"middle\" class=\"title\">{t}</text>",
-        t = escape(frame.title),
-        cx = WIDTH / 2.0,
-    );
+    let mut s = header(frame.title, HEIGHT);
     let step = step(max);
     let top = (max / step).ceil().max(1.0) * step;
     let (x0, x1, y0, y1) = (LEFT, WIDTH - RIGHT, HEIGHT - BOTTOM, TOP);
@@ -237,16 +240,7 @@ pub fn ranking(frame: &Frame, labels: &[String], values: &[f64]) -> String {
     let rows = labels.len().max(1) as f64;
     // at least 16 px a bar: a long ranking makes a taller chart
     let height = HEIGHT.max(TOP + 40.0 + 16.0 * rows);
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" viewBox=\"0 0 {WIDTH} {height}\" \
-         width=\"{WIDTH}\" height=\"{height}\" role=\"img\" aria-label=\"{t}\">\
-         <rect width=\"{WIDTH}\" height=\"{height}\" fill=\"#fff\"/>\
-         <text x=\"{cx}\" y=\"22\" text-anchor=\"middle\" class=\"title\">{t}</text>",
-        t = escape(frame.title),
-        cx = WIDTH / 2.0
-    );
+    let mut s = header(frame.title, height);
     let (left, right) = (250.0, WIDTH - 60.0);
     let band = (height - TOP - 40.0) / rows;
     for (i, (label, v)) in labels.iter().zip(values).enumerate() {
@@ -287,16 +281,7 @@ pub fn ranking(frame: &Frame, labels: &[String], values: &[f64]) -> String {
 /// A donut of shares, with a legend giving each part's count.
 pub fn donut(title: &str, parts: &[(String, f64)]) -> String {
     let total: f64 = parts.iter().map(|(_, v)| v).sum::<f64>().max(1.0);
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" \
-         width=\"{WIDTH}\" height=\"{HEIGHT}\" role=\"img\" aria-label=\"{t}\">\
-         <rect width=\"{WIDTH}\" height=\"{HEIGHT}\" fill=\"#fff\"/>\
-         <text x=\"{cx}\" y=\"22\" text-anchor=\"middle\" class=\"title\">{t}</text>",
-        t = escape(title),
-        cx = WIDTH / 2.0
-    );
+    let mut s = header(title, HEIGHT);
     let (cx, cy, r) = (200.0, 175.0, 110.0);
     let circumference = 2.0 * std::f64::consts::PI * r;
     let mut offset = 0.0;

@@ -84,15 +84,22 @@ def run_job(job: str, params: dict) -> dict:
     return run_record(done.stdout)
 
 
-with DAG(
-    dag_id="lakehouse",
-    description="bronze >> silver >> gold on the worker",
-    schedule="@hourly",
+# What the three DAGs share: no catch-up of missed intervals (each run takes whatever has
+# landed), one run at a time (the jobs' leases would refuse a second), the retries and params.
+EVERY_DAG = dict(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     params=PARAMS,
+)
+
+
+with DAG(
+    dag_id="lakehouse",
+    description="bronze >> silver >> gold on the worker",
+    schedule="@hourly",
+    **EVERY_DAG,
     tags=["lakehouse"],
 ) as lakehouse:
     tasks = [
@@ -149,11 +156,7 @@ with DAG(
     dag_id="lakehouse_k8s",
     description="bronze >> silver >> gold, each job a pod of the image",
     schedule="@hourly",
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    params=PARAMS,
+    **EVERY_DAG,
     tags=["lakehouse", "kubernetes"],
 ) as lakehouse_k8s:
     backfill = "{% if params.from_month %} --from {{ params.from_month }} --to {{ params.to_month or params.from_month }}{% endif %}"
@@ -167,11 +170,7 @@ with DAG(
     dag_id="lakehouse_maintenance",
     description="lake optimize, checkpoint and vacuum, daily",
     schedule="@daily",
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    params=PARAMS,
+    **EVERY_DAG,
     tags=["lakehouse", "maintenance"],
 ) as maintenance:
 
