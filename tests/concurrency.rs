@@ -49,8 +49,8 @@ fn two_bronze_runs_started_together_land_the_data_once() {
 fn a_held_lease_blocks_a_second_run_and_an_expired_one_is_taken_over() {
     let dir = TempDir::new("lease");
     let lake = dir.join("lake");
-    std::fs::create_dir_all(lake.join("_leases")).expect("mkdir");
-    let lease = lake.join("_leases/gold.json");
+    std::fs::create_dir_all(lake.join("_leases/gold")).expect("mkdir");
+    let lease = lake.join("_leases/gold/other-run.json");
     let holder = |expires: &str| {
         format!(
             r#"{{"run_id":"other-run","pid":4242,"host":"elsewhere","expires_at":"{expires}"}}"#
@@ -72,7 +72,14 @@ fn a_held_lease_blocks_a_second_run_and_an_expired_one_is_taken_over() {
         "{}",
         took_over.stderr
     );
-    assert!(!lease.exists(), "released at the end of the run");
+    assert!(!lease.exists(), "removed by the run that took over");
+    assert_eq!(
+        std::fs::read_dir(lake.join("_leases/gold"))
+            .expect("leases")
+            .count(),
+        0,
+        "released at the end of the run"
+    );
 
     // a holder on this host whose process is gone (a killed run) is taken over at once
     let mut gone = Command::new("true").spawn().expect("spawn");

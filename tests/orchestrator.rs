@@ -542,8 +542,9 @@ fn maintenance_compacts_checkpoints_and_vacuums_without_changing_a_row() {
     // maintenance waits its turn: a running silver job holds the layer
     let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
     let host = std::env::var("HOSTNAME").unwrap_or(host);
+    std::fs::create_dir_all(dir.join("lake/_leases/silver")).expect("mkdir");
     std::fs::write(
-        dir.join("lake/_leases/silver.json"),
+        dir.join("lake/_leases/silver/a-silver-run.json"),
         format!(
             r#"{{"run_id":"a-silver-run","pid":{},"host":"{}","expires_at":"2999-01-01T00:00:00Z"}}"#,
             std::process::id(),

@@ -1,7 +1,7 @@
 # One role per job, each allowed exactly what that job does to S3 (tests/infra checks every
 # request of a full pipeline run against these statements, and every statement against the
 # requests). The lake's root is the lake bucket's root: <layer>/<source>/<table>/ for tables,
-# _leases/<job>.json for the one-run-at-a-time leases.
+# _leases/<job>/<run id>.json for the leases of the runs of each job.
 #
 # Roles are assumed by the jobs' Kubernetes service accounts (infra/k8s) through EKS IRSA:
 # lake-<job> for a pod that runs one job (Airflow's KubernetesPodOperator, the maintenance
@@ -77,7 +77,7 @@ data "aws_iam_policy_document" "bronze" {
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["bronze/*", "meta/*"]
+      values   = ["bronze/*", "meta/*", "_leases/bronze/*"]
     }
   }
   statement {
@@ -88,7 +88,7 @@ data "aws_iam_policy_document" "bronze" {
   statement {
     sid       = "Lease"
     actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    resources = ["${local.lake}/_leases/bronze.json"]
+    resources = ["${local.lake}/_leases/bronze/*"]
   }
 }
 
@@ -101,7 +101,7 @@ data "aws_iam_policy_document" "silver" {
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["bronze/*", "silver/*", "meta/*"]
+      values   = ["bronze/*", "silver/*", "meta/*", "_leases/silver/*"]
     }
   }
   statement {
@@ -117,7 +117,7 @@ data "aws_iam_policy_document" "silver" {
   statement {
     sid       = "Lease"
     actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    resources = ["${local.lake}/_leases/silver.json"]
+    resources = ["${local.lake}/_leases/silver/*"]
   }
 }
 
@@ -131,7 +131,7 @@ data "aws_iam_policy_document" "gold" {
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["bronze/*", "silver/*", "gold/*", "meta/*"]
+      values   = ["bronze/*", "silver/*", "gold/*", "meta/*", "_leases/gold/*"]
     }
   }
   statement {
@@ -153,7 +153,7 @@ data "aws_iam_policy_document" "gold" {
   statement {
     sid       = "Lease"
     actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    resources = ["${local.lake}/_leases/gold.json"]
+    resources = ["${local.lake}/_leases/gold/*"]
   }
 }
 
@@ -167,7 +167,7 @@ data "aws_iam_policy_document" "maintenance" {
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["bronze/*", "silver/*", "gold/*", "meta/*"]
+      values   = ["bronze/*", "silver/*", "gold/*", "meta/*", "_leases/*"]
     }
   }
   statement {
@@ -178,6 +178,6 @@ data "aws_iam_policy_document" "maintenance" {
   statement {
     sid       = "Leases"
     actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    resources = ["${local.lake}/_leases/bronze.json", "${local.lake}/_leases/silver.json", "${local.lake}/_leases/gold.json"]
+    resources = ["${local.lake}/_leases/bronze/*", "${local.lake}/_leases/silver/*", "${local.lake}/_leases/gold/*"]
   }
 }

@@ -167,7 +167,7 @@ def leave_crashed_leases(endpoint: str, lake: str) -> None:
     for job in ("bronze", "silver", "gold"):
         holder = {"run_id": f"crashed-{job}", "pid": 1, "host": "a-node-that-is-gone",
                   "expires_at": "2000-01-01T00:00:00Z"}
-        put(endpoint, f"{lake}/_leases/{job}.json", json.dumps(holder).encode())
+        put(endpoint, f"{lake}/_leases/{job}/crashed-{job}.json", json.dumps(holder).encode())
 
 
 def run_jobs(bin_dir: Path, endpoint: str, landing: str, lake: str, work: Path) -> dict:

@@ -26,6 +26,9 @@ pub enum Refresh {
     Days { days: Days, column: &'static str },
     /// Append what the bronze batches after this one bring (a quarantine).
     After(i64),
+    /// It holds everything the layer below has now, because the parts of a split rebuilt it
+    /// (`silver --part`): a commit of no rows records the input as consumed.
+    Consumed,
 }
 
 impl Refresh {
@@ -44,17 +47,20 @@ impl Refresh {
             }
             Refresh::Days { days, .. } => format!("days replaced: {days}"),
             Refresh::After(b) => format!("appended the rows of bronze batches after {b}"),
+            Refresh::Consumed => {
+                "up to date: the parts of a split rebuilt it; recorded as consumed".into()
+            }
         }
     }
 
-    /// The rows of the table it replaces, when it replaces part of the table; the rows
+    /// The rows of the table it replaces, when it replaces part of the table (none when it
+    /// has no month or day to replace, or only records the input as consumed); the rows
     /// written must be those too.
     pub fn replaced(&self) -> Option<Expr> {
         match self {
-            Refresh::Months(m) if !m.is_empty() => Some(m.predicate(col("year"), col("month"))),
-            Refresh::Days { days, column } if !days.is_empty() => {
-                Some(days.predicate(col(*column)))
-            }
+            Refresh::Months(m) => Some(m.predicate(col("year"), col("month"))),
+            Refresh::Days { days, column } => Some(days.predicate(col(*column))),
+            Refresh::Consumed => Some(lit(false)),
             _ => None,
         }
     }
@@ -63,6 +69,7 @@ impl Refresh {
     /// rebuilds, when it rebuilds some: narrows a scan to them by file statistics.
     pub fn text_filter(&self, column: &str) -> Option<Expr> {
         match self {
+            Refresh::Consumed => Some(lit(false)),
             Refresh::Months(m) => Some(m.text_predicate(column)),
             Refresh::Days { days, .. } => Some(days.text_predicate(column)),
             _ => None,
@@ -73,6 +80,7 @@ impl Refresh {
     /// refresh rebuilds, when it rebuilds some.
     pub fn time_filter(&self, typed: Expr) -> Option<Expr> {
         match self {
+            Refresh::Consumed => Some(lit(false)),
             Refresh::Months(m) => Some(m.predicate(
                 date_part(lit("year"), typed.clone()),
                 date_part(lit("month"), typed),
@@ -87,9 +95,9 @@ impl Refresh {
         match self {
             Refresh::UpToDate | Refresh::NotInScope => None,
             Refresh::Full => Some(WriteMode::Overwrite),
-            // the rejects of new batches; or, with no month to replace, a commit of no rows
-            // that records the new batches as consumed
-            Refresh::After(_) => Some(WriteMode::Append),
+            // the rejects of new batches; or, with no month to replace or what the parts of a
+            // split rebuilt, a commit of no rows that records the new batches as consumed
+            Refresh::After(_) | Refresh::Consumed => Some(WriteMode::Append),
             Refresh::Months(m) if m.is_empty() => Some(WriteMode::Append),
             Refresh::Days { days, .. } if days.is_empty() => Some(WriteMode::Append),
             Refresh::Months(_) | Refresh::Days { .. } => self.replaced().map(WriteMode::Replace),

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use crate::config::{LakeArgs, LakeConfig};
 use crate::error::{Exit, LakeError, Result};
 use crate::lake::Lake;
-use crate::lease::Lease;
+use crate::lease::{Hold, Lease};
 use crate::session::session;
 use crate::telemetry;
 use crate::write::{Commit, WriteMode, Written};
@@ -94,13 +94,14 @@ fn new_run_id(now: DateTime<Utc>) -> String {
     format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), &rand[..8])
 }
 
-/// Runs a job: sets up logging, resolves configuration, opens the lake, calls `body` under the
-/// job's lease, then prints the summary line and the run record and turns the outcome into an
+/// Runs a job: sets up logging, resolves configuration, opens the lake, calls `body` under a
+/// lease of the job for what `hold` says the run writes, then prints the summary line and the run record and turns the outcome into an
 /// exit code.
 pub async fn run_job<F, Fut>(
     job: &'static str,
     version: &'static str,
     args: &LakeArgs,
+    hold: Hold,
     body: F,
 ) -> ExitCode
 where
@@ -116,7 +117,7 @@ where
         }
     };
     tracing::info!(run_id = %run.id, lake = %run.cfg.lake, landing = %run.cfg.landing, "{job} started");
-    let outcome = under_lease(&run, body).await;
+    let outcome = under_lease(&run, hold, body).await;
     finish(&run, version, outcome).await
 }
 
@@ -138,13 +139,14 @@ impl Run {
     }
 }
 
-/// Runs `body` holding the job's lease on the lake; a second run of the job meanwhile exits 4.
-async fn under_lease<F, Fut>(run: &Arc<Run>, body: F) -> Result<Summary>
+/// Runs `body` holding a lease of the job on the lake for `hold`; a run of the job meanwhile
+/// that writes any of the same exits 4.
+async fn under_lease<F, Fut>(run: &Arc<Run>, hold: Hold, body: F) -> Result<Summary>
 where
     F: FnOnce(Arc<Run>) -> Fut,
     Fut: Future<Output = Result<Summary>>,
 {
-    let lease = Lease::acquire(run.lake.root(), run.job, &run.id).await?;
+    let lease = Lease::acquire(run.lake.root(), run.job, hold, &run.id).await?;
     let outcome = body(run.clone()).await;
     lease.release().await;
     outcome

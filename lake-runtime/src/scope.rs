@@ -7,6 +7,8 @@ use datafusion::logical_expr::Expr;
 use datafusion::prelude::{col, lit};
 use datafusion::scalar::ScalarValue;
 
+use crate::lease::Hold;
+
 /// The flags that choose a run's [`Scope`]. Flatten into the clap parser of silver and gold.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ScopeArgs {
@@ -34,6 +36,57 @@ pub enum Scope {
     Full,
     /// The partitions of these days, inclusive; `None` is open-ended.
     Range(Option<NaiveDate>, Option<NaiveDate>),
+}
+
+impl Scope {
+    /// What a run of this scope writes, for its lease: a backfill its days, others everything.
+    pub fn hold(&self) -> Hold {
+        match *self {
+            Scope::Range(from, to) => Hold::Days { from, to },
+            Scope::Changed | Scope::Full => Hold::All,
+        }
+    }
+}
+
+/// Part `index` of `count` (`--shard 2/4`, `--part 0/8`): one of `count` runs that together do
+/// what one run does, each on its own share, at the same time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl std::str::FromStr for Part {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("'{s}' is not a part: write i/N, 0 <= i < N (e.g. 0/4)");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            i.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if index >= count {
+            return Err(bad());
+        }
+        Ok(Part { index, count })
+    }
+}
+
+impl std::fmt::Display for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl Part {
+    /// The lease of a part: parts of one split are disjoint, everything else overlaps them.
+    pub fn hold(&self) -> Hold {
+        Hold::Shard {
+            index: self.index,
+            count: self.count,
+        }
+    }
 }
 
 impl ScopeArgs {
@@ -93,6 +146,11 @@ pub struct Month {
 }
 
 impl Month {
+    /// Its first day.
+    pub fn first_day(self) -> NaiveDate {
+        NaiveDate::from_ymd_opt(self.year, self.month, 1).unwrap_or(NaiveDate::MIN)
+    }
+
     pub fn of(d: NaiveDate) -> Self {
         Self {
             year: d.year(),
@@ -314,6 +372,14 @@ mod tests {
             ))
         );
         assert_eq!(args(None, None), Ok(Scope::Changed));
+    }
+
+    #[test]
+    fn a_part_is_i_of_n_with_i_below_n() {
+        assert_eq!("2/4".parse(), Ok(Part { index: 2, count: 4 }));
+        for bad in ["4/4", "1/0", "2", "a/4", "-1/4"] {
+            assert!(bad.parse::<Part>().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub const META_LANDED_OBJECTS: TableDef = TableDef {
         col(
             "batch",
             Int64,
-            "Bronze batch the object belongs to: claimed here before its rows are written, each bronze table then records the batches it holds as its Delta transaction `lake.bronze`.",
+            "Bronze batch the object belongs to: claimed here before its rows are written, each bronze table then records the newest batch it holds of each lane as a Delta transaction: `lake.bronze`, or `lake.bronze.shard.<i>.<N>` for `bronze --shard i/N` (the lane of a batch is in `meta/bronze_batches/<batch>.json`).",
         ),
         col("run_id", Text, "Bronze run that landed it."),
         col("landed_at", Timestamp, "When it was landed."),

@@ -8,11 +8,13 @@
 //! objects of a run form one batch, claimed in `meta.landed_objects` before it is written, and
 //! each table gets one commit per batch (see [`land_source`] for why a crash loses nothing).
 //! Records in = landed + quarantined, for every object, reported in the run record; junk that
-//! is not data (`.DS_Store`, `__MACOSX/`) is skipped and listed.
+//! is not data (`.DS_Store`, `__MACOSX/`) is skipped and listed. `--shard i/N` lands a stable
+//! share of the objects, so that N runs land a landing zone together ([`shards`]).
 
 pub mod landing;
 pub mod lines;
 pub mod rows;
+pub mod shards;
 pub mod sources;
 
 use std::collections::{BTreeMap, HashMap};
@@ -27,8 +29,8 @@ use futures::future::{BoxFuture, try_join_all};
 use futures::{FutureExt, TryStreamExt};
 use lake_runtime::progress::{Progress, Unit};
 use lake_runtime::{
-    BRONZE_TXN, Input, LakeError, Location, Result, Run, Summary, WriteMode, Written,
-    batch_channel, int64_column, session, text_column,
+    Input, LakeError, Location, Part, Result, Run, Summary, WriteMode, Written, batch_channel,
+    int64_column, session, text_column,
 };
 use lake_schema::{META_LANDED_OBJECTS, TableDef};
 use object_store::{ObjectMeta, ObjectStoreExt};
@@ -37,16 +39,25 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::landing::{LandError, ObjectCounts, Sinks, land_object};
 use crate::rows::{Lineage, QuarantineRows, Sink, TextRows};
+use crate::shards::{Batches, in_shard, lane};
 use crate::sources::{Kind, SOURCES, Source};
 
 /// Batches in flight between the parser and each writer.
 const CHANNEL_DEPTH: usize = 4;
 
-pub async fn run(run: Arc<Run>) -> Result<Summary> {
+pub async fn run(run: Arc<Run>, shard: Option<Part>) -> Result<Summary> {
     let landing = Location::open(&run.cfg.landing, &run.cfg).await?;
     let ctx = session(&run.cfg);
     let mut claims = landed_objects(&run, &ctx).await?;
+    let mut lanes = Lanes {
+        shard,
+        lane: lane(shard),
+        batches: Batches::open(&run)?,
+    };
     let mut summary = Summary::default();
+    if let Some(shard) = shard {
+        summary.detail("shard", shard.to_string());
+    }
     let mut found = false;
     for source in SOURCES {
         let folder = landing.child(source.name)?;
@@ -60,7 +71,13 @@ pub async fn run(run: Arc<Run>) -> Result<Summary> {
             continue;
         }
         found = true;
-        land_source(&run, &ctx, source, &folder, &mut claims, &mut summary).await?;
+        let at = At {
+            run: &run,
+            ctx: &ctx,
+            source,
+            folder: &folder,
+        };
+        land_source(&at, &mut lanes, &mut claims, &mut summary).await?;
     }
     if !found {
         let names: Vec<String> = SOURCES.iter().map(|s| format!("{}/", s.name)).collect();
@@ -76,49 +93,68 @@ pub async fn run(run: Arc<Run>) -> Result<Summary> {
     Ok(summary)
 }
 
-/// Lands the new objects of one source folder as one batch.
-///
-/// The batch is claimed first: its objects go into `meta.landed_objects` under a new batch
-/// number. Then each table of the source (targets and quarantine) gets the batch's rows in one
-/// commit that also records the batch number as the table's Delta transaction
-/// [`BRONZE_TXN`]. A run that finds a claimed batch which some table does not hold (the
-/// previous run crashed in between) lands that batch again into exactly those tables, before
-/// it looks for new objects. So a crash at any point costs a re-run, never a lost or doubled row.
-async fn land_source(
-    run: &Run,
-    ctx: &SessionContext,
+/// One source folder being landed by a run.
+struct At<'a> {
+    run: &'a Run,
+    ctx: &'a SessionContext,
     source: &'static Source,
-    folder: &Location,
+    folder: &'a Location,
+}
+
+/// The run's shard and lane, and the lake's batch numbers.
+struct Lanes {
+    shard: Option<Part>,
+    lane: String,
+    batches: Batches,
+}
+
+impl Lanes {
+    /// Whether the landing object at `url` (under the source folder of `at`) is this run's.
+    fn owns(&self, at: &At<'_>, url: &str) -> bool {
+        let relative = url.strip_prefix(at.folder.url().as_str()).unwrap_or(url);
+        in_shard(at.source.name, relative, self.shard)
+    }
+}
+
+/// Lands the new objects of one source folder (of this run's shard) as one batch.
+///
+/// The batch is claimed first: a free batch number is taken for the run's lane, and its objects
+/// go into `meta.landed_objects` under it. Then each table of the source (targets and
+/// quarantine) gets the batch's rows in one commit that also records the batch number as the
+/// table's Delta transaction of the lane. A run that finds a claimed batch of its lane which
+/// some table does not hold (the previous run crashed in between) lands that batch again into
+/// exactly those tables, before it looks for new objects. So a crash at any point costs a
+/// re-run, never a lost or doubled row.
+async fn land_source(
+    at: &At<'_>,
+    lanes: &mut Lanes,
     claims: &mut Claims,
     summary: &mut Summary,
 ) -> Result<()> {
+    let folder = at.folder;
     let listing: HashMap<String, ObjectMeta> = folder
         .list()
         .await?
         .into_iter()
         .map(|m| (folder.object_url(&m.location), m))
+        .filter(|(url, _)| lanes.owns(at, url))
         .collect();
     let mut details = json!({});
-    finish_claimed(
-        run,
-        ctx,
-        source,
-        folder,
-        claims,
-        &listing,
-        &mut details,
-        summary,
-    )
-    .await?;
-    let todo = new_objects(source, folder, claims, &listing, &mut details);
+    finish_claimed(at, lanes, claims, &listing, &mut details, summary).await?;
+    let todo = new_objects(at.source, folder, claims, &listing, &mut details);
     if todo.is_empty() {
         tracing::info!("nothing new to land under {}", folder.url());
         details["nothing_new"] = json!(details.get("batches_finished").is_none());
-        summary.detail(source.name, details);
+        summary.detail(at.source.name, details);
         return Ok(());
     }
-    let batch = claims.next_batch();
-    let claim = record_claim(run, ctx, source.name, batch, &todo, folder).await?;
+    let (run, source) = (at.run, at.source);
+    let batch = lanes
+        .batches
+        .take(claims.last_batch, &lanes.lane, source.name, run)
+        .await?;
+    claims.last_batch = batch;
+    let claim = record_claim(run, at.ctx, source.name, batch, &todo, folder).await?;
     summary.outputs.push(claim);
     for meta in &todo {
         claims.objects.insert(
@@ -131,36 +167,46 @@ async fn land_source(
             },
         );
     }
-    let counts = land_batch(run, ctx, source, folder, batch, &todo, &[], summary).await?;
+    let counts = land_batch(at, &lanes.lane, batch, &todo, &[], summary).await?;
     details["batch"] = json!(batch);
     details["objects"] = json!(counts);
     summary.detail(source.name, details);
     Ok(())
 }
 
-/// Lands again the batches a run claimed but stopped before every table of the source held
-/// them, into exactly the tables that lack them (`details.batches_finished`).
-#[allow(clippy::too_many_arguments)]
+/// Lands again the batches of the run's lane that a run claimed but stopped before every table
+/// of the source held them, into exactly the tables that lack them (`details.batches_finished`).
+/// Unfinished batches of other lanes among this run's objects are named, not landed: the
+/// shard that claimed them finishes them (`details.unfinished_batches_of_other_lanes`).
 async fn finish_claimed(
-    run: &Run,
-    ctx: &SessionContext,
-    source: &'static Source,
-    folder: &Location,
+    at: &At<'_>,
+    lanes: &mut Lanes,
     claims: &Claims,
     listing: &HashMap<String, ObjectMeta>,
     details: &mut serde_json::Value,
     summary: &mut Summary,
 ) -> Result<()> {
-    let mut held = Vec::new();
-    for t in source.tables() {
-        let batch = run.lake.txn_version(t, BRONZE_TXN).await?.unwrap_or(-1);
-        held.push((t.qualified_name(), batch));
-    }
-    let oldest_held = held.iter().map(|(_, b)| *b).min().unwrap_or(-1);
+    let (run, source) = (at.run, at.source);
+    let held = |lane: String| async move {
+        let mut held = Vec::new();
+        for t in source.tables() {
+            let batch = run.lake.txn_version(t, &lane).await?.unwrap_or(-1);
+            held.push((t.qualified_name(), batch));
+        }
+        Result::Ok(held)
+    };
+    let mine = held(lanes.lane.clone()).await?;
+    let oldest_held = mine.iter().map(|(_, b)| *b).min().unwrap_or(-1);
     let mut unfinished: BTreeMap<i64, Vec<ObjectMeta>> = BTreeMap::new();
     let mut missing = Vec::new();
+    let mut others = BTreeMap::new();
     for (url, claim) in &claims.objects {
-        if claim.source != source.name || claim.batch <= oldest_held {
+        if claim.source != source.name || claim.batch <= oldest_held || !lanes.owns(at, url) {
+            continue;
+        }
+        let lane = lanes.batches.lane_of(claim.batch).await?;
+        if lane != lanes.lane {
+            others.insert(claim.batch, lane);
             continue;
         }
         match listing.get(url) {
@@ -170,6 +216,21 @@ async fn finish_claimed(
                 .push(meta.clone()),
             None => missing.push(url.clone()),
         }
+    }
+    let mut of_others = Vec::new();
+    for (batch, lane) in others {
+        if held(lane.clone()).await?.iter().any(|(_, h)| *h < batch) {
+            tracing::warn!(
+                batch,
+                lane,
+                "batch {batch} of lane {lane} is unfinished: run bronze with that lane's --shard \
+                 (the same i/N) to finish it"
+            );
+            of_others.push(json!({"batch": batch, "lane": lane}));
+        }
+    }
+    if !of_others.is_empty() {
+        details["unfinished_batches_of_other_lanes"] = json!(of_others);
     }
     if !missing.is_empty() {
         tracing::warn!(
@@ -181,7 +242,7 @@ async fn finish_claimed(
     let mut recovered = Vec::new();
     for (batch, mut objects) in unfinished {
         objects.sort_by(|a, b| a.location.cmp(&b.location));
-        let done: Vec<String> = held
+        let done: Vec<String> = mine
             .iter()
             .filter(|(_, h)| *h >= batch)
             .map(|(t, _)| t.clone())
@@ -191,7 +252,7 @@ async fn finish_claimed(
             objects = objects.len(),
             "finishing batch {batch}: a run claimed it but stopped before every table held it"
         );
-        let counts = land_batch(run, ctx, source, folder, batch, &objects, &done, summary).await?;
+        let counts = land_batch(at, &lanes.lane, batch, &objects, &done, summary).await?;
         recovered.push(json!({"batch": batch, "objects": counts}));
     }
     if !recovered.is_empty() {
@@ -238,25 +299,23 @@ fn new_objects(
 
 /// Lands `objects` as batch `batch`: one streaming writer per table of the source (its targets,
 /// then its quarantine), fed by a parser thread, each committing once with the batch as its
-/// [`BRONZE_TXN`] transaction. The tables named in `done` already hold the batch: their rows
-/// are read and dropped. Returns the per-object counts, also added to `summary`.
-#[allow(clippy::too_many_arguments)]
+/// transaction of `lane`. The tables named in `done` already hold the batch: their rows are
+/// read and dropped. Returns the per-object counts, also added to `summary`.
 async fn land_batch(
-    run: &Run,
-    ctx: &SessionContext,
-    source: &'static Source,
-    folder: &Location,
+    at: &At<'_>,
+    lane: &str,
     batch: i64,
     objects: &[ObjectMeta],
     done: &[String],
     summary: &mut Summary,
 ) -> Result<Vec<ObjectCounts>> {
+    let (run, ctx, source, folder) = (at.run, at.ctx, at.source, at.folder);
     let lineage = Lineage {
         batch,
         run_id: run.id.as_str().into(),
         ingested_at: run.started_micros(),
     };
-    let commit = run.commit().txn(BRONZE_TXN, batch);
+    let commit = run.commit().txn(lane, batch);
     let mut aborts = Vec::new();
     let mut writers: Vec<BoxFuture<'_, Result<Option<Written>>>> = Vec::new();
     let mut open = |def: &'static TableDef| {
@@ -467,13 +526,6 @@ struct Claim {
 struct Claims {
     objects: HashMap<String, Claim>,
     last_batch: i64,
-}
-
-impl Claims {
-    fn next_batch(&mut self) -> i64 {
-        self.last_batch += 1;
-        self.last_batch
-    }
 }
 
 /// The objects claimed so far (of every source), with the size, ETag and batch they had.

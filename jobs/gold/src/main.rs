@@ -28,7 +28,8 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let out = cli.out.clone();
     let scope = cli.scope.resolve::<Cli>();
-    lake_runtime::run_job("gold", env!("CARGO_PKG_VERSION"), &cli.lake, |run| {
+    let hold = scope.hold();
+    lake_runtime::run_job("gold", env!("CARGO_PKG_VERSION"), &cli.lake, hold, |run| {
         gold::run(run, scope, out)
     })
     .await

@@ -4,25 +4,39 @@
 use chrono::NaiveDate;
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::{DataType, Date32Type};
+use datafusion::functions::expr_fn::{left, to_char};
 use datafusion::functions_aggregate::expr_fn::{count, max};
 use datafusion::logical_expr::cast;
 use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 use datafusion::scalar::ScalarValue;
 use lake_runtime::progress::{Progress, Unit};
 use lake_runtime::{
-    Days, Input, LakeError, Month, Months, Refresh, Result, Run, SILVER_TXN, Scope, Summary,
+    Days, Input, LakeError, Month, Months, Part, Refresh, Result, Run, SILVER_TXN, Scope, Summary,
     Written, counts, register_view,
 };
 use lake_schema::Layer;
 use serde_json::{Map, Value, json};
 
+use crate::parts::{Split, part_txn};
 use crate::source::{Checked, Kind, Reconcile, Source, Table};
+
+/// What a run of silver does, for every source.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Target {
+    pub scope: Scope,
+    /// A part of a split (`--part`): its scope is its range; `empty` when it has no month.
+    pub part: Option<(Part, bool)>,
+}
 
 /// One source's run: its checked views and what was done to each table.
 pub(crate) struct Engine<'a> {
     run: &'a Run,
     ctx: &'a SessionContext,
     scope: Scope,
+    part: Option<(Part, bool)>,
+    /// The last split noted (`silver/_parts.json`), when this run may take the state of its
+    /// parts' tables from their markers.
+    split: Option<&'a Split>,
     source: &'static Source,
     /// The checked views, planned over all of bronze.
     checked: Vec<(&'static Checked, DataFrame)>,
@@ -38,7 +52,8 @@ impl<'a> Engine<'a> {
     pub(crate) async fn open(
         run: &'a Run,
         ctx: &'a SessionContext,
-        scope: Scope,
+        target: Target,
+        split: Option<&'a Split>,
         source: &'static Source,
         summary: &mut Summary,
     ) -> Result<Option<Engine<'a>>> {
@@ -72,7 +87,9 @@ impl<'a> Engine<'a> {
         Ok(Some(Engine {
             run,
             ctx,
-            scope,
+            scope: target.scope,
+            part: target.part,
+            split,
             source,
             checked,
             high,
@@ -157,19 +174,14 @@ impl<'a> Engine<'a> {
     async fn plan(&self, table: &Table) -> Result<Refresh> {
         Ok(match (self.scope, table.kind) {
             (Scope::Full, _) => Refresh::Full,
-            (Scope::Range(from, to), Kind::Daily { column, .. }) => Refresh::Days {
-                days: Days::of_range(from, to),
-                column,
-            },
-            (Scope::Range(from, to), kind) if kind.is_dated() => {
-                Refresh::Months(Months::of_days(from, to))
-            }
+            (Scope::Range(..), Kind::Daily { column, .. }) => self.range(Some(column)),
+            (Scope::Range(..), kind) if kind.is_dated() => self.range(None),
             (Scope::Range(..), _) => Refresh::NotInScope,
-            (Scope::Changed, kind) => match self.run.lake.txn_version(table.def, SILVER_TXN).await?
-            {
-                None => Refresh::Full,
-                Some(held) if held >= self.high => Refresh::UpToDate,
-                Some(held) => match kind {
+            (Scope::Changed, kind) => match self.held(table).await? {
+                Held::Nothing => Refresh::Full,
+                Held::ByParts(held) if held >= self.high => Refresh::Consumed,
+                Held::Recorded(held) if held >= self.high => Refresh::UpToDate,
+                Held::Recorded(held) | Held::ByParts(held) => match kind {
                     Kind::Monthly { new_rows } => {
                         let new = self.new_dates(new_rows, held, true).await?;
                         Refresh::Months(Months::each(new.into_iter().map(Month::of)))
@@ -182,6 +194,61 @@ impl<'a> Engine<'a> {
                     Kind::Rejects => Refresh::After(held),
                 },
             },
+        })
+    }
+
+    /// What a range run (a backfill or a part) rebuilds: its days of daily tables (by the date
+    /// `column`), its months of the others; nothing for a part with no month.
+    fn range(&self, daily: Option<&'static str>) -> Refresh {
+        let empty = matches!(self.part, Some((_, true)));
+        let Scope::Range(from, to) = self.scope else {
+            return Refresh::NotInScope;
+        };
+        match (daily, empty) {
+            (Some(column), true) => Refresh::Days {
+                days: Days::each([]),
+                column,
+            },
+            (Some(column), false) => Refresh::Days {
+                days: Days::of_range(from, to),
+                column,
+            },
+            (None, true) => Refresh::Months(Months::each([])),
+            (None, false) => Refresh::Months(Months::of_days(from, to)),
+        }
+    }
+
+    /// The newest bronze batch `table` holds everything of: what the last run over all changes
+    /// recorded or, when the parts of the last split together rebuilt it from a newer batch
+    /// (their markers agree), that batch.
+    async fn held(&self, table: &Table) -> Result<Held> {
+        let lake = &self.run.lake;
+        let held = lake.txn_version(table.def, SILVER_TXN).await?;
+        let recorded = held.map_or(Held::Nothing, Held::Recorded);
+        let Some(split) = self
+            .split
+            .filter(|s| held.is_none_or(|h| h < s.through_batch))
+        else {
+            return Ok(recorded);
+        };
+        if !matches!(table.kind, Kind::Monthly { .. } | Kind::Daily { .. }) {
+            return Ok(recorded);
+        }
+        let mut markers = Vec::new();
+        for index in 0..split.count {
+            let part = Part {
+                index,
+                count: split.count,
+            };
+            markers.push(lake.txn_version(table.def, &part_txn(part)).await?);
+        }
+        let agreed = match markers.split_first() {
+            Some((Some(first), rest)) if rest.iter().all(|m| *m == Some(*first)) => Some(*first),
+            _ => None,
+        };
+        Ok(match (held, agreed) {
+            (held, Some(p)) if held.is_none_or(|h| h < p) => Held::ByParts(p),
+            _ => recorded,
         })
     }
 
@@ -256,10 +323,15 @@ impl<'a> Engine<'a> {
                 .and_then(|df| df.with_column("quarantined_at", lit(at)))
                 .map_err(err)?;
         }
-        // a backfill does not consume new batches: only runs over all changes record them
+        // a backfill does not consume new batches: only runs over all changes record them; a
+        // part records its marker on the tables whose state the parts together make
         let mut commit = self.run.commit();
         if !matches!(self.scope, Scope::Range(..)) {
             commit = commit.txn(SILVER_TXN, self.high);
+        } else if let Some((part, _)) = self.part
+            && matches!(table.kind, Kind::Monthly { .. } | Kind::Daily { .. })
+        {
+            commit = commit.txn(part_txn(part), self.high);
         }
         let written = self
             .run
@@ -276,17 +348,12 @@ impl<'a> Engine<'a> {
     async fn rows_read(&mut self) -> Result<u64> {
         let consumed = match self.scope {
             Scope::Full => Refresh::Full,
-            Scope::Range(from, to) if self.source.by_month() => {
-                Refresh::Months(Months::of_days(from, to))
-            }
-            Scope::Range(from, to) => Refresh::Days {
-                days: Days::of_range(from, to),
-                column: "",
-            },
+            Scope::Range(..) if self.source.by_month() => self.range(None),
+            Scope::Range(..) => self.range(Some("")),
             Scope::Changed => {
                 let mut oldest = Some(i64::MAX);
                 for t in self.source.tables {
-                    let held = self.run.lake.txn_version(t.def, SILVER_TXN).await?;
+                    let held = self.held(t).await?.batch();
                     oldest = oldest.zip(held).map(|(a, b)| a.min(b));
                 }
                 oldest.map_or(Refresh::Full, Refresh::After)
@@ -314,6 +381,51 @@ impl<'a> Engine<'a> {
             read += self.count(view, &consumed).await?.0;
         }
         Ok(read)
+    }
+
+    /// The records of every checked view with a time, counted by the month they fall in (by
+    /// their text time where they have one, which costs no parsing); records with no month
+    /// are left out.
+    pub(crate) async fn month_counts(&self) -> Result<Vec<(Month, u64)>> {
+        self.narrow_inputs(&Refresh::Full)?;
+        let mut months = Vec::new();
+        for (view, _) in &self.checked {
+            let Some(time) = &view.time else { continue };
+            let month = match time.text {
+                Some(text) => left(col(text), lit(7)),
+                None => to_char(col(time.typed), lit("%Y-%m")),
+            };
+            let err = LakeError::query(format!("months of {}", view.sql.name));
+            let rows = frame(self.ctx, view.sql.name)
+                .await?
+                .aggregate(
+                    vec![month.alias("month")],
+                    vec![count(lit(1)).alias("rows")],
+                )
+                .map_err(&err)?
+                .collect()
+                .await
+                .map_err(&err)?;
+            for b in &rows {
+                let bad = |e: datafusion::arrow::error::ArrowError| err(e.into());
+                let (names, n) = (
+                    lake_runtime::text_column(b, "month").map_err(bad)?,
+                    lake_runtime::int64_column(b, "rows").map_err(bad)?,
+                );
+                for i in 0..b.num_rows() {
+                    let day = format!("{}-01", names.value(i));
+                    if let Ok(d) = NaiveDate::parse_from_str(&day, "%Y-%m-%d") {
+                        months.push((Month::of(d), n.value(i).max(0) as u64));
+                    }
+                }
+            }
+        }
+        Ok(months)
+    }
+
+    /// The newest bronze batch of the source.
+    pub(crate) fn high(&self) -> i64 {
+        self.high
     }
 
     /// Counts the records of the (narrowed) checked view `view` that `refresh` rebuilds:
@@ -395,6 +507,26 @@ impl<'a> Engine<'a> {
             .and_then(|df| df.aggregate(vec![], vec![count(lit(1)).alias("rows")]))
             .map_err(err)?;
         Ok(counts(df, &name).await?.get("rows").max(0) as u64)
+    }
+}
+
+/// What a table holds of bronze.
+enum Held {
+    /// Nothing recorded: it is rebuilt in full.
+    Nothing,
+    /// Everything up to this batch, as the last run over all changes recorded.
+    Recorded(i64),
+    /// Everything up to this batch, as the parts of the last split rebuilt it (newer than what
+    /// was recorded).
+    ByParts(i64),
+}
+
+impl Held {
+    fn batch(&self) -> Option<i64> {
+        match *self {
+            Held::Nothing => None,
+            Held::Recorded(b) | Held::ByParts(b) => Some(b),
+        }
     }
 }
 

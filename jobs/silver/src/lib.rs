@@ -13,23 +13,41 @@
 //! whole of a small dimension, the new rejects of a quarantine. A crash between two tables'
 //! commits leaves each table knowing what it holds, so the re-run finishes exactly the rest.
 //! `--full-refresh` rebuilds every table from all of bronze; `--from`/`--to` rebuilds the
-//! months of a date range of the month-partitioned tables, each table in one commit.
+//! months of a date range of the month-partitioned tables, each table in one commit;
+//! `--part i/N` one of N such ranges that N runs rebuild at the same time ([`parts`]).
 
 mod engine;
+mod parts;
 pub mod source;
 pub mod sources;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use lake_runtime::{Result, Run, Scope, Summary, session};
+use datafusion::prelude::SessionContext;
+use lake_runtime::{Part, Result, Run, Scope, Summary, session};
+use serde_json::json;
 
-pub async fn run(run: Arc<Run>, scope: Scope) -> Result<Summary> {
+use engine::{Engine, Target};
+use parts::Split;
+
+pub async fn run(run: Arc<Run>, scope: Scope, part: Option<Part>) -> Result<Summary> {
     let ctx = session(&run.cfg);
     let mut summary = Summary::default();
-    summary.detail("scope", format!("{scope:?}"));
+    let target = match part {
+        Some(part) => plan_part(&run, &ctx, part, &mut summary).await?,
+        None => Target { scope, part: None },
+    };
+    summary.detail("scope", format!("{:?}", target.scope));
+    // a run over all changes may take the state of month-partitioned tables from the parts
+    let split = match target.scope {
+        Scope::Changed => parts::last_split(&run).await?,
+        _ => None,
+    };
     let mut built = 0;
     for source in sources::SOURCES {
-        if let Some(engine) = engine::Engine::open(&run, &ctx, scope, source, &mut summary).await? {
+        let engine = Engine::open(&run, &ctx, target, split.as_ref(), source, &mut summary).await?;
+        if let Some(engine) = engine {
             engine.build(&mut summary).await?;
             built += 1;
         }
@@ -38,4 +56,63 @@ pub async fn run(run: Arc<Run>, scope: Scope) -> Result<Summary> {
         tracing::warn!("no bronze tables in {} yet: run bronze first", run.cfg.lake);
     }
     Ok(summary)
+}
+
+/// Plans part `part` of a split: the months of every source's records, cut into ranges (the
+/// same cut in every part, from the same bronze); notes the split for the next plain run.
+async fn plan_part(
+    run: &Run,
+    ctx: &SessionContext,
+    part: Part,
+    summary: &mut Summary,
+) -> Result<Target> {
+    let mut months = BTreeMap::new();
+    let mut through_batch = 0;
+    let whole = Target {
+        scope: Scope::Full,
+        part: None,
+    };
+    for source in sources::SOURCES {
+        let mut scratch = Summary::default();
+        if let Some(engine) = Engine::open(run, ctx, whole, None, source, &mut scratch).await? {
+            for (month, n) in engine.month_counts().await? {
+                *months.entry(month).or_insert(0) += n;
+            }
+            through_batch = through_batch.max(engine.high());
+        }
+    }
+    let range = parts::split(&months, part);
+    let day = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string());
+    summary.detail(
+        "part",
+        json!({
+            "part": part.to_string(),
+            "from": range.and_then(|r| day(r.0)),
+            "to": range.and_then(|r| day(r.1)),
+            "empty": range.is_none(),
+            "months_in_split": months.len(),
+        }),
+    );
+    tracing::info!(
+        "part {part} of {} months: {}",
+        months.len(),
+        match range {
+            Some((from, to)) => format!(
+                "{} to {}",
+                day(from).unwrap_or_else(|| "the start".into()),
+                day(to).unwrap_or_else(|| "the end".into())
+            ),
+            None => "no month left for it".into(),
+        }
+    );
+    let split = Split {
+        count: part.count,
+        through_batch,
+    };
+    parts::note_split(run, &split).await?;
+    let (from, to) = range.unwrap_or((None, None));
+    Ok(Target {
+        scope: Scope::Range(from, to),
+        part: Some((part, range.is_none())),
+    })
 }

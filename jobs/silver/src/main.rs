@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use lake_runtime::{EXIT_CODES_HELP, LakeArgs, ScopeArgs};
+use lake_runtime::{EXIT_CODES_HELP, LakeArgs, Part, ScopeArgs};
 
 /// Builds the silver tables from bronze: casts and validates every bronze row, sends rows that
 /// break a rule to quarantine with the reason, counts exact duplicate plays once. Only what
@@ -15,14 +15,25 @@ struct Cli {
 
     #[command(flatten)]
     scope: ScopeArgs,
+
+    /// Rebuild part I of N of the month-partitioned tables from all of bronze (`--part 0/4`):
+    /// the months are split into N ranges of about equal rows; N runs with parts 0/N to N-1/N
+    /// run at the same time, and the next plain run finds those tables up to date
+    #[arg(long, value_name = "I/N", conflicts_with_all = ["full_refresh", "from", "to"])]
+    part: Option<Part>,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let scope = cli.scope.resolve::<Cli>();
-    lake_runtime::run_job("silver", env!("CARGO_PKG_VERSION"), &cli.lake, |run| {
-        silver::run(run, scope)
-    })
+    let hold = cli.part.map_or(scope.hold(), |p| p.hold());
+    lake_runtime::run_job(
+        "silver",
+        env!("CARGO_PKG_VERSION"),
+        &cli.lake,
+        hold,
+        |run| silver::run(run, scope, cli.part),
+    )
     .await
 }

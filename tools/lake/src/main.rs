@@ -13,7 +13,7 @@ use datafusion::arrow::{csv, json, util::pretty};
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::prelude::SessionContext;
 use lake_runtime::config::parse_location;
-use lake_runtime::lease::Lease;
+use lake_runtime::lease::{Hold, Lease};
 use lake_runtime::maintenance::{self, Task};
 use lake_runtime::{
     EXIT_CODES_HELP, Lake, LakeArgs, LakeConfig, LakeError, Location, catalog, session,
@@ -301,7 +301,7 @@ async fn maintain(lake: &Lake, tables: &Tables, task: Task) -> Result<()> {
         // meta tables are appended to by every job, which Delta lets run beside maintenance
         let lease = match layer {
             Layer::Meta => None,
-            _ => Some(Lease::acquire(lake.root(), layer.as_str(), &run_id).await?),
+            _ => Some(Lease::acquire(lake.root(), layer.as_str(), Hold::All, &run_id).await?),
         };
         let result = async {
             for def in defs {
