@@ -39,9 +39,12 @@ def test_the_dags_load_with_the_expected_task_graphs():
     pipeline = {"bronze": ["silver"], "silver": ["gold"], "gold": []}
     assert graph(bag.get_dag("lakehouse")) == pipeline
     assert graph(bag.get_dag("lakehouse_k8s")) == pipeline
+    assert graph(bag.get_dag("lakehouse_fanout")) == {
+        "split": ["bronze", "silver_part"], "bronze": ["silver_part"], "silver_part": ["silver"], "silver": ["gold"],
+        "gold": []}
     assert graph(bag.get_dag("lakehouse_maintenance")) == {
         "optimize": ["checkpoint"], "checkpoint": ["vacuum"], "vacuum": []}
-    for dag_id in ("lakehouse", "lakehouse_k8s"):
+    for dag_id in ("lakehouse", "lakehouse_k8s", "lakehouse_fanout"):
         for task in bag.get_dag(dag_id).tasks:
             assert task.retries == 3, (dag_id, task.task_id)
             assert task.retry_delay.total_seconds() > 90, "a retry waits out the lease"
@@ -66,6 +69,8 @@ def test_exit_codes_decide_the_retry():
             module.outcome("silver", code, "")
     assert module.job_args("silver", {"lake": "s3://l", "from_month": "2009-03", "to_month": ""}) == [
         "--lake", "s3://l", "--from", "2009-03", "--to", "2009-03"]
+    assert module.job_args("bronze", {"lake": "s3://l"}, "1/4") == ["--lake", "s3://l", "--shard", "1/4"]
+    assert module.split({"parts": 3}) == [{"part": "0/3"}, {"part": "1/3"}, {"part": "2/3"}]
 
 
 def landing_of_fixtures(root: Path) -> Path:
@@ -77,15 +82,20 @@ def landing_of_fixtures(root: Path) -> Path:
     return landing
 
 
-def run_dag(lake: str, landing: str) -> dict:
-    """dag.test() of the single-machine DAG; each task's XCom (its run record)."""
-    dag = dagbag().get_dag("lakehouse")
-    run = dag.test(run_conf={"lake": lake, "landing": landing, "bin_dir": str(BIN)})
+def run_dag(lake: str, landing: str, dag_id: str = "lakehouse", **conf) -> dict:
+    """dag.test() of a DAG that runs the binaries on the worker; each task's XCom (its run
+    record), a list of them for a mapped task."""
+    dag = dagbag().get_dag(dag_id)
+    run = dag.test(run_conf={"lake": lake, "landing": landing, "bin_dir": str(BIN), **conf})
     assert run.state == "success", run.state
     records = {}
     for ti in run.get_task_instances():
-        assert ti.state == "success", (ti.task_id, ti.state)
-        records[ti.task_id] = ti.xcom_pull(task_ids=ti.task_id)
+        assert ti.state == "success", (ti.task_id, ti.map_index, ti.state)
+        value = ti.xcom_pull(task_ids=ti.task_id, map_indexes=ti.map_index)
+        if ti.map_index >= 0:
+            records.setdefault(ti.task_id, []).append(value)
+        else:
+            records[ti.task_id] = value
     return records
 
 
@@ -95,6 +105,19 @@ def test_the_pipeline_dag_runs_end_to_end_on_a_local_lake(tmp_path):
     records = run_dag(str(lake), str(landing))
     assert records["bronze"]["outcome"] == "succeeded", records["bronze"]
     assert records["gold"]["job"] == "gold"
+    top = (lake / "gold/lastfm/top_songs.tsv").read_text()
+    assert top == (REPO / "tests/fixtures/lastfm-hand/expected_top_songs.tsv").read_text()
+
+
+def test_the_fanout_dag_maps_shards_and_parts_and_gives_the_same_answer(tmp_path):
+    landing = landing_of_fixtures(tmp_path)
+    lake = tmp_path / "lake"
+    records = run_dag(str(lake), str(landing), "lakehouse_fanout", parts=3)
+    shards = sorted(r["details"]["shard"] for r in records["bronze"])
+    assert shards == ["0/3", "1/3", "2/3"], shards
+    parts = sorted(r["details"]["part"]["part"] for r in records["silver_part"])
+    assert parts == ["0/3", "1/3", "2/3"], parts
+    assert records["silver"]["details"]["silver.lastfm_listens refresh"].startswith("up to date: the parts")
     top = (lake / "gold/lastfm/top_songs.tsv").read_text()
     assert top == (REPO / "tests/fixtures/lastfm-hand/expected_top_songs.tsv").read_text()
 

@@ -67,3 +67,18 @@ def test_the_manifests_and_dags_run_binaries_the_image_ships():
     for job in re.findall(r'for job in \(([^)]*)\)', dag):
         for name in re.findall(r'"(\w+)"', job):
             assert name in SHIPPED, name
+
+
+def test_each_pod_of_an_indexed_job_runs_its_own_part_of_as_many_as_there_are():
+    indexed = 0
+    for path in (REPO / "infra/k8s").rglob("*.yaml"):
+        for doc in yaml.safe_load_all(path.read_text()):
+            job = ((doc or {}).get("spec") or {}).get("jobTemplate", {}).get("spec", {})
+            if "completions" not in job:
+                continue
+            indexed += 1
+            assert job.get("parallelism") == job["completions"], path
+            for name, command in commands_of(doc):
+                assert command[-1] == f"$(PART_INDEX)/{job['completions']}", (path, name, command)
+                assert command[-2] in ("--shard", "--part"), (path, name, command)
+    assert indexed >= 4, "bronze shards and silver parts, in the base and the dev overlay"

@@ -13,6 +13,12 @@ What the jobs' exit codes mean decides the retries: 1 (a failed run; safe to re-
 cannot help. Each job's run record (the last line of its stdout, JSON) is the task's XCom
 value. A backfill is a run with the ``from_month``/``to_month`` params (YYYY-MM): silver
 rebuilds those months from all of bronze, and gold follows.
+
+``lakehouse_fanout`` is the pipeline past one machine, for loads and backfills too big for one
+process: ``parts`` bronze shards (``bronze --shard i/N``), then ``parts`` silver parts over
+month ranges (``silver --part i/N``), each a mapped task instance (dynamic task mapping) that
+Airflow runs in parallel on its workers; then a plain silver run (dimensions and quarantines;
+it finds the parts' tables up to date) and gold. A failed shard or part is retried on its own.
 """
 
 from __future__ import annotations
@@ -47,12 +53,18 @@ PARAMS = {
 }
 
 
-def job_args(job: str, params: dict) -> list[str]:
-    """The command line of one job for a DAG run's params."""
+# the flag that runs one of N parts of a job
+PART_FLAG = {"bronze": "--shard", "silver": "--part"}
+
+
+def job_args(job: str, params: dict, part: str | None = None) -> list[str]:
+    """The command line of one job for a DAG run's params (and part i/N of it)."""
     args = ["--lake", params["lake"]] if params.get("lake") else []
     if job == "bronze" and params.get("landing"):
         args += ["--landing", params["landing"]]
-    if job == "silver" and params.get("from_month"):
+    if part:
+        args += [PART_FLAG[job], part]
+    elif job == "silver" and params.get("from_month"):
         args += ["--from", params["from_month"], "--to", params.get("to_month") or params["from_month"]]
     return args
 
@@ -75,10 +87,10 @@ def outcome(job: str, code: int, stderr_tail: str) -> None:
     raise AirflowException(f"{job} exited {code} ({RETRIED.get(code, 'unknown')}):\n{stderr_tail}")
 
 
-def run_job(job: str, params: dict) -> dict:
-    """Runs one job binary; its run record goes to XCom."""
+def run_job(job: str, params: dict, part: str | None = None) -> dict:
+    """Runs one job binary (part i/N of it); its run record goes to XCom."""
     binary = os.path.join(params["bin_dir"], job) if params.get("bin_dir") else job
-    done = subprocess.run([binary, *job_args(job, params)], capture_output=True, text=True)
+    done = subprocess.run([binary, *job_args(job, params, part)], capture_output=True, text=True)
     print(done.stderr[-20000:])
     outcome(job, done.returncode, done.stderr[-4000:])
     return run_record(done.stdout)
@@ -107,6 +119,32 @@ with DAG(
         for job in ("bronze", "silver", "gold")
     ]
     tasks[0] >> tasks[1] >> tasks[2]
+
+
+# on demand (a load or backfill), with N as a param
+FANOUT = {**EVERY_DAG, "params": {**PARAMS, "parts": Param(4, type="integer", minimum=1, description="N: shards and parts")}}
+
+
+def split(params: dict) -> list[dict]:
+    """The mapped tasks' arguments: part i/N for i < N (the ``parts`` param)."""
+    n = int(params["parts"])
+    return [{"part": f"{i}/{n}"} for i in range(n)]
+
+
+with DAG(
+    dag_id="lakehouse_fanout",
+    description="bronze shards >> silver parts >> silver >> gold, each shard and part a mapped task",
+    schedule=None,
+    **FANOUT,
+    tags=["lakehouse", "fanout"],
+) as lakehouse_fanout:
+    parts = PythonOperator(task_id="split", python_callable=split)
+    shards = PythonOperator.partial(task_id="bronze", python_callable=run_job, op_args=["bronze"]).expand(
+        op_kwargs=parts.output)
+    silver_parts = PythonOperator.partial(task_id="silver_part", python_callable=run_job, op_args=["silver"]).expand(
+        op_kwargs=parts.output)
+    after = [PythonOperator(task_id=job, python_callable=run_job, op_kwargs={"job": job}) for job in ("silver", "gold")]
+    parts >> shards >> silver_parts >> after[0] >> after[1]
 
 
 class LakeJobPod(KubernetesPodOperator):
