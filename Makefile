@@ -21,6 +21,8 @@
 #
 # LAKE and LANDING become --lake/--landing only when set, so LAKE_ROOT/LAKE_LANDING and
 # lake.toml still apply otherwise. PROFILE=release builds optimised binaries (slower to build).
+# CLUSTER=1 builds gold and lake with Apache DataFusion Ballista (`--scheduler`, `lake cluster`;
+# README, Scaling out); the default build does not pay for it.
 
 PROFILE ?= dev
 SAMPLE_ROWS ?= 100000
@@ -32,6 +34,7 @@ LAKE ?=
 LANDING ?=
 OUT ?=
 BENCH_ARGS ?=
+CLUSTER ?=
 
 # Every binary of the workspace is built by one cargo invocation (the one tests/run.sh makes
 # too), so the heavy stack is compiled once with one feature set and `make test` reuses it.
@@ -44,8 +47,11 @@ SAMPLE_SOURCES = lastfm sparkify deezer eventsim
 
 .PHONY: build bronze silver gold sample test infra-check localstack-up localstack-down catalogue lint bench
 
+FEATURES = $(if $(CLUSTER),--features gold/cluster$(,)lake/cluster)
+, = ,
+
 build:
-	cargo build --locked --profile $(PROFILE) --workspace --bins
+	cargo build --locked --profile $(PROFILE) --workspace --bins $(FEATURES)
 
 bronze: build $(SAMPLE_DEP)
 	$(BIN)/bronze $(JOB_ARGS)

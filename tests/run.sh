@@ -20,6 +20,10 @@ export LAKE_TEST_S3_ENDPOINT=${LAKE_TEST_S3_ENDPOINT:-http://127.0.0.1:4566}
 export LAKE_TEST_REQUIRE_S3=1
 export LAKE_TEST_DATA=${LAKE_TEST_DATA:-$(cd .. && pwd)/shared/data}
 export LAKE_TEST_BENCH=${LAKE_TEST_BENCH:-$(cd .. && pwd)/shared/bench}
-cargo build --workspace --bins
-cargo test --workspace
+# the cluster tests (Ballista) need gold and lake built with it: one feature set for both
+# commands, so the stack is compiled once
+features=(--features gold/cluster,lake/cluster)
+export LAKE_TEST_CLUSTER=1
+cargo build --workspace --bins "${features[@]}"
+cargo test --workspace "${features[@]}"
 infra/check.sh

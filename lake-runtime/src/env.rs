@@ -20,6 +20,8 @@ pub const LAKE_LOG: &str = "LAKE_LOG";
 pub const LAKE_MEMORY_LIMIT: &str = "LAKE_MEMORY_LIMIT";
 /// Share of rows read that may be quarantined before a run exits 3 (`--max-quarantine-ratio`).
 pub const LAKE_MAX_QUARANTINE_RATIO: &str = "LAKE_MAX_QUARANTINE_RATIO";
+/// `gold --scheduler` and `lake sql --scheduler`: the Ballista scheduler to run the SQL on.
+pub const LAKE_SCHEDULER: &str = "LAKE_SCHEDULER";
 /// A diagnostic: a table name, a comma-separated list of them, or `all`. The query that writes
 /// each named table runs once more beforehand under EXPLAIN ANALYZE, and its plan is logged
 /// with each operator's rows, time and memory.

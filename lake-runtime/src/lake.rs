@@ -27,6 +27,11 @@ pub struct Lake {
     root: Location,
     /// The Parquet settings of every file the jobs write (see [`crate::write`]).
     pub(crate) parquet: WriterProperties,
+    /// Tables are read as their snapshot's Parquet files, which a cluster can scan
+    /// ([`crate::cluster`]), rather than through deltalake; writes run the query there and
+    /// commit here.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    pub(crate) snapshot_scans: bool,
 }
 
 /// A past state of a table, for time travel.
@@ -65,7 +70,18 @@ impl Lake {
                     env!("CARGO_PKG_VERSION")
                 ))
                 .build(),
+            snapshot_scans: false,
         })
+    }
+
+    /// The lake for a session whose queries run on a cluster: every table is read as the
+    /// Parquet files of its version ([`crate::cluster::SnapshotTable`]).
+    #[cfg(feature = "cluster")]
+    pub fn on_cluster(self) -> Self {
+        Self {
+            snapshot_scans: true,
+            ..self
+        }
     }
 
     pub fn root(&self) -> &Location {
@@ -184,6 +200,14 @@ impl Lake {
                     "the table has never been written, so it has no past versions".into(),
                 )));
             }
+            #[cfg(feature = "cluster")]
+            if self.snapshot_scans {
+                let files = crate::cluster::SnapshotTable::of(self, def, None).await?;
+                return Ok(Readable {
+                    provider: Arc::new(files),
+                    version: None,
+                });
+            }
             let empty = MemTable::try_new(def.arrow_schema(), vec![vec![]])
                 .map_err(LakeError::query(&name))?;
             return Ok(Readable {
@@ -206,6 +230,14 @@ impl Lake {
                 .load_with_datetime(*t)
                 .await
                 .map_err(LakeError::delta(format!("{name} as of {}", AsOf::Time(*t))))?,
+        }
+        #[cfg(feature = "cluster")]
+        if self.snapshot_scans {
+            let files = crate::cluster::SnapshotTable::of(self, def, Some(&table)).await?;
+            return Ok(Readable {
+                provider: Arc::new(files),
+                version: table.version(),
+            });
         }
         let provider = table
             .table_provider()

@@ -8,6 +8,9 @@
 //! else a job does is library code over [`run::Run`].
 
 pub mod catalog;
+#[cfg(feature = "cluster")]
+pub mod cluster;
+pub mod compute;
 pub mod config;
 pub mod env;
 pub mod error;
@@ -29,6 +32,7 @@ mod stream;
 pub mod telemetry;
 pub mod write;
 
+pub use compute::{ClusterArgs, Compute};
 pub use config::{LakeArgs, LakeConfig};
 pub use error::{EXIT_CODES_HELP, Exit, LakeError, Result};
 pub use lake::{AsOf, Lake, Readable};

@@ -8,7 +8,6 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
-use futures::StreamExt;
 use tokio::sync::mpsc;
 
 /// The receiving end of a batch stream for [`crate::Lake::write_stream`].
@@ -21,32 +20,53 @@ pub fn batch_channel(depth: usize) -> (BatchSender, BatchReceiver) {
     mpsc::channel(depth)
 }
 
-/// A one-shot partition whose batches arrive over a channel.
-#[derive(Debug)]
-pub(crate) struct ChannelPartition {
-    pub(crate) schema: SchemaRef,
-    pub(crate) rx: Mutex<Option<BatchReceiver>>,
+/// A one-shot partition whose batches arrive over a channel or come from a running query.
+pub(crate) struct OnceStream {
+    schema: SchemaRef,
+    stream: Mutex<Option<SendableRecordBatchStream>>,
 }
 
-impl PartitionStream for ChannelPartition {
+impl OnceStream {
+    pub(crate) fn from_channel(schema: SchemaRef, rx: BatchReceiver) -> Self {
+        let batches = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|batch| (batch, rx))
+        });
+        let stream = RecordBatchStreamAdapter::new(schema.clone(), batches);
+        Self::from_stream(Box::pin(stream))
+    }
+
+    pub(crate) fn from_stream(stream: SendableRecordBatchStream) -> Self {
+        Self {
+            schema: stream.schema(),
+            stream: Mutex::new(Some(stream)),
+        }
+    }
+}
+
+impl std::fmt::Debug for OnceStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnceStream")
+            .field("schema", &self.schema)
+            .finish()
+    }
+}
+
+impl PartitionStream for OnceStream {
     fn schema(&self) -> &SchemaRef {
         &self.schema
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let rx = self.rx.lock().ok().and_then(|mut rx| rx.take());
-        let stream = match rx {
-            Some(rx) => futures::stream::unfold(rx, |mut rx| async move {
-                rx.recv().await.map(|batch| (batch, rx))
-            })
-            .boxed(),
-            None => futures::stream::once(async {
-                Err(datafusion::error::DataFusionError::Execution(
-                    "a streamed input can be read only once".into(),
-                ))
-            })
-            .boxed(),
-        };
-        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
+        match self.stream.lock().ok().and_then(|mut s| s.take()) {
+            Some(stream) => stream,
+            None => Box::pin(RecordBatchStreamAdapter::new(
+                self.schema.clone(),
+                futures::stream::once(async {
+                    Err(datafusion::error::DataFusionError::Execution(
+                        "a streamed input can be read only once".into(),
+                    ))
+                }),
+            )),
+        }
     }
 }

@@ -7,8 +7,8 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-/// Our crates at `info`, the libraries below them at `warn`.
-const DEFAULT_FILTER: &str = "warn,lake_runtime=info,bronze=info,silver=info,gold=info";
+/// Our crates (and the cluster processes' Ballista) at `info`, the libraries below them at `warn`.
+const DEFAULT_FILTER: &str = "warn,lake_runtime=info,bronze=info,silver=info,gold=info,ballista_scheduler=info,ballista_executor=info";
 
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_env(crate::env::LAKE_LOG)

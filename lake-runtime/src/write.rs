@@ -2,12 +2,13 @@
 //! application transactions that say what the table now holds.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::{DataFrame, SessionContext, ident};
 use deltalake::kernel::Transaction;
 use deltalake::kernel::transaction::CommitProperties;
@@ -22,7 +23,7 @@ use parquet::schema::types::ColumnPath;
 use crate::error::{LakeError, Result};
 use crate::explain::explain_analyze;
 use crate::lake::{Lake, column_names};
-use crate::stream::{BatchReceiver, ChannelPartition};
+use crate::stream::{BatchReceiver, OnceStream};
 
 /// How a write treats what a table already holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +101,10 @@ impl Lake {
         mode: WriteMode,
         commit: &Commit,
     ) -> Result<Written> {
+        #[cfg(feature = "cluster")]
+        if self.snapshot_scans {
+            return self.write_from_cluster(def, df, mode, commit).await;
+        }
         let name = def.qualified_name();
         let table = self.table_or_create(def).await?;
         let df = conform(df, def)?;
@@ -167,17 +172,53 @@ impl Lake {
         mode: WriteMode,
         commit: &Commit,
     ) -> Result<Written> {
-        let schema = def.arrow_schema();
-        let partition = ChannelPartition {
-            schema: schema.clone(),
-            rx: Mutex::new(Some(batches)),
-        };
+        let partition = OnceStream::from_channel(def.arrow_schema(), batches);
+        self.write_once(ctx, def, partition, mode, commit).await
+    }
+
+    /// Writes the rows of a one-shot stream (see [`Lake::write`]).
+    async fn write_once(
+        &self,
+        ctx: &SessionContext,
+        def: &TableDef,
+        partition: OnceStream,
+        mode: WriteMode,
+        commit: &Commit,
+    ) -> Result<Written> {
+        let schema = partition.schema().clone();
         let source = StreamingTable::try_new(schema, vec![Arc::new(partition)])
             .map_err(LakeError::query(def.qualified_name()))?;
         let df = ctx
             .read_table(Arc::new(source))
             .map_err(LakeError::query(def.qualified_name()))?;
         self.write(ctx, def, df, mode, commit).await
+    }
+
+    /// [`Lake::write`] of a query that runs on a cluster: deltalake's write plan cannot travel
+    /// there, so the query runs there and its rows stream back into a write planned here.
+    #[cfg(feature = "cluster")]
+    async fn write_from_cluster(
+        &self,
+        def: &TableDef,
+        df: DataFrame,
+        mode: WriteMode,
+        commit: &Commit,
+    ) -> Result<Written> {
+        let name = def.qualified_name();
+        let stream = conform(df, def)?
+            .execute_stream()
+            .await
+            .map_err(LakeError::query(&name))?;
+        // deltalake's write plan needs its planner
+        let state = datafusion::execution::SessionStateBuilder::new()
+            .with_default_features()
+            .with_query_planner(deltalake::delta_datafusion::planner::DeltaPlanner::new())
+            .build();
+        let local = SessionContext::new_with_state(state);
+        let mut here = self.clone();
+        here.snapshot_scans = false;
+        let partition = OnceStream::from_stream(stream);
+        Box::pin(here.write_once(&local, def, partition, mode, commit)).await
     }
 }
 

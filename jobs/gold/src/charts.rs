@@ -205,7 +205,7 @@ impl Gold<'_> {
 
     /// What each chart date was last charted from, as the log table says: date → window batch.
     async fn charted(&self, log: &TableDef) -> Result<BTreeMap<NaiveDate, i64>> {
-        self.run.lake.register(&self.ctx, log).await?;
+        self.lake.register(&self.ctx, log).await?;
         let err = LakeError::query(log.qualified_name());
         let batches = self
             .ctx
@@ -274,7 +274,7 @@ impl Gold<'_> {
                 .map_err(LakeError::query(TOP50.path))?,
         };
         let written = self.write(chart.def, ranked, mode, refresh).await?;
-        self.run.lake.register(&self.ctx, chart.def).await?;
+        self.lake.register(&self.ctx, chart.def).await?;
         Ok((written, read))
     }
 

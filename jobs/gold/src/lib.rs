@@ -16,19 +16,26 @@ use std::sync::Arc;
 use datafusion::prelude::{DataFrame, SessionContext};
 use lake_runtime::progress::{Progress, Unit};
 use lake_runtime::{
-    Days, GOLD_TXN, Input, LakeError, Refresh, Result, Run, Scope, Sql, Summary, WriteMode,
-    Written, catalog, session,
+    ClusterArgs, Compute, Days, GOLD_TXN, Input, Lake, LakeError, Refresh, Result, Run, Scope, Sql,
+    Summary, WriteMode, Written, catalog, session,
 };
 use lake_schema::{Layer, TableDef};
 
 pub use sessions::{SESSIONS, TOP_SESSIONS, TOP_SONGS, TOP_SONGS_FILE, top_songs_tsv};
 use sources::{SOURCES, Source};
 
-pub async fn run(run: Arc<Run>, scope: Scope, out: Option<PathBuf>) -> Result<Summary> {
+pub async fn run(
+    run: Arc<Run>,
+    scope: Scope,
+    out: Option<PathBuf>,
+    cluster: ClusterArgs,
+) -> Result<Summary> {
+    let compute = Compute::new(&run.cfg, &cluster)?;
     let mut summary = Summary::default();
     summary.detail("scope", format!("{scope:?}"));
+    summary.detail("sql_ran", compute.describe());
     for source in SOURCES {
-        let Some(gold) = Gold::open(&run, source, scope, &mut summary).await? else {
+        let Some(gold) = Gold::open(&run, &compute, source, scope, &mut summary).await? else {
             continue;
         };
         let steps = source.sessions.as_ref().map_or(0, |_| 3)
@@ -92,6 +99,8 @@ pub(crate) struct Gold<'a> {
     source: &'a Source,
     scope: Scope,
     ctx: SessionContext,
+    /// The lake as `ctx` reads it (see [`Compute::lake`]).
+    lake: Lake,
     /// The transactions a table computed from the input versions read records.
     txns: Vec<(String, i64)>,
 }
@@ -101,12 +110,14 @@ impl<'a> Gold<'a> {
     /// tables exists yet.
     async fn open(
         run: &'a Run,
+        compute: &Compute,
         source: &'a Source,
         scope: Scope,
         summary: &mut Summary,
     ) -> Result<Option<Gold<'a>>> {
-        let ctx = session(&run.cfg);
-        let inputs: Vec<Input> = run.lake.register_inputs(&ctx, source.inputs).await?;
+        let ctx = compute.session().await?;
+        let lake = compute.lake(&run.lake);
+        let inputs: Vec<Input> = lake.register_inputs(&ctx, source.inputs).await?;
         let silver = |i: &&Input| {
             source
                 .inputs
@@ -127,6 +138,7 @@ impl<'a> Gold<'a> {
         summary.inputs.extend(inputs);
         Ok(Some(Gold {
             run,
+            lake,
             source,
             scope,
             ctx,
@@ -199,6 +211,6 @@ impl<'a> Gold<'a> {
                 commit = commit.txn(app, *version);
             }
         }
-        self.run.lake.write(&self.ctx, def, df, mode, &commit).await
+        self.lake.write(&self.ctx, def, df, mode, &commit).await
     }
 }

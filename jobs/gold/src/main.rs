@@ -2,7 +2,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use lake_runtime::{EXIT_CODES_HELP, LakeArgs, ScopeArgs};
+use lake_runtime::{ClusterArgs, EXIT_CODES_HELP, LakeArgs, ScopeArgs};
 
 /// Computes the gold tables from silver with the SQL in jobs/gold/sql: listening sessions
 /// (20-minute rule), the 50 longest sessions and the 10 most-played songs in them, and writes
@@ -18,6 +18,9 @@ struct Cli {
     #[command(flatten)]
     scope: ScopeArgs,
 
+    #[command(flatten)]
+    cluster: ClusterArgs,
+
     /// Also write the top-songs TSV to this local file
     #[arg(long, value_name = "PATH")]
     out: Option<PathBuf>,
@@ -30,7 +33,7 @@ async fn main() -> ExitCode {
     let scope = cli.scope.resolve::<Cli>();
     let hold = scope.hold();
     lake_runtime::run_job("gold", env!("CARGO_PKG_VERSION"), &cli.lake, hold, |run| {
-        gold::run(run, scope, out)
+        gold::run(run, scope, out, cli.cluster)
     })
     .await
 }

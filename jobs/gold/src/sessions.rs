@@ -40,7 +40,7 @@ impl Gold<'_> {
         ] {
             written.extend(self.build_table(sql, def, summary).await?);
             progress.inc(1);
-            self.run.lake.register(&self.ctx, def).await?;
+            self.lake.register(&self.ctx, def).await?;
             let table = self
                 .ctx
                 .table(def.qualified_name())

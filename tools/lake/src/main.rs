@@ -16,7 +16,8 @@ use lake_runtime::config::parse_location;
 use lake_runtime::lease::{Hold, Lease};
 use lake_runtime::maintenance::{self, Task};
 use lake_runtime::{
-    EXIT_CODES_HELP, Lake, LakeArgs, LakeConfig, LakeError, Location, catalog, session,
+    ClusterArgs, Compute, EXIT_CODES_HELP, Lake, LakeArgs, LakeConfig, LakeError, Location,
+    catalog, session,
 };
 use lake_schema::{CATALOGUE, Layer, TableDef};
 
@@ -50,6 +51,8 @@ enum Command {
         /// as Parquet (`.parquet`) or CSV (`.csv`)
         #[arg(short, long, value_name = "PATH")]
         output: Option<String>,
+        #[command(flatten)]
+        cluster: ClusterArgs,
     },
     /// Lists every table: location, version, rows, last commit and the run that made it
     Tables {
@@ -83,6 +86,44 @@ enum Command {
         /// List what would be deleted, delete nothing
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Runs a process of an Apache DataFusion Ballista cluster for `gold --scheduler` and
+    /// `lake sql --scheduler`: the scheduler, or an executor (which reads the lake's files)
+    #[cfg(feature = "cluster")]
+    #[command(subcommand)]
+    Cluster(Cluster),
+}
+
+#[cfg(feature = "cluster")]
+#[derive(Subcommand, Debug)]
+enum Cluster {
+    /// The scheduler: plans the queries clients send and hands their tasks to executors
+    Scheduler {
+        /// Address to listen on
+        #[arg(long, default_value = "0.0.0.0:50050")]
+        bind: std::net::SocketAddr,
+    },
+    /// An executor: registers with the scheduler and runs tasks, reading the lake's files
+    Executor {
+        /// The scheduler, host:port
+        #[arg(long, value_name = "HOST:PORT", default_value = "localhost:50050")]
+        scheduler: String,
+        /// Address to listen on
+        #[arg(long, default_value = "0.0.0.0")]
+        bind_host: String,
+        /// The address the scheduler and other executors reach this one at [default: the
+        /// bind host]
+        #[arg(long)]
+        external_host: Option<String>,
+        /// Port of its Arrow Flight service (results and shuffles)
+        #[arg(long, default_value_t = 50051)]
+        port: u16,
+        /// Port of its gRPC service (tasks)
+        #[arg(long, default_value_t = 50052)]
+        grpc_port: u16,
+        /// Tasks it runs at once [default: its cores]
+        #[arg(long, default_value_t = 0)]
+        tasks: usize,
     },
 }
 
@@ -131,7 +172,17 @@ async fn run(cli: Cli) -> Result<()> {
             file,
             format,
             output,
+            cluster,
         } => {
+            let ctx = match cluster.scheduler {
+                None => ctx,
+                Some(_) => {
+                    let compute = Compute::new(&cfg, &cluster)?;
+                    let ctx = compute.session().await?;
+                    catalog::attach(&ctx, &compute.lake(&lake));
+                    ctx
+                }
+            };
             let format = format.unwrap_or_else(default_format);
             let text = match (query, file) {
                 (Some(q), _) => q,
@@ -183,7 +234,42 @@ async fn run(cli: Cli) -> Result<()> {
             let retain = Duration::from_secs(retain_hours.saturating_mul(3600));
             maintain(&lake, &tables, Task::Vacuum { retain, dry_run }).await
         }
+        #[cfg(feature = "cluster")]
+        Command::Cluster(process) => cluster(&cfg, process).await,
     }
+}
+
+/// Runs a process of the cluster until it is stopped.
+#[cfg(feature = "cluster")]
+async fn cluster(cfg: &LakeConfig, process: Cluster) -> Result<()> {
+    use lake_runtime::cluster::{self, ExecutorArgs};
+    lake_runtime::telemetry::init(cfg.log_format);
+    match process {
+        Cluster::Scheduler { bind } => cluster::scheduler(bind).await?,
+        Cluster::Executor {
+            scheduler,
+            bind_host,
+            external_host,
+            port,
+            grpc_port,
+            tasks,
+        } => {
+            let (host, scheduler_port) = scheduler
+                .rsplit_once(':')
+                .and_then(|(h, p)| Some((h.to_string(), p.parse().ok()?)))
+                .ok_or_else(|| anyhow::anyhow!("--scheduler {scheduler} is not host:port"))?;
+            let args = ExecutorArgs {
+                scheduler: (host, scheduler_port),
+                external_host: external_host.unwrap_or_else(|| bind_host.clone()),
+                bind_host,
+                port,
+                grpc_port,
+                tasks,
+            };
+            cluster::executor(cfg, args).await?
+        }
+    }
+    Ok(())
 }
 
 fn default_format() -> Format {
