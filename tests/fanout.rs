@@ -2,8 +2,6 @@
 //! process, on LocalStack. Parts of one split run together and make the lake one run makes;
 //! overlapping ranges never write at the same time; a crashed part's retry finishes the job.
 
-use std::path::Path;
-
 use lake_tests::*;
 
 /// A landing zone with every source, small, spread over many months and many objects.
@@ -75,26 +73,26 @@ fn args<'a>(lake: &'a str, landing: &'a str) -> [&'a str; 4] {
     ["--lake", lake, "--landing", landing]
 }
 
-/// The lake one bronze, silver and gold run makes of the landing zone.
-fn one_run(
-    bucket: &Bucket,
-    env: &[(&str, &str)],
-    cwd: &Path,
-) -> std::collections::BTreeMap<String, Vec<String>> {
+type Lake = std::collections::BTreeMap<String, Vec<String>>;
+
+/// A bucket with the landing zone under `landing/`, and the lake one bronze, silver and gold
+/// run makes of it (under `one/`).
+fn landed_and_run_once(s3: &S3, tag: &str, env: &[(&str, &str)]) -> (TempDir, Bucket, Lake) {
+    let dir = TempDir::new(tag);
+    let bucket = s3.bucket(tag);
+    bucket.put_tree("landing", &landing(&dir));
     let (lake, landing) = (bucket.url("one"), bucket.url("landing"));
-    pipeline(cwd, &args(&lake, &landing), env);
-    snapshot(&lake, env, NOT_COMPARED)
+    pipeline(dir.path(), &args(&lake, &landing), env);
+    let want = snapshot(&lake, env, NOT_COMPARED);
+    (dir, bucket, want)
 }
 
 #[test]
 fn four_shards_and_four_parts_started_together_make_the_lake_of_one_run() {
     let Some(s3) = S3::get() else { return };
-    let dir = TempDir::new("fanout");
-    let bucket = s3.bucket("fanout");
-    bucket.put_tree("landing", &landing(&dir));
     let env = s3.env();
     let env = pairs(&env);
-    let want = one_run(&bucket, &env, dir.path());
+    let (dir, bucket, want) = landed_and_run_once(&s3, "fanout", &env);
 
     let (lake, landing) = (bucket.url("fan"), bucket.url("landing"));
     let args = args(&lake, &landing);
@@ -144,6 +142,45 @@ fn four_shards_and_four_parts_started_together_make_the_lake_of_one_run() {
     );
     run("gold", dir.path(), &args, &env).ok();
     assert_same_lake(&snapshot(&lake, &env, NOT_COMPARED), &want, "fanned out");
+}
+
+#[test]
+fn shards_started_together_on_a_new_local_lake_all_land() {
+    // every table is created by whichever shard gets there first; the others use it
+    for round in 0..3 {
+        let dir = TempDir::new(&format!("new-lake-{round}"));
+        let landing = dir.join("landing");
+        lake_gen(
+            "lastfm",
+            &landing.join("lastfm"),
+            &["--rows", "2000", "--users", "10"],
+        );
+        lake_gen(
+            "deezer",
+            &landing.join("deezer"),
+            &["--days", "4", "--streams", "200"],
+        );
+        let args = local_args(&dir, &landing);
+        let shards = together("bronze", "--shard", 4, &strs(&args), &[]);
+        for (i, ran) in shards.iter().enumerate() {
+            assert_eq!(ran.code, 0, "round {round}, shard {i}/4: {}", ran.stderr);
+        }
+        let landed: u64 = shards.iter().map(|r| r.num("rows_in")).sum();
+        let whole = dir.join("whole").display().to_string();
+        let landing = landing.display().to_string();
+        let once = run(
+            "bronze",
+            dir.path(),
+            &["--lake", &whole, "--landing", &landing],
+            &[],
+        )
+        .ok();
+        assert_eq!(
+            landed,
+            once.num("rows_in"),
+            "round {round}: every line once"
+        );
+    }
 }
 
 #[test]
@@ -228,12 +265,9 @@ fn overlapping_ranges_never_write_together_and_disjoint_ones_do() {
 #[test]
 fn a_crashed_shard_and_a_crashed_part_retried_leave_the_lake_of_a_clean_run() {
     let Some(s3) = S3::get() else { return };
-    let dir = TempDir::new("fan-crash");
-    let bucket = s3.bucket("fan-crash");
-    bucket.put_tree("landing", &landing(&dir));
     let env = s3.env();
     let env = pairs(&env);
-    let want = one_run(&bucket, &env, dir.path());
+    let (dir, bucket, want) = landed_and_run_once(&s3, "fan-crash", &env);
 
     let (lake, landing) = (bucket.url("fan"), bucket.url("landing"));
     let args = args(&lake, &landing);

@@ -11,6 +11,7 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::SessionContext;
 use deltalake::kernel::StructType;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
+use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use lake_schema::TableDef;
@@ -162,6 +163,10 @@ impl Lake {
             .with_columns(columns)
             .with_partition_columns(def.partition_by.iter().copied())
             .with_save_mode(SaveMode::Ignore)
+            // of two creators at the same moment (shards, parts), the second must not commit
+            // its table's metadata again as version 1: that would conflict with the first
+            // one's writes. It fails instead, and uses the first one's table.
+            .with_commit_properties(CommitProperties::default().with_max_retries(0))
             .await;
         match created {
             Ok(table) => Ok(table),
