@@ -36,3 +36,12 @@ pub const AWS_COPY_IF_NOT_EXISTS: &str = "AWS_COPY_IF_NOT_EXISTS";
 /// The host a lease holder runs on (a pod's name under Kubernetes); `/etc/hostname` when unset.
 /// A lease held by a process of this host that no longer exists is taken over at once.
 pub const HOSTNAME: &str = "HOSTNAME";
+
+/// This machine's (or pod's) name: `HOSTNAME`, else `/etc/hostname`; empty when neither says.
+pub fn host_name() -> String {
+    std::env::var(HOSTNAME)
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}

@@ -22,6 +22,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
+use crate::env::host_name;
 use crate::error::{LakeError, Result};
 use crate::store::Location;
 
@@ -91,14 +92,6 @@ pub struct Lease {
     folder: Location,
     path: Path,
     heartbeat: JoinHandle<()>,
-}
-
-fn host_name() -> String {
-    std::env::var(crate::env::HOSTNAME)
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default()
 }
 
 fn holder(run_id: &str, hold: Hold) -> Holder {

@@ -112,7 +112,7 @@ enum Cluster {
         #[arg(long, default_value = "0.0.0.0")]
         bind_host: String,
         /// The address the scheduler and other executors reach this one at [default: the
-        /// bind host]
+        /// bind host, or this machine's name when it binds every address]
         #[arg(long)]
         external_host: Option<String>,
         /// Port of its Arrow Flight service (results and shuffles)
@@ -260,7 +260,10 @@ async fn cluster(cfg: &LakeConfig, process: Cluster) -> Result<()> {
                 .ok_or_else(|| anyhow::anyhow!("--scheduler {scheduler} is not host:port"))?;
             let args = ExecutorArgs {
                 scheduler: (host, scheduler_port),
-                external_host: external_host.unwrap_or_else(|| bind_host.clone()),
+                external_host: external_host.unwrap_or_else(|| match bind_host.as_str() {
+                    "0.0.0.0" | "::" => lake_runtime::env::host_name(),
+                    one => one.to_string(),
+                }),
                 bind_host,
                 port,
                 grpc_port,
