@@ -115,20 +115,25 @@ mod tests {
         Part { index, count }
     }
 
+    fn months(counts: &[(&str, u64)]) -> BTreeMap<Month, u64> {
+        counts.iter().map(|&(m, c)| (month(m), c)).collect()
+    }
+
+    /// Every part of a split of `n`.
+    fn all(counts: &BTreeMap<Month, u64>, n: u32) -> Vec<PartRange> {
+        (0..n).map(|i| split(counts, part(i, n))).collect()
+    }
+
     #[test]
     fn parts_are_contiguous_balanced_and_open_at_both_ends() {
-        let counts: BTreeMap<Month, u64> = [
+        let counts = months(&[
             ("2008-11", 10),
             ("2008-12", 10),
             ("2009-01", 10),
             ("2009-02", 10),
-        ]
-        .into_iter()
-        .map(|(m, c)| (month(m), c))
-        .collect();
-        let two: Vec<PartRange> = (0..2).map(|i| split(&counts, part(i, 2))).collect();
+        ]);
         assert_eq!(
-            two,
+            all(&counts, 2),
             [
                 Some((None, day("2008-12-31"))),
                 Some((day("2009-01-01"), None))
@@ -136,7 +141,7 @@ mod tests {
         );
         assert_eq!(split(&counts, part(0, 1)), Some((None, None)));
         // more parts than months: the ones left over get nothing
-        let six: Vec<PartRange> = (0..6).map(|i| split(&counts, part(i, 6))).collect();
+        let six = all(&counts, 6);
         assert_eq!(six.iter().filter(|p| p.is_some()).count(), 4, "{six:?}");
         assert_eq!(six[0], Some((None, day("2008-11-30"))));
         assert_eq!(six.last(), Some(&Some((day("2009-02-01"), None))));
@@ -144,13 +149,9 @@ mod tests {
 
     #[test]
     fn a_heavy_month_gets_a_part_of_its_own() {
-        let counts: BTreeMap<Month, u64> = [("2008-11", 1), ("2008-12", 100), ("2009-01", 1)]
-            .into_iter()
-            .map(|(m, c)| (month(m), c))
-            .collect();
-        let three: Vec<PartRange> = (0..3).map(|i| split(&counts, part(i, 3))).collect();
+        let counts = months(&[("2008-11", 1), ("2008-12", 100), ("2009-01", 1)]);
         assert_eq!(
-            three,
+            all(&counts, 3),
             [
                 Some((None, day("2008-11-30"))),
                 Some((day("2008-12-01"), day("2008-12-31"))),
