@@ -3,10 +3,11 @@
 //! A run holds a lease object `<lake>/_leases/<job>/<run id>.json` that says what it writes (a
 //! [`Hold`]: everything, a range of days, a shard of the landing objects) and is renewed by a
 //! heartbeat. Taking a lease is *write, then look*: the run creates its own object, then lists
-//! the job's folder; if any other live lease overlaps its hold, it removes its own and exits
-//! with [`crate::Exit::Busy`]. Of two overlapping runs, each writes before it looks, so the one
-//! that looks last sees the other: they never both proceed (at worst both step back and the
-//! orchestrator retries). Runs on disjoint ranges or shards proceed together.
+//! the job's folder; if any other live lease overlaps its hold, it removes its own, and after a
+//! few attempts a random pause apart exits with [`crate::Exit::Busy`]. Of two overlapping runs,
+//! each writes before it looks, so the one that looks last sees the other: they never both
+//! proceed; two that start together and both step back try again at different moments, so one
+//! of them goes ahead. Runs on disjoint ranges or shards proceed together.
 //!
 //! A lease whose holder stopped renewing it (a killed run) expires after its TTL; a holder on
 //! the same host whose process is gone stops counting at once, so that an orchestrator's retry
@@ -144,15 +145,27 @@ impl Lease {
         let path = folder.file_path(&format!("{run_id}.json"));
         let store = folder.store().clone();
         let url = folder.object_url(&path);
-        let create = PutOptions::from(PutMode::Create);
-        let written = store
-            .put_opts(&path, payload(&holder(run_id, hold)), create)
-            .await
-            .map_err(LakeError::store(&url))?;
-        if let Err(busy) = look_for_overlaps(&folder, &path, job, hold).await {
-            let _ = store.delete(&path).await;
-            return Err(busy);
-        }
+        let mut attempt = 0;
+        let written = loop {
+            let create = PutOptions::from(PutMode::Create);
+            let written = store
+                .put_opts(&path, payload(&holder(run_id, hold)), create)
+                .await
+                .map_err(LakeError::store(&url))?;
+            match look_for_overlaps(&folder, &path, job, hold).await {
+                Ok(()) => break written,
+                Err(busy) => {
+                    let _ = store.delete(&path).await;
+                    attempt += 1;
+                    if attempt >= ATTEMPTS {
+                        return Err(busy);
+                    }
+                    // two runs that started together both step back: a random pause makes one
+                    // of them look again first, and find the way clear
+                    tokio::time::sleep(jitter(run_id, attempt)).await;
+                }
+            }
+        };
         let last = UpdateVersion {
             e_tag: written.e_tag,
             version: written.version,
@@ -164,6 +177,7 @@ impl Lease {
             hold,
         };
         let heartbeat = tokio::spawn(renew.every_third_of_ttl(last));
+        tracing::info!(lease = %url, "lease taken: this run writes {hold}");
         Ok(Lease {
             folder,
             path,
@@ -173,10 +187,24 @@ impl Lease {
 
     pub async fn release(self) {
         self.heartbeat.abort();
-        if let Err(e) = self.folder.store().delete(&self.path).await {
-            tracing::warn!("could not release the lease at {}: {e}", self.path);
+        match self.folder.store().delete(&self.path).await {
+            Ok(()) => tracing::info!("lease released"),
+            Err(e) => tracing::warn!("could not release the lease at {}: {e}", self.path),
         }
     }
+}
+
+/// Times a run writes its lease and looks for overlapping ones before it gives up (exit 4).
+const ATTEMPTS: u32 = 3;
+
+/// A pause of 0.2 to 1.2 s, different for each run and attempt.
+fn jitter(run_id: &str, attempt: u32) -> Duration {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in run_id.bytes().chain(attempt.to_le_bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    Duration::from_millis(200 + h % 1000)
 }
 
 /// The other leases of the job's folder: an error naming a live one that overlaps `hold`;
