@@ -325,16 +325,8 @@ pub async fn remote_session(cfg: &LakeConfig, scheduler: &str) -> Result<Session
     let ctx = SessionContext::remote_with_state(scheduler, state)
         .await
         .map_err(err)?;
-    // Ballista replaces the session's functions with its own: the lake's go back in
-    crate::functions::register(&ctx);
-    for layer in lake_schema::Layer::ALL {
-        if let Some(catalog) = ctx.catalog(crate::session::CATALOG) {
-            let _ = catalog.register_schema(
-                layer.as_str(),
-                Arc::new(datafusion::catalog::MemorySchemaProvider::new()),
-            );
-        }
-    }
+    // Ballista's session has its own functions and schemas: the lake's go back in
+    crate::session::equip(&ctx);
     Ok(ctx)
 }
 

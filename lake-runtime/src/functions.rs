@@ -203,20 +203,26 @@ impl ScalarUDFImpl for StableId {
     }
 }
 
+/// FNV-1a 64 of `bytes`: a hash that never changes between runs, machines or versions.
+pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    bytes
+        .into_iter()
+        .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME))
+}
+
 /// FNV-1a 64 of the values, each followed by the unit separator (0x1F) and a NULL fed as 0x00
 /// 0x1E, shifted right once so that it fits a non-negative `i64`.
 pub fn stable_id<'a>(values: impl Iterator<Item = Option<&'a str>>) -> i64 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut h = OFFSET;
-    let mut feed = |b: u8| h = (h ^ u64::from(b)).wrapping_mul(PRIME);
-    for v in values {
-        match v {
-            Some(text) => text.bytes().chain([0x1f]).for_each(&mut feed),
-            None => [0x00, 0x1e].into_iter().for_each(&mut feed),
-        }
-    }
-    i64::try_from(h >> 1).unwrap_or(i64::MAX)
+    let bytes = values.flat_map(|v| {
+        let (body, end): (&[u8], &[u8]) = match v {
+            Some(text) => (text.as_bytes(), &[0x1f]),
+            None => (&[0x00], &[0x1e]),
+        };
+        body.iter().chain(end).copied()
+    });
+    i64::try_from(fnv1a(bytes) >> 1).unwrap_or(i64::MAX)
 }
 
 /// `key_hash(value, ...)`: DataFusion's own vectorised row hash (the one its joins and

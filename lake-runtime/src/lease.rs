@@ -199,11 +199,7 @@ const ATTEMPTS: u32 = 3;
 
 /// A pause of 0.2 to 1.2 s, different for each run and attempt.
 fn jitter(run_id: &str, attempt: u32) -> Duration {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in run_id.bytes().chain(attempt.to_le_bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let h = crate::functions::fnv1a(run_id.bytes().chain(attempt.to_le_bytes()));
     Duration::from_millis(200 + h % 1000)
 }
 

@@ -43,11 +43,16 @@ pub fn session(cfg: &LakeConfig) -> SessionContext {
         Err(e) => tracing::warn!("no memory limit or spilling for this session: {e}"),
     }
     let ctx = SessionContext::new_with_state(state.build());
-    crate::functions::register(&ctx);
+    equip(&ctx);
+    ctx
+}
+
+/// Gives a session the lake's SQL functions and an empty schema per layer.
+pub(crate) fn equip(ctx: &SessionContext) {
+    crate::functions::register(ctx);
     if let Some(catalog) = ctx.catalog(CATALOG) {
         for layer in Layer::ALL {
             let _ = catalog.register_schema(layer.as_str(), Arc::new(MemorySchemaProvider::new()));
         }
     }
-    ctx
 }

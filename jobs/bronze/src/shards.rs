@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
+use lake_runtime::functions::fnv1a;
 use lake_runtime::{BRONZE_TXN, LakeError, Location, Part, Result, Run};
 use object_store::{ObjectStoreExt, PutMode, PutOptions};
 use serde::{Deserialize, Serialize};
@@ -28,11 +29,7 @@ pub fn lane(shard: Option<Part>) -> String {
 /// FNV-1a 64 of its path below the landing root, which does not change between runs.
 pub fn in_shard(source: &str, relative: &str, shard: Option<Part>) -> bool {
     let Some(p) = shard else { return true };
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in source.bytes().chain([b'/']).chain(relative.bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let h = fnv1a(source.bytes().chain([b'/']).chain(relative.bytes()));
     h % u64::from(p.count) == u64::from(p.index)
 }
 
