@@ -10,6 +10,7 @@
 pub mod catalog;
 #[cfg(feature = "cluster")]
 pub mod cluster;
+pub(crate) mod clustered;
 pub mod compute;
 pub mod config;
 pub mod env;

@@ -70,9 +70,14 @@ impl Commit {
         self
     }
 
-    fn properties(&self) -> CommitProperties {
+    /// The commit's properties, with `metadata` besides the run id in its commit info.
+    pub(crate) fn properties(
+        &self,
+        metadata: impl IntoIterator<Item = (String, serde_json::Value)>,
+    ) -> CommitProperties {
+        let run = ("lake.run_id".to_string(), serde_json::json!(self.run_id));
         CommitProperties::default()
-            .with_metadata([("lake.run_id".to_string(), serde_json::json!(self.run_id))])
+            .with_metadata(std::iter::once(run).chain(metadata))
             .with_application_transactions(
                 self.txns
                     .iter()
@@ -110,35 +115,15 @@ impl Lake {
         let df = conform(df, def)?;
         explain_analyze(&name, &df).await;
         let schema_changed = self.schema_changed(def, &table, &mode)?;
-        let mut builder = table
-            .write(Vec::<RecordBatch>::new())
-            .with_writer_properties(writer_properties(&self.parquet, def));
-        if let WriteMode::Replace(predicate) = &mode {
-            builder = builder.with_replace_where(predicate.clone());
-        }
-        if schema_changed {
-            tracing::info!(table = %name, "the catalogue changed this table's columns: replacing its schema in this commit");
-            builder = builder.with_schema_mode(SchemaMode::Overwrite);
-        }
-        let table = builder
-            .with_input_plan(df.logical_plan().clone())
-            .with_session_state(Arc::new(ctx.state()))
-            .with_save_mode(match mode {
-                WriteMode::Append => SaveMode::Append,
-                WriteMode::Overwrite | WriteMode::Replace(_) => SaveMode::Overwrite,
-            })
-            .with_commit_properties(commit.properties())
-            .await
-            .map_err(LakeError::delta(name.clone()))?;
-        let version = table.version().unwrap_or_default();
-        let rows = last_commit_rows(&table).await.unwrap_or(0);
-        tracing::info!(table = %name, version, rows, "committed");
+        let props = writer_properties(&self.parquet, def);
+        let written = if !schema_changed && crate::clustered::applies(def, &mode) {
+            crate::clustered::write(ctx, def, &table, df, props, &mode, commit).await?
+        } else {
+            write_with_deltalake(ctx, def, table, df, props, mode, schema_changed, commit).await?
+        };
+        tracing::info!(table = %name, version = written.version, rows = written.rows, "committed");
         crate::fault::point(&format!("committed:{name}"));
-        Ok(Written {
-            table: name,
-            version,
-            rows,
-        })
+        Ok(written)
     }
 
     /// Whether the table's columns differ from the catalogue's: only an overwrite may then
@@ -238,6 +223,47 @@ fn writer_properties(lake: &WriterProperties, def: &TableDef) -> WriterPropertie
                 .set_column_encoding(path, encoding)
         })
         .build()
+}
+
+/// deltalake's write: for unpartitioned tables, replaces of rows within partitions, and
+/// commits that replace the table's schema.
+#[allow(clippy::too_many_arguments)]
+async fn write_with_deltalake(
+    ctx: &SessionContext,
+    def: &TableDef,
+    table: DeltaTable,
+    df: DataFrame,
+    props: WriterProperties,
+    mode: WriteMode,
+    schema_changed: bool,
+    commit: &Commit,
+) -> Result<Written> {
+    let name = def.qualified_name();
+    let mut builder = table
+        .write(Vec::<RecordBatch>::new())
+        .with_writer_properties(props);
+    if let WriteMode::Replace(predicate) = &mode {
+        builder = builder.with_replace_where(predicate.clone());
+    }
+    if schema_changed {
+        tracing::info!(table = %name, "the catalogue changed this table's columns: replacing its schema in this commit");
+        builder = builder.with_schema_mode(SchemaMode::Overwrite);
+    }
+    let table = builder
+        .with_input_plan(df.logical_plan().clone())
+        .with_session_state(Arc::new(ctx.state()))
+        .with_save_mode(match mode {
+            WriteMode::Append => SaveMode::Append,
+            WriteMode::Overwrite | WriteMode::Replace(_) => SaveMode::Overwrite,
+        })
+        .with_commit_properties(commit.properties([]))
+        .await
+        .map_err(LakeError::delta(name.clone()))?;
+    Ok(Written {
+        version: table.version().unwrap_or_default(),
+        rows: last_commit_rows(&table).await.unwrap_or(0),
+        table: name,
+    })
 }
 
 /// Number of rows the table's latest commit added, from its commit metrics.

@@ -25,6 +25,9 @@ pub struct Options {
     pub seed: u64,
     pub dup_rate: f64,
     pub bad_rate: f64,
+    /// Spread each user's plays over this many months from 2005-02-14 (longer pauses between
+    /// sessions) instead of the real data's four years: many month partitions.
+    pub months: Option<u32>,
 }
 
 const WORDS: &[&str] = &[
@@ -231,9 +234,19 @@ pub fn timestamp(secs: i64) -> String {
 }
 
 /// (start second, track) of one user's plays, oldest first.
-fn user_plays(rng: &mut Rng, cat: &Catalogue, n: u64, favourites: &[usize]) -> Vec<(i64, usize)> {
+fn user_plays(
+    rng: &mut Rng,
+    cat: &Catalogue,
+    n: u64,
+    favourites: &[usize],
+    months: Option<u32>,
+) -> Vec<(i64, usize)> {
     const T_LO: i64 = 1_108_339_200; // 2005-02-14
-    const T_HI: i64 = 1_245_369_600; // 2009-06-19
+    const MONTH: i64 = 2_629_746; // a mean Gregorian month in seconds
+    let t_hi = months.map_or(
+        1_245_369_600, /* 2009-06-19 */
+        |m| T_LO + i64::from(m) * MONTH,
+    );
     let mut gaps = Vec::with_capacity(n as usize);
     while (gaps.len() as u64) < n {
         let len = ((1.0 + rng.pareto(0.9) * 6.0) as u64)
@@ -256,8 +269,11 @@ fn user_plays(rng: &mut Rng, cat: &Catalogue, n: u64, favourites: &[usize]) -> V
             });
         }
     }
+    if months.is_some() {
+        stretch_pauses(&mut gaps, t_hi - T_LO);
+    }
     let span: i64 = gaps.iter().skip(1).sum();
-    let first = T_LO + rng.below((T_HI - span - T_LO).max(1) as u64) as i64;
+    let first = T_LO + rng.below((t_hi - span - T_LO).max(1) as u64) as i64;
     let mut t = first;
     gaps.iter()
         .enumerate()
@@ -273,6 +289,21 @@ fn user_plays(rng: &mut Rng, cat: &Catalogue, n: u64, favourites: &[usize]) -> V
             (t, track)
         })
         .collect()
+}
+
+/// Lengthens the pauses between sessions (the gaps of 1201 s and more) so that the plays span
+/// about 95% of `window` seconds; the gaps inside sessions stay as they are.
+fn stretch_pauses(gaps: &mut [i64], window: i64) {
+    let span: i64 = gaps.iter().skip(1).sum();
+    let pauses: i64 = gaps.iter().skip(1).filter(|g| **g > 1200).sum();
+    let want = window / 20 * 19;
+    if pauses == 0 || span >= want {
+        return;
+    }
+    let factor = (want - (span - pauses)) as f64 / pauses as f64;
+    for g in gaps.iter_mut().skip(1).filter(|g| **g > 1200) {
+        *g = (*g as f64 * factor) as i64;
+    }
 }
 
 /// Writes both files into `dir`; returns the number of play lines written.
@@ -325,7 +356,7 @@ fn write_user_plays(
 ) -> io::Result<u64> {
     let user = format!("user_{id:06}");
     let favourites: Vec<usize> = (0..150).map(|_| cat.zipf(rng)).collect();
-    let mut plays = user_plays(rng, cat, n, &favourites);
+    let mut plays = user_plays(rng, cat, n, &favourites, opt.months);
     let dups: Vec<(i64, usize)> = plays
         .iter()
         .filter(|_| rng.chance(opt.dup_rate))
@@ -418,6 +449,7 @@ mod tests {
             seed: 3,
             dup_rate: 0.01,
             bad_rate: 0.01,
+            months: None,
         };
         let base = std::env::temp_dir().join(format!("lake-gen-{}", std::process::id()));
         let (a, b) = (base.join("a"), base.join("b"));
@@ -426,5 +458,31 @@ mod tests {
         assert!(!read(&a).is_empty());
         assert_eq!(read(&a), read(&b));
         std::fs::remove_dir_all(&base).ok();
+    }
+
+    #[test]
+    fn months_spread_the_plays_over_that_many_months() {
+        let opt = Options {
+            rows: 20_000,
+            users: 4,
+            seed: 3,
+            dup_rate: 0.0,
+            bad_rate: 0.0,
+            months: Some(600),
+        };
+        let dir = std::env::temp_dir().join(format!("lake-gen-months-{}", std::process::id()));
+        assert!(generate(&dir, &opt).is_ok());
+        let plays = std::fs::read_to_string(dir.join(PLAYS_FILE)).unwrap_or_default();
+        let months: std::collections::BTreeSet<&str> = plays
+            .lines()
+            .filter_map(|l| l.split('\t').nth(1).map(|t| &t[..7]))
+            .collect();
+        std::fs::remove_dir_all(&dir).ok();
+        // 50 years from 2005-02: most months hold a play (4 users), none falls after the window
+        assert!(months.len() > 300, "{} months", months.len());
+        assert!(
+            months.iter().all(|m| *m >= "2005-02" && *m < "2055-03"),
+            "{months:?}"
+        );
     }
 }

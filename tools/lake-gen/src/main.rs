@@ -41,6 +41,10 @@ enum Source {
         /// Share of malformed lines
         #[arg(long, default_value_t = 0.0005)]
         bad_rate: f64,
+        /// Spread the plays over this many months from 2005-02 (one month partition each)
+        /// instead of the real data's four years and a half
+        #[arg(long)]
+        months: Option<u32>,
     },
     /// Sparkify: song_data/ (one JSON song per file) and log_data/ (JSON-lines events), written into OUT (e.g. landing/sparkify)
     Sparkify {
@@ -170,6 +174,7 @@ fn main() -> ExitCode {
             seed,
             dup_rate,
             bad_rate,
+            months,
         } => {
             let opt = lastfm::Options {
                 rows,
@@ -177,6 +182,7 @@ fn main() -> ExitCode {
                 seed,
                 dup_rate,
                 bad_rate,
+                months,
             };
             report(&out, lastfm::generate(&out, &opt), |lines| {
                 format!("{lines} play lines for {users} users")
