@@ -17,9 +17,14 @@ use datafusion::arrow::compute::{cast, partition};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::common::DFSchema;
 use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::Expr;
-use datafusion::physical_expr::PhysicalExpr;
-use datafusion::prelude::{DataFrame, SessionContext, ident};
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::{LexOrdering, PhysicalExpr, PhysicalSortExpr};
+use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::sorts::sort::SortExec;
+use datafusion::physical_plan::{ExecutionPlan, Partitioning, execute_stream_partitioned};
+use datafusion::prelude::{DataFrame, SessionContext};
 use delta_kernel::expressions::Scalar;
 use deltalake::datafile::writer::{PartitionWriter, PartitionWriterConfig};
 use deltalake::kernel::scalars::ScalarExt;
@@ -43,7 +48,7 @@ type NewWriter =
 
 /// The file of the partition being written, and what the write has added so far.
 struct Files {
-    new_writer: NewWriter,
+    new_writer: Arc<NewWriter>,
     /// Indices of the columns the files hold (all but the partition columns).
     stored: Vec<usize>,
     open: Option<(IndexMap<String, Scalar>, PartitionWriter)>,
@@ -95,6 +100,18 @@ impl Files {
     }
 }
 
+/// What the writers of the sorted streams share.
+struct Layout {
+    table: String,
+    /// The partition columns' names and indices in the rows.
+    partition_by: Vec<(String, usize)>,
+    /// Indices of the columns the files hold (all but the partition columns).
+    stored: Vec<usize>,
+    new_writer: Arc<NewWriter>,
+    /// With a replace: the rows it replaces, which every row written must be (and its text).
+    replaced: Option<(Arc<dyn PhysicalExpr>, String)>,
+}
+
 /// Writes `df` (conformed to `def`, which is partitioned) sorted by partition, and commits the
 /// files it adds and the files `mode` replaces in one commit.
 pub(crate) async fn write(
@@ -108,99 +125,71 @@ pub(crate) async fn write(
 ) -> crate::Result<Written> {
     let name = def.qualified_name();
     let delta_err = |e: DeltaTableError| LakeError::delta(&name)(e);
+    let query_err = LakeError::query(&name);
     let snapshot = table.snapshot().map_err(delta_err)?;
-    let replaced = replaced_files(ctx, def, table, mode)?;
-    let must_match = match mode {
-        WriteMode::Replace(predicate) => Some(physical(ctx, df.schema(), predicate, &name)?),
+    let removed = replaced_files(ctx, def, table, mode)?;
+    let replaced = match mode {
+        WriteMode::Replace(p) => Some((physical(ctx, df.schema(), p, &name)?, p.to_string())),
         _ => None,
     };
-    let sorted = df
-        .sort(
-            def.partition_by
-                .iter()
-                .map(|c| ident(*c).sort(true, true))
-                .collect(),
-        )
-        .map_err(LakeError::query(&name))?;
-    let schema: SchemaRef = Arc::new(sorted.schema().as_arrow().clone());
-    let keys: Vec<usize> = def
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let partition_by: Vec<(String, usize)> = def
         .partition_by
         .iter()
-        .map(|c| schema.index_of(c))
+        .map(|c| schema.index_of(c).map(|i| (c.to_string(), i)))
         .collect::<Result<_, _>>()
-        .map_err(|e| LakeError::query(&name)(e.into()))?;
+        .map_err(|e| query_err(e.into()))?;
     let stored: Vec<usize> = (0..schema.fields().len())
-        .filter(|i| !keys.contains(i))
+        .filter(|i| partition_by.iter().all(|(_, k)| k != i))
         .collect();
-    let file_schema = Arc::new(
-        schema
-            .project(&stored)
-            .map_err(|e| LakeError::query(&name)(e.into()))?,
-    );
+    let file_schema = Arc::new(schema.project(&stored).map_err(|e| query_err(e.into()))?);
     let config = snapshot.table_config();
     let target_file_size = Some(config.target_file_size());
     let (indexed, stats_columns) = get_num_idx_cols_and_stats_columns(Some(config), HashMap::new());
     let store = table.log_store().object_store(None);
-    let mut files = Files {
-        new_writer: Box::new(move |values| {
-            let config = PartitionWriterConfig::try_new(
-                file_schema.clone(),
-                values,
-                Some(props.clone()),
-                target_file_size,
-                None,
-                None,
-                None,
-            )?;
-            PartitionWriter::try_with_config(store.clone(), config, indexed, stats_columns.clone())
-        }),
+    let new_writer: Arc<NewWriter> = Arc::new(Box::new(move |values| {
+        let config = PartitionWriterConfig::try_new(
+            file_schema.clone(),
+            values,
+            Some(props.clone()),
+            target_file_size,
+            None,
+            None,
+            None,
+        )?;
+        PartitionWriter::try_with_config(store.clone(), config, indexed, stats_columns.clone())
+    }));
+    let plan = df.create_physical_plan().await.map_err(&query_err)?;
+    let keys: Vec<usize> = partition_by.iter().map(|(_, k)| *k).collect();
+    let streams = sorted_by_partition(plan, &keys, ctx.state().config().target_partitions())
+        .and_then(|plan| execute_stream_partitioned(plan, ctx.task_ctx()))
+        .map_err(&query_err)?;
+    let layout = Arc::new(Layout {
+        table: name.clone(),
+        partition_by,
         stored,
-        open: None,
-        added: Vec::new(),
-        rows: 0,
-    };
-    let mut stream = sorted
-        .execute_stream()
-        .await
-        .map_err(LakeError::query(&name))?;
-    let streamed: crate::Result<()> = async {
-        while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(LakeError::query(&name))?;
-            if let Some(predicate) = &must_match {
-                check_replaced(predicate.as_ref(), &batch, mode, &name)?;
-            }
-            let columns: Vec<ArrayRef> = keys.iter().map(|k| batch.column(*k).clone()).collect();
-            let runs = partition(&columns).map_err(|e| LakeError::query(&name)(e.into()))?;
-            for run in runs.ranges() {
-                let values = def
-                    .partition_by
-                    .iter()
-                    .zip(&columns)
-                    .map(|(c, a)| {
-                        partition_value(a.as_ref(), run.start, c).map(|v| (c.to_string(), v))
-                    })
-                    .collect::<Result<_, _>>()
-                    .map_err(delta_err)?;
-                files
-                    .write(values, &batch.slice(run.start, run.len()))
-                    .await
-                    .map_err(delta_err)?;
-            }
-        }
-        files.close().await.map_err(delta_err)
+        new_writer,
+        replaced,
+    });
+    // each stream holds whole partitions (by hash), sorted: its writer runs beside the others
+    let mut writers = tokio::task::JoinSet::new();
+    for stream in streams {
+        let layout = layout.clone();
+        writers.spawn(async move { write_sorted(stream, &layout).await });
     }
-    .await;
-    if let Err(e) = streamed {
-        files.abort().await;
-        return Err(e);
+    let (mut added, mut rows) = (Vec::new(), 0);
+    while let Some(done) = writers.join_next().await {
+        let (files, n) = done.map_err(|e| query_err(DataFusionError::External(Box::new(e))))??;
+        added.extend(files);
+        rows += n;
     }
     let metrics = serde_json::json!({
-        "num_added_rows": files.rows,
-        "num_added_files": files.added.len(),
-        "num_removed_files": replaced.len(),
+        "num_added_rows": rows,
+        "num_added_files": added.len(),
+        "num_removed_files": removed.len(),
     });
-    let mut actions: Vec<Action> = replaced.into_iter().map(Action::Remove).collect();
-    actions.extend(files.added.into_iter().map(Action::Add));
+    let mut actions: Vec<Action> = removed.into_iter().map(Action::Remove).collect();
+    actions.extend(added.into_iter().map(Action::Add));
     let operation = DeltaOperation::Write {
         mode: match mode {
             WriteMode::Append => SaveMode::Append,
@@ -222,8 +211,82 @@ pub(crate) async fn write(
     Ok(Written {
         table: name.clone(),
         version: committed.version() as u64,
-        rows: files.rows,
+        rows,
     })
+}
+
+/// `plan`'s rows in `n` streams, each holding whole partitions (by a hash of the partition
+/// columns `keys`) sorted by partition; beyond the memory limit the sorts spill.
+fn sorted_by_partition(
+    plan: Arc<dyn ExecutionPlan>,
+    keys: &[usize],
+    n: usize,
+) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
+    let schema = plan.schema();
+    let columns: Vec<Arc<dyn PhysicalExpr>> = keys
+        .iter()
+        .map(|k| Arc::new(Column::new(schema.field(*k).name(), *k)) as Arc<dyn PhysicalExpr>)
+        .collect();
+    let hashed = RepartitionExec::try_new(plan, Partitioning::Hash(columns.clone(), n.max(1)))?;
+    let ordering = LexOrdering::new(columns.into_iter().map(PhysicalSortExpr::new_default))
+        .ok_or_else(|| {
+            DataFusionError::Plan("a partitioned table without partition columns".into())
+        })?;
+    Ok(Arc::new(
+        SortExec::new(ordering, Arc::new(hashed)).with_preserve_partitioning(true),
+    ))
+}
+
+/// Writes one stream sorted by partition, one file open at a time: the files added and the
+/// rows written.
+async fn write_sorted(
+    mut stream: SendableRecordBatchStream,
+    layout: &Layout,
+) -> crate::Result<(Vec<Add>, u64)> {
+    let name = &layout.table;
+    let mut files = Files {
+        new_writer: layout.new_writer.clone(),
+        stored: layout.stored.clone(),
+        open: None,
+        added: Vec::new(),
+        rows: 0,
+    };
+    let streamed: crate::Result<()> = async {
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(LakeError::query(name))?;
+            if let Some((predicate, text)) = &layout.replaced {
+                check_replaced(predicate.as_ref(), text, &batch, name)?;
+            }
+            let columns: Vec<ArrayRef> = layout
+                .partition_by
+                .iter()
+                .map(|(_, k)| batch.column(*k).clone())
+                .collect();
+            let runs = partition(&columns).map_err(|e| LakeError::query(name)(e.into()))?;
+            for run in runs.ranges() {
+                let values = layout
+                    .partition_by
+                    .iter()
+                    .zip(&columns)
+                    .map(|((c, _), a)| {
+                        partition_value(a.as_ref(), run.start, c).map(|v| (c.clone(), v))
+                    })
+                    .collect::<Result<_, _>>()
+                    .map_err(LakeError::delta(name))?;
+                files
+                    .write(values, &batch.slice(run.start, run.len()))
+                    .await
+                    .map_err(LakeError::delta(name))?;
+            }
+        }
+        files.close().await.map_err(LakeError::delta(name))
+    }
+    .await;
+    if let Err(e) = streamed {
+        files.abort().await;
+        return Err(e);
+    }
+    Ok((files.added, files.rows))
 }
 
 /// The value of partition column `column` at `row`, as Delta records it.
@@ -294,27 +357,23 @@ fn physical(
         .map_err(LakeError::query(name))
 }
 
-/// Stops the write when a row falls outside the rows it replaces (a replace writes only
-/// those).
+/// Stops the write when a row falls outside the rows it replaces (`rule`): a replace writes
+/// only those.
 fn check_replaced(
     predicate: &dyn PhysicalExpr,
+    rule: &str,
     batch: &RecordBatch,
-    mode: &WriteMode,
     name: &str,
 ) -> crate::Result<()> {
     let matched = predicate
         .evaluate(batch)
         .and_then(|v| v.into_array(batch.num_rows()))
         .map_err(LakeError::query(name))?;
-    let matched = matched.as_boolean();
-    if matched.true_count() == batch.num_rows() {
+    if matched.as_boolean().true_count() == batch.num_rows() {
         return Ok(());
     }
-    let WriteMode::Replace(p) = mode else {
-        return Ok(());
-    };
     Err(LakeError::query(name)(DataFusionError::Execution(format!(
-        "the write replaces the rows where {p}, but its input holds rows outside them; \
+        "the write replaces the rows where {rule}, but its input holds rows outside them; \
          this is a bug in the query that builds {name}"
     ))))
 }

@@ -14,7 +14,8 @@
 //! s3_max_retries = 5                  # retries of a failed S3 request (backoff between them)
 //! s3_retry_timeout_secs = 60          # give up retrying a request after this long
 //! s3_request_timeout_secs = 30        # one S3 request (or a pause in its body) may take this long
-//! memory_limit = "4GiB"               # query memory; beyond it sorts and joins spill to local disk
+//! memory_limit = "4GiB"               # query memory (default 1GiB; "none": unbounded); beyond
+//!                                     # it sorts, aggregations and joins spill to local disk
 //! parquet_compression = "zstd(1)"     # codec of the Parquet files the jobs write
 //! parquet_row_group_rows = 122880     # rows per Parquet row group
 //! ```
@@ -42,10 +43,11 @@ pub const DEFAULT_S3_REQUEST_TIMEOUT_SECS: u64 = 30;
 /// Every Delta reader reads Snappy; `zstd(1)` writes a third fewer bytes at about the same
 /// speed (measured in the README's Performance section).
 pub const DEFAULT_PARQUET_COMPRESSION: &str = "snappy";
-/// Rows per row group: DuckDB's size. A partitioned write holds one open row group per
-/// partition (1.22 GiB for silver at 1× against 1.97 with 1,048,576 rows), yet it is large
-/// enough for compression and pruning.
+/// Rows per row group: DuckDB's size, large enough for compression and pruning.
 pub const DEFAULT_PARQUET_ROW_GROUP_ROWS: usize = 122_880;
+/// The queries' working memory (sorts, aggregations, joins, partitioned writes) before they
+/// spill: every job stays within 2 GiB at 10× the Last.fm 1K scale (README, Performance).
+pub const DEFAULT_MEMORY_LIMIT: &str = "1GiB";
 
 /// Flags shared by every job. Flatten into a job's clap parser.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -200,7 +202,7 @@ impl LakeConfig {
             "memory_limit",
             args.memory_limit.clone(),
             file.memory_limit,
-            String::new(),
+            DEFAULT_MEMORY_LIMIT.into(),
         );
         let codec = o.pick(
             "parquet_compression",
@@ -247,10 +249,10 @@ impl LakeConfig {
 
 fn memory_limit(text: &str) -> Result<Option<usize>> {
     match text.trim() {
-        "" => Ok(None),
+        "none" => Ok(None),
         text => parse_size(text).map(Some).ok_or_else(|| LakeError::Config {
             message: format!(
-                "memory_limit '{text}' is not a size: write it like 2GiB, 512MiB or 1000000"
+                "memory_limit '{text}' is not a size: write it like 2GiB, 512MiB or 1000000 (or none)"
             ),
         }),
     }
@@ -454,6 +456,21 @@ mod tests {
         let got = origin.ok().unwrap_or_default();
         let got: BTreeMap<&str, &str> = got.iter().map(|(k, v)| (*k, v.as_str())).collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn queries_get_a_gibibyte_unless_told_otherwise_and_none_lifts_the_limit() {
+        let limit = |flag: Option<&str>| {
+            let args = LakeArgs {
+                memory_limit: flag.map(String::from),
+                ..Default::default()
+            };
+            LakeConfig::resolve(&args).map(|c| c.memory_limit).ok()
+        };
+        assert_eq!(limit(None), Some(Some(1 << 30)));
+        assert_eq!(limit(Some("none")), Some(None));
+        assert_eq!(limit(Some("256MiB")), Some(Some(256 << 20)));
+        assert_eq!(limit(Some("")), None);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use datafusion::catalog::MemorySchemaProvider;
+use datafusion::common::config::SpillCompression;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -27,6 +28,8 @@ pub fn session(cfg: &LakeConfig) -> SessionContext {
     let mut config = config
         .with_information_schema(true)
         .with_default_catalog_and_schema(CATALOG, "public");
+    // what spills is read back once: LZ4 halves the bytes for little CPU
+    config.options_mut().execution.spill_compression = SpillCompression::Lz4Frame;
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = cfg.memory_limit {
         // a sort sets memory aside for merging its spilled runs: a share of a small limit

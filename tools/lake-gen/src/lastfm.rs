@@ -25,9 +25,11 @@ pub struct Options {
     pub seed: u64,
     pub dup_rate: f64,
     pub bad_rate: f64,
-    /// Spread each user's plays over this many months from 2005-02-14 (longer pauses between
-    /// sessions) instead of the real data's four years: many month partitions.
+    /// Spread each user's plays over this many months from the start (longer pauses between
+    /// sessions) instead of the real data's four years and a half: many month partitions.
     pub months: Option<u32>,
+    /// The plays' first day, as seconds since 1970 (default 2005-02-14, as in the real data).
+    pub start: Option<i64>,
 }
 
 const WORDS: &[&str] = &[
@@ -239,14 +241,13 @@ fn user_plays(
     cat: &Catalogue,
     n: u64,
     favourites: &[usize],
-    months: Option<u32>,
+    opt: &Options,
 ) -> Vec<(i64, usize)> {
     const T_LO: i64 = 1_108_339_200; // 2005-02-14
+    const T_HI: i64 = 1_245_369_600; // 2009-06-19
     const MONTH: i64 = 2_629_746; // a mean Gregorian month in seconds
-    let t_hi = months.map_or(
-        1_245_369_600, /* 2009-06-19 */
-        |m| T_LO + i64::from(m) * MONTH,
-    );
+    let t_lo = opt.start.unwrap_or(T_LO);
+    let t_hi = t_lo + opt.months.map_or(T_HI - T_LO, |m| i64::from(m) * MONTH);
     let mut gaps = Vec::with_capacity(n as usize);
     while (gaps.len() as u64) < n {
         let len = ((1.0 + rng.pareto(0.9) * 6.0) as u64)
@@ -269,11 +270,11 @@ fn user_plays(
             });
         }
     }
-    if months.is_some() {
-        stretch_pauses(&mut gaps, t_hi - T_LO);
+    if opt.months.is_some() {
+        stretch_pauses(&mut gaps, t_hi - t_lo);
     }
     let span: i64 = gaps.iter().skip(1).sum();
-    let first = T_LO + rng.below((t_hi - span - T_LO).max(1) as u64) as i64;
+    let first = t_lo + rng.below((t_hi - span - t_lo).max(1) as u64) as i64;
     let mut t = first;
     gaps.iter()
         .enumerate()
@@ -356,7 +357,7 @@ fn write_user_plays(
 ) -> io::Result<u64> {
     let user = format!("user_{id:06}");
     let favourites: Vec<usize> = (0..150).map(|_| cat.zipf(rng)).collect();
-    let mut plays = user_plays(rng, cat, n, &favourites, opt.months);
+    let mut plays = user_plays(rng, cat, n, &favourites, opt);
     let dups: Vec<(i64, usize)> = plays
         .iter()
         .filter(|_| rng.chance(opt.dup_rate))
@@ -450,6 +451,7 @@ mod tests {
             dup_rate: 0.01,
             bad_rate: 0.01,
             months: None,
+            start: None,
         };
         let base = std::env::temp_dir().join(format!("lake-gen-{}", std::process::id()));
         let (a, b) = (base.join("a"), base.join("b"));
@@ -469,6 +471,7 @@ mod tests {
             dup_rate: 0.0,
             bad_rate: 0.0,
             months: Some(600),
+            start: None,
         };
         let dir = std::env::temp_dir().join(format!("lake-gen-months-{}", std::process::id()));
         assert!(generate(&dir, &opt).is_ok());
@@ -483,6 +486,30 @@ mod tests {
         assert!(
             months.iter().all(|m| *m >= "2005-02" && *m < "2055-03"),
             "{months:?}"
+        );
+    }
+
+    #[test]
+    fn start_and_one_month_make_new_plays_after_the_real_data() {
+        let opt = Options {
+            rows: 2_000,
+            users: 20,
+            seed: 4,
+            dup_rate: 0.0,
+            bad_rate: 0.0,
+            months: Some(1),
+            start: Some(1_245_456_000), // 2009-06-20
+        };
+        let dir = std::env::temp_dir().join(format!("lake-gen-start-{}", std::process::id()));
+        assert!(generate(&dir, &opt).is_ok());
+        let plays = std::fs::read_to_string(dir.join(PLAYS_FILE)).unwrap_or_default();
+        std::fs::remove_dir_all(&dir).ok();
+        let times: Vec<&str> = plays.lines().filter_map(|l| l.split('\t').nth(1)).collect();
+        assert_eq!(times.len(), 2_000);
+        assert!(
+            times.iter().all(|t| *t >= "2009-06-20" && *t < "2009-08-01"),
+            "{:?}",
+            times.iter().max()
         );
     }
 }

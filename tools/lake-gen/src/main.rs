@@ -41,10 +41,14 @@ enum Source {
         /// Share of malformed lines
         #[arg(long, default_value_t = 0.0005)]
         bad_rate: f64,
-        /// Spread the plays over this many months from 2005-02 (one month partition each)
+        /// Spread the plays over this many months from the start (one month partition each)
         /// instead of the real data's four years and a half
         #[arg(long)]
         months: Option<u32>,
+        /// The plays' first day (YYYY-MM-DD; default 2005-02-14, as in the real data), e.g.
+        /// the day after earlier data to make new plays
+        #[arg(long, value_parser = day)]
+        start: Option<NaiveDate>,
     },
     /// Sparkify: song_data/ (one JSON song per file) and log_data/ (JSON-lines events), written into OUT (e.g. landing/sparkify)
     Sparkify {
@@ -175,6 +179,7 @@ fn main() -> ExitCode {
             dup_rate,
             bad_rate,
             months,
+            start,
         } => {
             let opt = lastfm::Options {
                 rows,
@@ -183,6 +188,7 @@ fn main() -> ExitCode {
                 dup_rate,
                 bad_rate,
                 months,
+                start: start.map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp()),
             };
             report(&out, lastfm::generate(&out, &opt), |lines| {
                 format!("{lines} play lines for {users} users")
