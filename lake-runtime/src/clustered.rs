@@ -19,12 +19,8 @@ use datafusion::common::DFSchema;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::Expr;
-use datafusion::physical_expr::expressions::Column;
-use datafusion::physical_expr::{LexOrdering, PhysicalExpr, PhysicalSortExpr};
-use datafusion::physical_plan::repartition::RepartitionExec;
-use datafusion::physical_plan::sorts::sort::SortExec;
-use datafusion::physical_plan::{ExecutionPlan, Partitioning, execute_stream_partitioned};
-use datafusion::prelude::{DataFrame, SessionContext};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::prelude::{DataFrame, SessionContext, ident};
 use delta_kernel::expressions::Scalar;
 use deltalake::datafile::writer::{PartitionWriter, PartitionWriterConfig};
 use deltalake::kernel::scalars::ScalarExt;
@@ -47,8 +43,8 @@ type NewWriter =
     Box<dyn Fn(IndexMap<String, Scalar>) -> Result<PartitionWriter, DeltaTableError> + Send + Sync>;
 
 /// The file of the partition being written, and what the write has added so far.
-struct Files {
-    new_writer: Arc<NewWriter>,
+struct Files<'a> {
+    new_writer: &'a NewWriter,
     /// Indices of the columns the files hold (all but the partition columns).
     stored: Vec<usize>,
     open: Option<(IndexMap<String, Scalar>, PartitionWriter)>,
@@ -56,7 +52,7 @@ struct Files {
     rows: u64,
 }
 
-impl Files {
+impl Files<'_> {
     /// Writes `rows` (all of one partition, `values`) into that partition's open file, first
     /// closing the previous partition's.
     async fn write(
@@ -100,14 +96,14 @@ impl Files {
     }
 }
 
-/// What the writers of the sorted streams share.
+/// What the writer of the sorted rows needs.
 struct Layout {
     table: String,
     /// The partition columns' names and indices in the rows.
     partition_by: Vec<(String, usize)>,
     /// Indices of the columns the files hold (all but the partition columns).
     stored: Vec<usize>,
-    new_writer: Arc<NewWriter>,
+    new_writer: NewWriter,
     /// With a replace: the rows it replaces, which every row written must be (and its text).
     replaced: Option<(Arc<dyn PhysicalExpr>, String)>,
 }
@@ -124,9 +120,7 @@ pub(crate) async fn write(
     commit: &Commit,
 ) -> crate::Result<Written> {
     let name = def.qualified_name();
-    let delta_err = |e: DeltaTableError| LakeError::delta(&name)(e);
     let query_err = LakeError::query(&name);
-    let snapshot = table.snapshot().map_err(delta_err)?;
     let removed = replaced_files(ctx, def, table, mode)?;
     let replaced = match mode {
         WriteMode::Replace(p) => Some((physical(ctx, df.schema(), p, &name)?, p.to_string())),
@@ -143,11 +137,49 @@ pub(crate) async fn write(
         .filter(|i| partition_by.iter().all(|(_, k)| k != i))
         .collect();
     let file_schema = Arc::new(schema.project(&stored).map_err(|e| query_err(e.into()))?);
-    let config = snapshot.table_config();
+    let new_writer = file_writers(table, file_schema, props).map_err(LakeError::delta(&name))?;
+    // one sorted stream: on two cores a stream per core sorted no faster (the sort and its
+    // merge keep both busy) and held a second open file
+    let sort = partition_by
+        .iter()
+        .map(|(c, _)| ident(c).sort(true, true))
+        .collect();
+    let stream = df
+        .sort(sort)
+        .map_err(&query_err)?
+        .execute_stream()
+        .await
+        .map_err(&query_err)?;
+    let layout = Layout {
+        table: name.clone(),
+        partition_by,
+        stored,
+        new_writer,
+        replaced,
+    };
+    let (added, rows) = write_sorted(stream, &layout).await?;
+    let version = commit_files(def, table, mode, commit, removed, added, rows)
+        .await
+        .map_err(LakeError::delta(&name))?;
+    Ok(Written {
+        table: name.clone(),
+        version,
+        rows,
+    })
+}
+
+/// Makes the writer of one partition's files: the table's target file size and statistics
+/// columns, the lake's Parquet settings.
+fn file_writers(
+    table: &DeltaTable,
+    file_schema: SchemaRef,
+    props: WriterProperties,
+) -> Result<NewWriter, DeltaTableError> {
+    let config = table.snapshot()?.table_config();
     let target_file_size = Some(config.target_file_size());
     let (indexed, stats_columns) = get_num_idx_cols_and_stats_columns(Some(config), HashMap::new());
     let store = table.log_store().object_store(None);
-    let new_writer: Arc<NewWriter> = Arc::new(Box::new(move |values| {
+    Ok(Box::new(move |values| {
         let config = PartitionWriterConfig::try_new(
             file_schema.clone(),
             values,
@@ -158,31 +190,20 @@ pub(crate) async fn write(
             None,
         )?;
         PartitionWriter::try_with_config(store.clone(), config, indexed, stats_columns.clone())
-    }));
-    let plan = df.create_physical_plan().await.map_err(&query_err)?;
-    let keys: Vec<usize> = partition_by.iter().map(|(_, k)| *k).collect();
-    let streams = sorted_by_partition(plan, &keys, ctx.state().config().target_partitions())
-        .and_then(|plan| execute_stream_partitioned(plan, ctx.task_ctx()))
-        .map_err(&query_err)?;
-    let layout = Arc::new(Layout {
-        table: name.clone(),
-        partition_by,
-        stored,
-        new_writer,
-        replaced,
-    });
-    // each stream holds whole partitions (by hash), sorted: its writer runs beside the others
-    let mut writers = tokio::task::JoinSet::new();
-    for stream in streams {
-        let layout = layout.clone();
-        writers.spawn(async move { write_sorted(stream, &layout).await });
-    }
-    let (mut added, mut rows) = (Vec::new(), 0);
-    while let Some(done) = writers.join_next().await {
-        let (files, n) = done.map_err(|e| query_err(DataFusionError::External(Box::new(e))))??;
-        added.extend(files);
-        rows += n;
-    }
+    }))
+}
+
+/// Commits the files `added` (`rows` rows) and the removal of the files `removed` as one Delta
+/// write, with the run's transaction markers: the new version.
+async fn commit_files(
+    def: &TableDef,
+    table: &DeltaTable,
+    mode: &WriteMode,
+    commit: &Commit,
+    removed: Vec<deltalake::kernel::Remove>,
+    added: Vec<Add>,
+    rows: u64,
+) -> Result<u64, DeltaTableError> {
     let metrics = serde_json::json!({
         "num_added_rows": rows,
         "num_added_files": added.len(),
@@ -196,45 +217,17 @@ pub(crate) async fn write(
             WriteMode::Overwrite | WriteMode::Replace(_) => SaveMode::Overwrite,
         },
         partition_by: Some(def.partition_by.iter().map(|c| c.to_string()).collect()),
+        // what conflict checking reads: concurrent replaces of other partitions both land
         predicate: match mode {
-            WriteMode::Replace(p) => {
-                Some(deltalake::delta_datafusion::expr::fmt_expr_to_sql(p).map_err(delta_err)?)
-            }
+            WriteMode::Replace(p) => Some(deltalake::delta_datafusion::expr::fmt_expr_to_sql(p)?),
             _ => None,
         },
     };
     let committed = CommitBuilder::from(commit.properties([("operationMetrics".into(), metrics)]))
         .with_actions(actions)
-        .build(Some(snapshot), table.log_store(), operation)
-        .await
-        .map_err(delta_err)?;
-    Ok(Written {
-        table: name.clone(),
-        version: committed.version() as u64,
-        rows,
-    })
-}
-
-/// `plan`'s rows in `n` streams, each holding whole partitions (by a hash of the partition
-/// columns `keys`) sorted by partition; beyond the memory limit the sorts spill.
-fn sorted_by_partition(
-    plan: Arc<dyn ExecutionPlan>,
-    keys: &[usize],
-    n: usize,
-) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
-    let schema = plan.schema();
-    let columns: Vec<Arc<dyn PhysicalExpr>> = keys
-        .iter()
-        .map(|k| Arc::new(Column::new(schema.field(*k).name(), *k)) as Arc<dyn PhysicalExpr>)
-        .collect();
-    let hashed = RepartitionExec::try_new(plan, Partitioning::Hash(columns.clone(), n.max(1)))?;
-    let ordering = LexOrdering::new(columns.into_iter().map(PhysicalSortExpr::new_default))
-        .ok_or_else(|| {
-            DataFusionError::Plan("a partitioned table without partition columns".into())
-        })?;
-    Ok(Arc::new(
-        SortExec::new(ordering, Arc::new(hashed)).with_preserve_partitioning(true),
-    ))
+        .build(Some(table.snapshot()?), table.log_store(), operation)
+        .await?;
+    Ok(committed.version())
 }
 
 /// Writes one stream sorted by partition, one file open at a time: the files added and the
@@ -245,7 +238,7 @@ async fn write_sorted(
 ) -> crate::Result<(Vec<Add>, u64)> {
     let name = &layout.table;
     let mut files = Files {
-        new_writer: layout.new_writer.clone(),
+        new_writer: &layout.new_writer,
         stored: layout.stored.clone(),
         open: None,
         added: Vec::new(),

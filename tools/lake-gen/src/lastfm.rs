@@ -507,7 +507,9 @@ mod tests {
         let times: Vec<&str> = plays.lines().filter_map(|l| l.split('\t').nth(1)).collect();
         assert_eq!(times.len(), 2_000);
         assert!(
-            times.iter().all(|t| *t >= "2009-06-20" && *t < "2009-08-01"),
+            times
+                .iter()
+                .all(|t| *t >= "2009-06-20" && *t < "2009-08-01"),
             "{:?}",
             times.iter().max()
         );
