@@ -19,15 +19,19 @@ use datafusion::common::DFSchema;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::Expr;
-use datafusion::physical_expr::PhysicalExpr;
-use datafusion::prelude::{DataFrame, SessionContext, ident};
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::{LexOrdering, PhysicalExpr, PhysicalSortExpr};
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::sorts::sort::SortExec;
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
+use datafusion::prelude::{DataFrame, SessionContext};
 use delta_kernel::expressions::Scalar;
 use deltalake::datafile::writer::{PartitionWriter, PartitionWriterConfig};
 use deltalake::kernel::scalars::ScalarExt;
 use deltalake::kernel::transaction::CommitBuilder;
 use deltalake::kernel::{Action, Add};
 use deltalake::operations::get_num_idx_cols_and_stats_columns;
-use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::protocol::DeltaOperation;
 use deltalake::table::config::TablePropertiesExt;
 use deltalake::{DeltaTable, DeltaTableError};
 use futures::StreamExt;
@@ -43,8 +47,8 @@ type NewWriter =
     Box<dyn Fn(IndexMap<String, Scalar>) -> Result<PartitionWriter, DeltaTableError> + Send + Sync>;
 
 /// The file of the partition being written, and what the write has added so far.
-struct Files<'a> {
-    new_writer: &'a NewWriter,
+struct Files {
+    new_writer: NewWriter,
     /// Indices of the columns the files hold (all but the partition columns).
     stored: Vec<usize>,
     open: Option<(IndexMap<String, Scalar>, PartitionWriter)>,
@@ -52,7 +56,7 @@ struct Files<'a> {
     rows: u64,
 }
 
-impl Files<'_> {
+impl Files {
     /// Writes `rows` (all of one partition, `values`) into that partition's open file, first
     /// closing the previous partition's.
     async fn write(
@@ -96,18 +100,6 @@ impl Files<'_> {
     }
 }
 
-/// What the writer of the sorted rows needs.
-struct Layout {
-    table: String,
-    /// The partition columns' names and indices in the rows.
-    partition_by: Vec<(String, usize)>,
-    /// Indices of the columns the files hold (all but the partition columns).
-    stored: Vec<usize>,
-    new_writer: NewWriter,
-    /// With a replace: the rows it replaces, which every row written must be (and its text).
-    replaced: Option<(Arc<dyn PhysicalExpr>, String)>,
-}
-
 /// Writes `df` (conformed to `def`, which is partitioned) sorted by partition, and commits the
 /// files it adds and the files `mode` replaces in one commit.
 pub(crate) async fn write(
@@ -138,26 +130,20 @@ pub(crate) async fn write(
         .collect();
     let file_schema = Arc::new(schema.project(&stored).map_err(|e| query_err(e.into()))?);
     let new_writer = file_writers(table, file_schema, props).map_err(LakeError::delta(&name))?;
-    // one sorted stream: on two cores a stream per core sorted no faster (the sort and its
-    // merge keep both busy) and held a second open file
-    let sort = partition_by
-        .iter()
-        .map(|(c, _)| ident(c).sort(true, true))
-        .collect();
-    let stream = df
-        .sort(sort)
-        .map_err(&query_err)?
-        .execute_stream()
-        .await
+    let plan = df.create_physical_plan().await.map_err(&query_err)?;
+    let keys: Vec<usize> = partition_by.iter().map(|(_, k)| *k).collect();
+    let stream = sorted_by_partition(plan, &keys)
+        .and_then(|sorted| execute_stream(sorted, ctx.task_ctx()))
         .map_err(&query_err)?;
-    let layout = Layout {
-        table: name.clone(),
-        partition_by,
-        stored,
+    let files = Files {
         new_writer,
-        replaced,
+        stored,
+        open: None,
+        added: Vec::new(),
+        rows: 0,
     };
-    let (added, rows) = write_sorted(stream, &layout).await?;
+    let (added, rows) =
+        write_sorted(stream, files, &partition_by, replaced.as_ref(), &name).await?;
     let version = commit_files(def, table, mode, commit, removed, added, rows)
         .await
         .map_err(LakeError::delta(&name))?;
@@ -166,6 +152,28 @@ pub(crate) async fn write(
         version,
         rows,
     })
+}
+
+/// `plan`'s rows as one stream sorted by the partition columns `keys`, by one sort that spills
+/// beyond the memory limit. One sort rather than one per input partition merged: DataFusion 55's
+/// sorts of a partitioned input, spilling side by side under one memory pool, failed with
+/// "Failed to allocate … for ExternalSorterMerge" (a spilling sort gives its merge memory back
+/// to the pool and asks for it again, apache/datafusion#24739); and on two cores a sort per core
+/// sorted no faster (a stream per core written by a writer each was tried: same time, one more
+/// open file).
+fn sorted_by_partition(
+    plan: Arc<dyn ExecutionPlan>,
+    keys: &[usize],
+) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
+    let schema = plan.schema();
+    let ordering = keys
+        .iter()
+        .map(|k| PhysicalSortExpr::new_default(Arc::new(Column::new(schema.field(*k).name(), *k))));
+    let ordering = LexOrdering::new(ordering).ok_or_else(|| {
+        DataFusionError::Plan("a partitioned table without partition columns".into())
+    })?;
+    let one = Arc::new(CoalescePartitionsExec::new(plan));
+    Ok(Arc::new(SortExec::new(ordering, one)))
 }
 
 /// Makes the writer of one partition's files: the table's target file size and statistics
@@ -212,10 +220,7 @@ async fn commit_files(
     let mut actions: Vec<Action> = removed.into_iter().map(Action::Remove).collect();
     actions.extend(added.into_iter().map(Action::Add));
     let operation = DeltaOperation::Write {
-        mode: match mode {
-            WriteMode::Append => SaveMode::Append,
-            WriteMode::Overwrite | WriteMode::Replace(_) => SaveMode::Overwrite,
-        },
+        mode: mode.save_mode(),
         partition_by: Some(def.partition_by.iter().map(|c| c.to_string()).collect()),
         // what conflict checking reads: concurrent replaces of other partitions both land
         predicate: match mode {
@@ -232,33 +237,29 @@ async fn commit_files(
 
 /// Writes one stream sorted by partition, one file open at a time: the files added and the
 /// rows written.
+///
+/// `partition_by` names the partition columns and their indices in the rows; with a replace,
+/// `replaced` is the rows it replaces (and their text), which every row written must be.
 async fn write_sorted(
     mut stream: SendableRecordBatchStream,
-    layout: &Layout,
+    mut files: Files,
+    partition_by: &[(String, usize)],
+    replaced: Option<&(Arc<dyn PhysicalExpr>, String)>,
+    name: &str,
 ) -> crate::Result<(Vec<Add>, u64)> {
-    let name = &layout.table;
-    let mut files = Files {
-        new_writer: &layout.new_writer,
-        stored: layout.stored.clone(),
-        open: None,
-        added: Vec::new(),
-        rows: 0,
-    };
     let streamed: crate::Result<()> = async {
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(LakeError::query(name))?;
-            if let Some((predicate, text)) = &layout.replaced {
+            if let Some((predicate, text)) = replaced {
                 check_replaced(predicate.as_ref(), text, &batch, name)?;
             }
-            let columns: Vec<ArrayRef> = layout
-                .partition_by
+            let columns: Vec<ArrayRef> = partition_by
                 .iter()
                 .map(|(_, k)| batch.column(*k).clone())
                 .collect();
             let runs = partition(&columns).map_err(|e| LakeError::query(name)(e.into()))?;
             for run in runs.ranges() {
-                let values = layout
-                    .partition_by
+                let values = partition_by
                     .iter()
                     .zip(&columns)
                     .map(|((c, _), a)| {

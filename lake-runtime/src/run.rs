@@ -152,13 +152,13 @@ where
     outcome
 }
 
-/// Ends a run: the run record (appended to `meta.runs`, printed as the last stdout line), the
-/// one-line summary on stderr, and the exit code.
 /// Rows read from which a debug build says it is one: the default `make bronze silver gold`
 /// builds the dev profile, fine for the sample data (a 2-million-play run took 48 s against
 /// 8.5 s in release, README).
 const DEBUG_BUILD_ROWS: u64 = 1_000_000;
 
+/// Ends a run: the run record (appended to `meta.runs`, printed as the last stdout line), the
+/// one-line summary on stderr, and the exit code.
 async fn finish(run: &Run, version: &'static str, outcome: Result<Summary>) -> ExitCode {
     let seconds = run.started.elapsed().as_secs_f64();
     let empty = Summary::default();

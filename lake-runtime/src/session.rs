@@ -28,7 +28,8 @@ pub fn session(cfg: &LakeConfig) -> SessionContext {
     let mut config = config
         .with_information_schema(true)
         .with_default_catalog_and_schema(CATALOG, "public");
-    // what spills is read back once: LZ4 halves the bytes for little CPU
+    // a spill file is written once and read once: LZ4 keeps its bytes down for about a tenth of
+    // silver's CPU at 1× (a partitioned write sorts and spills all its rows)
     config.options_mut().execution.spill_compression = SpillCompression::Lz4Frame;
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = cfg.memory_limit {

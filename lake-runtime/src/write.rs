@@ -36,6 +36,16 @@ pub enum WriteMode {
     Replace(Expr),
 }
 
+impl WriteMode {
+    /// Delta's name for it: a replace is an overwrite with a predicate.
+    pub(crate) fn save_mode(&self) -> SaveMode {
+        match self {
+            WriteMode::Append => SaveMode::Append,
+            WriteMode::Overwrite | WriteMode::Replace(_) => SaveMode::Overwrite,
+        }
+    }
+}
+
 /// The Delta application id under which every bronze table records the last batch it holds.
 pub const BRONZE_TXN: &str = "lake.bronze";
 
@@ -252,10 +262,7 @@ async fn write_with_deltalake(
     let table = builder
         .with_input_plan(df.logical_plan().clone())
         .with_session_state(Arc::new(ctx.state()))
-        .with_save_mode(match mode {
-            WriteMode::Append => SaveMode::Append,
-            WriteMode::Overwrite | WriteMode::Replace(_) => SaveMode::Overwrite,
-        })
+        .with_save_mode(mode.save_mode())
         .with_commit_properties(commit.properties([]))
         .await
         .map_err(LakeError::delta(name.clone()))?;
