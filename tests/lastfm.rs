@@ -130,6 +130,56 @@ fn rerunning_the_jobs_lands_nothing_twice_and_gives_the_same_answer() {
 }
 
 #[test]
+fn a_new_delivery_recharts_only_the_weeks_of_the_months_it_changed() {
+    let dir = TempDir::new("new-weeks");
+    let landing = dir.join("landing");
+    std::fs::create_dir_all(landing.join("lastfm")).expect("mkdir");
+    for f in [PLAYS, PROFILES] {
+        std::fs::copy(
+            hand_landing().join("lastfm").join(f),
+            landing.join("lastfm").join(f),
+        )
+        .expect("copy");
+    }
+    let args = local_args(&dir, &landing);
+    pipeline(dir.path(), &strs(&args), &[]);
+    // a second delivery: plays in a month the lake has no play of, and one in a month it has
+    std::fs::write(
+        landing.join("lastfm/plays-later.tsv"),
+        "user_000001\t2009-03-02T10:00:00Z\t\tCake\t\tJolene\n\
+         user_000001\t2009-03-02T10:04:00Z\t\tThe Knife\t\tHeartbeats\n\
+         user_000002\t2009-03-31T23:59:59Z\t\tCake\t\tJolene\n\
+         user_000004\t2008-07-15T12:00:00Z\t\tCake\t\tJolene\n",
+    )
+    .expect("the later plays");
+    let [_, _, gold] = pipeline(dir.path(), &strs(&args), &[]);
+    // the weeks overlapping 2008-07 and 2009-03, dated by their Sundays
+    let refresh = gold.detail("gold.lastfm_country_top50 refresh");
+    assert_eq!(
+        refresh,
+        "days replaced: 2008-07-06, 2008-07-13, 2008-07-20, 2008-07-27, 2008-08-03, \
+         2009-03-01, 2009-03-08, 2009-03-15, 2009-03-22, 2009-03-29, 2009-04-05",
+        "{}",
+        gold.stdout
+    );
+    // the same gold as one run over both deliveries
+    let once = TempDir::new("new-weeks-once");
+    pipeline(once.path(), &strs(&local_args(&once, &landing)), &[]);
+    let gold_only = |lake: &TempDir| {
+        let mut all = snapshot(&lake.join("lake").display().to_string(), &[], RUN_COLUMNS);
+        all.retain(|table, _| table.starts_with("gold."));
+        all
+    };
+    assert_same_lake(&gold_only(&dir), &gold_only(&once), "delivered twice");
+    // and the next run has nothing to chart
+    let [_, _, gold] = pipeline(dir.path(), &strs(&args), &[]);
+    assert_eq!(
+        gold.detail("gold.lastfm_country_top50 refresh"),
+        "up to date: nothing new below it since it was built"
+    );
+}
+
+#[test]
 fn the_original_tar_gz_lands_like_the_plain_files() {
     let dir = TempDir::new("tar");
     let src = dir.join("lastfm-dataset-1K");

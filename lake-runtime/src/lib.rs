@@ -8,6 +8,7 @@
 //! else a job does is library code over [`run::Run`].
 
 pub mod catalog;
+mod changes;
 #[cfg(feature = "cluster")]
 pub mod cluster;
 pub(crate) mod clustered;

@@ -192,7 +192,8 @@ impl<'a> Gold<'a> {
     }
 
     /// Writes `df` in one commit as `refresh` says (keeping only the rows it replaces); a table
-    /// rebuilt in full records the input versions it was computed from.
+    /// rebuilt in full, or brought up to date with all changes (a run over all changes that
+    /// charts the weeks a delivery changed), records the input versions it was computed from.
     async fn write(
         &self,
         def: &TableDef,
@@ -206,7 +207,12 @@ impl<'a> Gold<'a> {
                 .map_err(LakeError::query(def.qualified_name()))?;
         }
         let mut commit = self.run.commit();
-        if *refresh == Refresh::Full {
+        let up_to_date = match refresh {
+            Refresh::Full => true,
+            Refresh::Days { .. } => self.scope == Scope::Changed,
+            _ => false,
+        };
+        if up_to_date {
             for (app, version) in &self.txns {
                 commit = commit.txn(app, *version);
             }
