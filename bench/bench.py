@@ -457,7 +457,7 @@ def growth(ran):
 
 
 def label(r):
-    return f"{r['scale']:g}× scale" + (f", {r['case']}" if r.get("case") else "")
+    return r.get("case") or f"{r['scale']:g}× scale"
 
 
 def markdown(report):

@@ -132,15 +132,7 @@ fn rerunning_the_jobs_lands_nothing_twice_and_gives_the_same_answer() {
 #[test]
 fn a_new_delivery_recharts_only_the_weeks_of_the_months_it_changed() {
     let dir = TempDir::new("new-weeks");
-    let landing = dir.join("landing");
-    std::fs::create_dir_all(landing.join("lastfm")).expect("mkdir");
-    for f in [PLAYS, PROFILES] {
-        std::fs::copy(
-            hand_landing().join("lastfm").join(f),
-            landing.join("lastfm").join(f),
-        )
-        .expect("copy");
-    }
+    let landing = hand_landing_copy(&dir);
     let args = local_args(&dir, &landing);
     pipeline(dir.path(), &strs(&args), &[]);
     // a second delivery: plays in a month the lake has no play of, and one in a month it has

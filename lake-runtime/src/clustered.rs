@@ -467,6 +467,15 @@ mod tests {
         out
     }
 
+    /// Writes the rows over the whole table.
+    async fn overwrite(lake: &Lake, ctx: &SessionContext, plays: &[(i64, i32, i32)]) -> Written {
+        let rows = rows(ctx, plays);
+        let commit = Commit::new("t");
+        lake.write(ctx, &PLAYS, rows, WriteMode::Overwrite, &commit)
+            .await
+            .expect("the write")
+    }
+
     fn month(year: i32, month: i32) -> Expr {
         col("year").eq(lit(year)).and(col("month").eq(lit(month)))
     }
@@ -477,16 +486,7 @@ mod tests {
         let interleaved: Vec<(i64, i32, i32)> = (0..300)
             .map(|n| (n, 2005 + (n % 3) as i32, 1 + (n % 2) as i32))
             .collect();
-        let written = lake
-            .write(
-                &ctx,
-                &PLAYS,
-                rows(&ctx, &interleaved),
-                WriteMode::Overwrite,
-                &Commit::new("t"),
-            )
-            .await
-            .expect("the write");
+        let written = overwrite(&lake, &ctx, &interleaved).await;
         assert_eq!(written.rows, 300);
         let files = files(&lake).await;
         assert_eq!(files.len(), 6, "{files:?}");
@@ -500,16 +500,7 @@ mod tests {
     #[tokio::test]
     async fn a_replace_removes_the_files_of_its_partitions_and_keeps_the_others() {
         let (lake, ctx, dir) = lake("replace").await;
-        let first = [(1, 2005, 1), (2, 2005, 2), (3, 2006, 1)];
-        lake.write(
-            &ctx,
-            &PLAYS,
-            rows(&ctx, &first),
-            WriteMode::Overwrite,
-            &Commit::new("t"),
-        )
-        .await
-        .expect("the first write");
+        overwrite(&lake, &ctx, &[(1, 2005, 1), (2, 2005, 2), (3, 2006, 1)]).await;
         let before = files(&lake).await;
         let again = [(4, 2005, 2), (5, 2005, 2)];
         let replace = WriteMode::Replace(month(2005, 2).or(month(2007, 1)));
@@ -528,17 +519,8 @@ mod tests {
     #[tokio::test]
     async fn a_row_outside_the_replaced_partitions_stops_the_write_and_leaves_the_table() {
         let (lake, ctx, dir) = lake("outside").await;
-        let first = [(1, 2005, 1), (2, 2005, 2)];
-        let v0 = lake
-            .write(
-                &ctx,
-                &PLAYS,
-                rows(&ctx, &first),
-                WriteMode::Overwrite,
-                &Commit::new("t"),
-            )
+        let v0 = overwrite(&lake, &ctx, &[(1, 2005, 1), (2, 2005, 2)])
             .await
-            .expect("the first write")
             .version;
         let before = files(&lake).await;
         let stray = [(3, 2005, 1), (4, 2005, 2)];
