@@ -458,7 +458,6 @@ impl Gold<'_> {
     }
 }
 
-/// The first day of the window of chart date `date`.
 /// The Sundays of the weeks (Monday to Sunday) that overlap `month`.
 fn sundays_over(month: Month) -> Vec<NaiveDate> {
     let first = month.first_day();
@@ -473,6 +472,7 @@ fn sundays_over(month: Month) -> Vec<NaiveDate> {
     .collect()
 }
 
+/// The first day of the window of chart date `date`.
 fn window_start(date: NaiveDate) -> NaiveDate {
     date - Duration::days(WINDOW_DAYS - 1)
 }
