@@ -16,7 +16,7 @@ pub const LAKE_LOG_FORMAT: &str = "LAKE_LOG_FORMAT";
 /// Log filter in `tracing` syntax, e.g. `debug` or `info,deltalake=debug`; default: our crates
 /// at `info`, libraries at `warn`.
 pub const LAKE_LOG: &str = "LAKE_LOG";
-/// Query memory (`--memory-limit`), e.g. `2GiB`.
+/// Query memory (`--memory-limit`), e.g. `2GiB` (default `1GiB`; `none` for no limit).
 pub const LAKE_MEMORY_LIMIT: &str = "LAKE_MEMORY_LIMIT";
 /// Share of rows read that may be quarantined before a run exits 3 (`--max-quarantine-ratio`).
 pub const LAKE_MAX_QUARANTINE_RATIO: &str = "LAKE_MAX_QUARANTINE_RATIO";

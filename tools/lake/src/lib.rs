@@ -138,8 +138,9 @@ pub fn explain(e: &DataFusionError) -> String {
     }
     if text.contains("Resources exhausted") {
         return format!(
-            "{text}\nthe query needs more memory than --memory-limit (or memory_limit in lake.toml) allows, \
-             and this part of it cannot spill to disk: raise the limit or narrow the query"
+            "{text}\nthe query needs more memory than --memory-limit (or memory_limit in lake.toml; \
+             1GiB unless set) allows, and this part of it cannot spill to disk: raise the limit \
+             (`none` lifts it) or narrow the query"
         );
     }
     text
