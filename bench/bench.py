@@ -209,24 +209,11 @@ def run_increment(args, landing, work):
     extra = landing / "lastfm" / "plays-increment.tsv"
     link(made / PLAYS, extra)
     try:
-        env = dict(os.environ, LAKE_LOG_FORMAT="text", NO_COLOR="1")
-        env.pop("LAKE_CONFIG", None)
-        common = ["--lake", str(work / "lake"), "--landing", str(landing)]
-        if args.memory_limit:
-            common += ["--memory-limit", args.memory_limit]
-        stages = {}
-        for stage in STAGES:
-            m = measure([str(args.bin / stage), *common], work / f"{stage}-increment", env)
-            rec = run_record(m["stdout"])
-            m["rows_in"] = rec.get("rows_in")
-            stages[stage] = {k: v for k, v in m.items() if not isinstance(v, Path)}
+        stages = run_stages(args, landing, work / "lake", work, "increment")
     finally:
         extra.unlink()
         shutil.rmtree(made, ignore_errors=True)
-    stages["total"] = {"wall_s": sum(stages[s]["wall_s"] for s in STAGES),
-                       "peak_rss_bytes": max(stages[s]["peak_rss_bytes"] for s in STAGES)}
     stages["plays"] = rows
-    log(f"  increment of {rows:,} plays: " + ", ".join(f"{s} {stages[s]['wall_s']:.1f} s" for s in STAGES))
     return stages
 
 

@@ -8,7 +8,7 @@ use deltalake::DeltaTable;
 use lake_schema::TableDef;
 
 use crate::error::{LakeError, Result};
-use crate::lake::{AsOf, Lake};
+use crate::lake::Lake;
 use crate::scope::Month;
 
 /// The most rows [`Lake::same_rows`] compares: beyond, a table counts as changed.
@@ -43,9 +43,7 @@ impl Lake {
             .map(|(_, month)| *month);
         Ok(changed.collect())
     }
-}
 
-impl Lake {
     /// Whether version `since` and the latest version of a table hold the same rows (a
     /// rebuild that changed nothing, e.g. silver's users rebuilt when only plays came), for a
     /// table of at most a million rows; a bigger one, or one whose version `since` cannot be
@@ -57,31 +55,27 @@ impl Lake {
         since: i64,
     ) -> Result<bool> {
         self.attach(&ctx.runtime_env());
-        let Some(table) = self.table(def).await? else {
+        let (Some(now), Ok(since)) = (self.table(def).await?, u64::try_from(since)) else {
             return Ok(false);
         };
-        let snapshot = table
-            .snapshot()
-            .map_err(LakeError::delta(def.qualified_name()))?;
+        let name = def.qualified_name();
+        let snapshot = now.snapshot().map_err(LakeError::delta(&name))?;
         let rows: usize = snapshot
             .log_data()
             .iter()
             .filter_map(|f| f.num_records())
             .sum();
-        let Ok(since) = u64::try_from(since) else {
-            return Ok(false);
-        };
-        if rows > COMPARED_ROWS {
+        let mut then = now.clone();
+        if rows > COMPARED_ROWS || then.load_version(since).await.is_err() {
             return Ok(false);
         }
-        let Ok(then) = self.readable(def, Some(&AsOf::Version(since))).await else {
-            return Ok(false);
-        };
-        let now = self.readable(def, None).await?;
-        let err = LakeError::query(format!("{} against version {since}", def.qualified_name()));
+        let err = LakeError::query(format!("{name} against version {since}"));
+        let read = |table: DeltaTable| async move { table.table_provider().await };
         let (then, now) = (
-            ctx.read_table(then.provider).map_err(&err)?,
-            ctx.read_table(now.provider).map_err(&err)?,
+            ctx.read_table(read(then).await.map_err(&err)?)
+                .map_err(&err)?,
+            ctx.read_table(read(now).await.map_err(&err)?)
+                .map_err(&err)?,
         );
         let differ = now
             .clone()

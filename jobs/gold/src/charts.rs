@@ -97,18 +97,12 @@ impl Gold<'_> {
                 let Some(first) = charts.tables.first() else {
                     return Ok((Refresh::UpToDate, Vec::new()));
                 };
-                let refresh = match self.plan(first.def).await? {
-                    Refresh::Days { days, .. } => Refresh::Days { days, column },
-                    Refresh::Full if self.scope == Scope::Changed => {
-                        match self.changed_weeks(first.def).await? {
-                            Some(sundays) => Refresh::Days {
-                                days: Days::each(sundays),
-                                column,
-                            },
-                            None => Refresh::Full,
-                        }
-                    }
-                    other => other,
+                let refresh = match self.scope {
+                    Scope::Changed => self.changed_weeks(first.def).await?,
+                    _ => match self.plan(first.def).await? {
+                        Refresh::Days { days, .. } => Refresh::Days { days, column },
+                        other => other,
+                    },
                 };
                 let wanted = match &refresh {
                     Refresh::Full => self.dates_of(weeks, "chart_date").await?,
@@ -162,21 +156,23 @@ impl Gold<'_> {
         }
     }
 
-    /// The weeks (their Sundays) a run over all changes charts again: those overlapping the
-    /// months that changed in the inputs since `def` was charted, when every input that changed
-    /// is partitioned by month and its log says which months (a new delivery of plays: the
-    /// weeks it falls in), or was rewritten with the same rows (silver rebuilds the users with
-    /// every delivery); `None` when the weeks must all be charted again.
-    async fn changed_weeks(&self, def: &TableDef) -> Result<Option<Vec<NaiveDate>>> {
+    /// What a run over all changes does to the weekly charts `def`: nothing when no input
+    /// changed since they were charted; the weeks (their Sundays) overlapping the months that
+    /// changed, when every input that changed is partitioned by month and its log says which
+    /// months (a new delivery of plays: the weeks it falls in) or was rewritten with the same
+    /// rows (silver rebuilds the users with every delivery); all weeks again otherwise.
+    async fn changed_weeks(&self, def: &TableDef) -> Result<Refresh> {
         let mut months = BTreeSet::new();
+        let mut changed = false;
         let local = session(&self.run.cfg);
         for (app, version) in &self.txns {
             let Some(recorded) = self.run.lake.txn_version(def, app).await? else {
-                return Ok(None);
+                return Ok(Refresh::Full);
             };
             if recorded == *version {
                 continue;
             }
+            changed = true;
             let input = app.strip_prefix(&format!("{GOLD_TXN}:")).and_then(|name| {
                 self.source
                     .inputs
@@ -184,15 +180,21 @@ impl Gold<'_> {
                     .find(|d| d.qualified_name() == name)
             });
             let Some(input) = input else {
-                return Ok(None);
+                return Ok(Refresh::Full);
             };
             match self.run.lake.changed_months(input, recorded).await? {
                 Some(changed) => months.extend(changed),
                 None if self.run.lake.same_rows(&local, input, recorded).await? => {}
-                None => return Ok(None),
+                None => return Ok(Refresh::Full),
             }
         }
-        Ok(Some(months.into_iter().flat_map(sundays_over).collect()))
+        if !changed {
+            return Ok(Refresh::UpToDate);
+        }
+        Ok(Refresh::Days {
+            days: Days::each(months.into_iter().flat_map(sundays_over)),
+            column: "chart_date",
+        })
     }
 
     /// The days with a log that silver has consumed, each with the newest batch of its logs:
