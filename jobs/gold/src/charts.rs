@@ -105,9 +105,9 @@ impl Gold<'_> {
                     },
                 };
                 let wanted = match &refresh {
-                    Refresh::Full => self.dates_of(weeks, "chart_date").await?,
+                    Refresh::Full => self.weeks(weeks, (None, None)).await?,
                     Refresh::Days { days, .. } => self
-                        .dates_of(weeks, "chart_date")
+                        .weeks(weeks, plays_of_weeks(days))
                         .await?
                         .into_iter()
                         .filter(|d| in_ranges(days, *d))
@@ -232,11 +232,26 @@ impl Gold<'_> {
         Ok(logs)
     }
 
-    /// The dates of a one-column query's `column`.
-    async fn dates_of(&self, sql: &Sql, column: &str) -> Result<Vec<NaiveDate>> {
+    /// The Sundays of the weeks with plays from `first` to `last` (`None`: no bound), as the
+    /// query `sql` gives them.
+    async fn weeks(
+        &self,
+        sql: &Sql,
+        (first, last): (Option<NaiveDate>, Option<NaiveDate>),
+    ) -> Result<Vec<NaiveDate>> {
+        let column = "chart_date";
+        let bound = |d: Option<NaiveDate>| ScalarValue::Date32(d.map(days_since_epoch));
+        let params = ParamValues::Map(
+            [("first_day", bound(first)), ("last_day", bound(last))]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.into()))
+                .collect(),
+        );
         let batches = sql
             .plan(&self.ctx)
             .await?
+            .with_param_values(params)
+            .map_err(LakeError::query(sql.path))?
             .collect()
             .await
             .map_err(LakeError::query(sql.path))?;
@@ -506,6 +521,20 @@ fn in_ranges(ranges: &Days, day: NaiveDate) -> bool {
         .0
         .iter()
         .any(|(from, to)| from.is_none_or(|f| f <= day) && to.is_none_or(|t| day <= t))
+}
+
+/// The days whose plays fall in the weeks (Monday to Sunday) of the Sundays in `sundays`:
+/// from the Monday before the first to the last (`None`: unbounded).
+fn plays_of_weeks(sundays: &Days) -> (Option<NaiveDate>, Option<NaiveDate>) {
+    let first = sundays.0.iter().map(|(from, _)| *from).min().flatten();
+    let last = sundays
+        .0
+        .iter()
+        .map(|(_, to)| *to)
+        .try_fold(None, |last: Option<NaiveDate>, to| {
+            to.map(|t| last.max(Some(t)))
+        });
+    (first.map(|f| f - Duration::days(6)), last.flatten())
 }
 
 fn days(days: &[NaiveDate]) -> Vec<String> {

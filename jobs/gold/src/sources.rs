@@ -58,8 +58,9 @@ pub enum ChartDates {
     /// was charted from, so that a new day costs one chart and a late file redoes the days whose
     /// window holds it. `log` records what each chart date saw.
     Logs { days: Sql, log: &'static TableDef },
-    /// Every week, dated by its Sunday: `weeks` gives them (`chart_date`). All are charted
-    /// again when the inputs changed.
+    /// Every week, dated by its Sunday: `weeks` gives those with plays from `$first_day` to
+    /// `$last_day` (`chart_date`; a NULL bound is none). A run over all changes charts the
+    /// weeks of the months its inputs changed in (all of them when it cannot tell).
     Weeks { weeks: Sql },
 }
 
