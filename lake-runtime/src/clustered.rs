@@ -4,8 +4,8 @@
 //! the input ends, each holding its unfinished row group, so its memory grows with the number
 //! of partitions a write spans (silver at 10× the Last.fm scale: 2,061 month partitions,
 //! 8 GiB). Here a partition's rows go to a file held open for the whole write while the memory
-//! set aside for open files allows (a few dozen partitions, all of a Last.fm month-partitioned
-//! write at 1×); the rows of partitions beyond that are sorted by partition (a sort that spills
+//! set aside for open files allows (102 files at the default 1 GiB query limit: all 98 months
+//! of the Last.fm listens at 1×); the rows of partitions beyond that are sorted by partition (a sort that spills
 //! to disk beyond the memory limit) as they arrive, and written one file at a time once the
 //! input ends. Each partition is written by one of the two, so it gets one file (more beyond
 //! the table's target file size). The files added and the files replaced are committed
