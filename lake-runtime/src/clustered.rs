@@ -248,6 +248,68 @@ struct Router<'a> {
     name: &'a str,
 }
 
+/// Where the partitions met so far go.
+struct Routes {
+    /// Converts the partition columns to their keys.
+    keys: RowConverter,
+    /// Each partition met: the index of its open file in `files`, or `None`: sorted late.
+    met: HashMap<Key, Option<usize>>,
+    files: Vec<Key>,
+    max_open: usize,
+}
+
+/// The rows of a batch by open file (its index in [`Routes::files`]) and those sorted late,
+/// each in batch order.
+type Split = (IndexMap<usize, Vec<u32>>, Vec<u32>);
+
+impl Routes {
+    /// Splits `batch` between the open files and the late sort, opening a file for each new
+    /// partition while `reservation` grows.
+    fn split(
+        &mut self,
+        router: &Router<'_>,
+        batch: &RecordBatch,
+        open: &mut Files,
+        reservation: &mut MemoryReservation,
+    ) -> crate::Result<Split> {
+        let rows = self
+            .keys
+            .convert_columns(&router.partition_columns(batch))
+            .map_err(|e| LakeError::query(router.name)(e.into()))?;
+        let (mut to_files, mut to_sort) = (IndexMap::<usize, Vec<u32>>::new(), Vec::new());
+        let mut last: Option<(usize, Option<usize>)> = None;
+        for (i, row) in rows.iter().enumerate() {
+            let route = match last {
+                Some((at, route)) if rows.row(at) == row => route,
+                _ => match self.met.get(row.as_ref()) {
+                    Some(route) => *route,
+                    None => {
+                        let fits = self.files.len() < self.max_open
+                            && reservation.try_grow(OPEN_FILE_BYTES).is_ok();
+                        let route = if fits {
+                            let key: Key = row.as_ref().into();
+                            open.open(key.clone(), router.values(batch, i)?)
+                                .map_err(LakeError::delta(router.name))?;
+                            self.files.push(key);
+                            Some(self.files.len() - 1)
+                        } else {
+                            None
+                        };
+                        self.met.insert(row.as_ref().into(), route);
+                        route
+                    }
+                },
+            };
+            last = Some((i, route));
+            match route {
+                Some(file) => to_files.entry(file).or_default().push(i as u32),
+                None => to_sort.push(i as u32),
+            }
+        }
+        Ok((to_files, to_sort))
+    }
+}
+
 /// The sort of the partitions that found no open file, running while the input arrives.
 struct Late {
     tx: BatchSender,
@@ -314,64 +376,33 @@ impl Router<'_> {
             MemoryLimit::Finite(limit) => limit / OPEN_FILES_SHARE / OPEN_FILE_BYTES,
             MemoryLimit::Infinite | MemoryLimit::Unknown => MAX_OPEN_FILES,
         };
-        let keys = self.keys()?;
-        // partitions met so far: the index of their open file, or `None`: sorted late
-        let mut routes: HashMap<Key, Option<usize>> = HashMap::new();
-        let mut files: Vec<Key> = Vec::new();
+        let mut routes = Routes {
+            keys: self.keys()?,
+            met: HashMap::new(),
+            files: Vec::new(),
+            max_open,
+        };
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(&query_err)?;
             self.check_replaced(&batch)?;
-            let rows = keys
-                .convert_columns(&self.partition_columns(&batch))
-                .map_err(|e| query_err(e.into()))?;
-            // the rows of each open file (by index) and of the late sort, in batch order
-            let mut to_files: IndexMap<usize, Vec<u32>> = IndexMap::new();
-            let mut to_sort: Vec<u32> = Vec::new();
-            let mut last: Option<(usize, Option<usize>)> = None;
-            for (i, row) in rows.iter().enumerate() {
-                let route = match last {
-                    Some((at, route)) if rows.row(at) == row => route,
-                    _ => match routes.get(row.as_ref()) {
-                        Some(route) => *route,
-                        None => {
-                            let fits = files.len() < max_open
-                                && reservation.try_grow(OPEN_FILE_BYTES).is_ok();
-                            let route = if fits {
-                                let key: Key = row.as_ref().into();
-                                open.open(key.clone(), self.values(&batch, i)?)
-                                    .map_err(LakeError::delta(self.name))?;
-                                files.push(key);
-                                Some(files.len() - 1)
-                            } else {
-                                None
-                            };
-                            routes.insert(row.as_ref().into(), route);
-                            route
-                        }
-                    },
-                };
-                last = Some((i, route));
-                match route {
-                    Some(file) => to_files.entry(file).or_default().push(i as u32),
-                    None => to_sort.push(i as u32),
-                }
-            }
+            let (to_files, to_sort) = routes.split(self, &batch, open, reservation)?;
             for (file, rows) in to_files {
                 let rows = take_rows(&batch, rows).map_err(|e| query_err(e.into()))?;
-                open.write(&files[file], &rows)
+                open.write(&routes.files[file], &rows)
                     .await
                     .map_err(LakeError::delta(self.name))?;
             }
-            if !to_sort.is_empty() {
-                let rows = take_rows(&batch, to_sort).map_err(|e| query_err(e.into()))?;
-                let late = match sort {
-                    Some(late) => late,
-                    None => sort.insert(self.start_sort()?),
-                };
-                if late.tx.send(Ok(rows)).await.is_err() {
-                    // the sort ended early: its error is the one to report
-                    return Err(self.sort_failure(sort.take()).await);
-                }
+            if to_sort.is_empty() {
+                continue;
+            }
+            let rows = take_rows(&batch, to_sort).map_err(|e| query_err(e.into()))?;
+            let late = match sort {
+                Some(late) => late,
+                None => sort.insert(self.start_sort()?),
+            };
+            if late.tx.send(Ok(rows)).await.is_err() {
+                // the sort ended early: its error is the one to report
+                return Err(self.sort_failure(sort.take()).await);
             }
         }
         Ok(())
