@@ -70,13 +70,12 @@ impl Lake {
             return Ok(false);
         }
         let err = LakeError::query(format!("{name} against version {since}"));
-        let read = |table: DeltaTable| async move { table.table_provider().await };
-        let (then, now) = (
-            ctx.read_table(read(then).await.map_err(&err)?)
-                .map_err(&err)?,
-            ctx.read_table(read(now).await.map_err(&err)?)
-                .map_err(&err)?,
-        );
+        let then = ctx
+            .read_table(then.table_provider().await.map_err(&err)?)
+            .map_err(&err)?;
+        let now = ctx
+            .read_table(now.table_provider().await.map_err(&err)?)
+            .map_err(&err)?;
         let differ = now
             .clone()
             .except(then.clone())

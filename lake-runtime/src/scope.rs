@@ -221,6 +221,17 @@ impl<T: Unit> Ranges<T> {
         self.0.is_empty()
     }
 
+    /// The one range that holds them all: from the earliest start to the latest end, each
+    /// `None` (open) when a range is open on that side.
+    pub fn span(&self) -> (Option<T>, Option<T>) {
+        let from: Option<Vec<T>> = self.0.iter().map(|r| r.0).collect();
+        let to: Option<Vec<T>> = self.0.iter().map(|r| r.1).collect();
+        (
+            from.and_then(|f| f.into_iter().min()),
+            to.and_then(|t| t.into_iter().max()),
+        )
+    }
+
     /// Any of the ranges, each the conjunction of the parts `range` gives for its bounds;
     /// `false` when there are none.
     fn any(&self, range: impl Fn(Option<T>, Option<T>) -> Vec<Expr>) -> Expr {
@@ -372,6 +383,20 @@ mod tests {
             ))
         );
         assert_eq!(args(None, None), Ok(Scope::Changed));
+    }
+
+    #[test]
+    fn the_span_of_ranges_runs_from_the_earliest_start_to_the_latest_end() {
+        let each = Days::each([day("2009-03-08"), day("2008-07-06"), day("2009-03-01")]);
+        assert_eq!(
+            each.span(),
+            (Some(day("2008-07-06")), Some(day("2009-03-08")))
+        );
+        let open = Ranges(vec![
+            (Some(day("2008-01-01")), None),
+            (Some(day("2007-01-01")), Some(day("2007-02-01"))),
+        ]);
+        assert_eq!(open.span(), (Some(day("2007-01-01")), None));
     }
 
     #[test]

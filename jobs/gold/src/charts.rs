@@ -106,6 +106,7 @@ impl Gold<'_> {
                 };
                 let wanted = match &refresh {
                     Refresh::Full => self.weeks(weeks, (None, None)).await?,
+                    Refresh::Days { days, .. } if days.is_empty() => Vec::new(),
                     Refresh::Days { days, .. } => self
                         .weeks(weeks, plays_of_weeks(days))
                         .await?
@@ -240,17 +241,10 @@ impl Gold<'_> {
         (first, last): (Option<NaiveDate>, Option<NaiveDate>),
     ) -> Result<Vec<NaiveDate>> {
         let column = "chart_date";
-        let bound = |d: Option<NaiveDate>| ScalarValue::Date32(d.map(days_since_epoch));
-        let params = ParamValues::Map(
-            [("first_day", bound(first)), ("last_day", bound(last))]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.into()))
-                .collect(),
-        );
         let batches = sql
             .plan(&self.ctx)
             .await?
-            .with_param_values(params)
+            .with_param_values(day_bounds(first, last))
             .map_err(LakeError::query(sql.path))?
             .collect()
             .await
@@ -350,20 +344,11 @@ impl Gold<'_> {
         last: NaiveDate,
     ) -> Result<(DataFrame, u64)> {
         let err = LakeError::query(chart.window.path);
-        let params = ParamValues::Map(
-            [
-                ("first_day", date_value(first)),
-                ("last_day", date_value(last)),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.into()))
-            .collect(),
-        );
         let window = chart
             .window
             .plan(&self.ctx)
             .await?
-            .with_param_values(params)
+            .with_param_values(day_bounds(Some(first), Some(last)))
             .map_err(&err)?;
         let read = match self.source.sessions {
             None => window.clone().count().await.map_err(&err)? as u64,
@@ -526,15 +511,19 @@ fn in_ranges(ranges: &Days, day: NaiveDate) -> bool {
 /// The days whose plays fall in the weeks (Monday to Sunday) of the Sundays in `sundays`:
 /// from the Monday before the first to the last (`None`: unbounded).
 fn plays_of_weeks(sundays: &Days) -> (Option<NaiveDate>, Option<NaiveDate>) {
-    let first = sundays.0.iter().map(|(from, _)| *from).min().flatten();
-    let last = sundays
-        .0
-        .iter()
-        .map(|(_, to)| *to)
-        .try_fold(None, |last: Option<NaiveDate>, to| {
-            to.map(|t| last.max(Some(t)))
-        });
-    (first.map(|f| f - Duration::days(6)), last.flatten())
+    let (first, last) = sundays.span();
+    (first.map(|f| f - Duration::days(6)), last)
+}
+
+/// The values of a query's `$first_day` and `$last_day` (NULL: no bound).
+fn day_bounds(first: Option<NaiveDate>, last: Option<NaiveDate>) -> ParamValues {
+    let day = |d: Option<NaiveDate>| ScalarValue::Date32(d.map(days_since_epoch));
+    ParamValues::Map(
+        [("first_day", day(first)), ("last_day", day(last))]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.into()))
+            .collect(),
+    )
 }
 
 fn days(days: &[NaiveDate]) -> Vec<String> {
