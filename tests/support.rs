@@ -333,11 +333,7 @@ impl S3 {
     pub fn bucket(&self, tag: &str) -> Bucket {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let name = format!("t-{tag}-{}-{n}", std::process::id());
-        let ok = Command::new("curl")
-            .args(["-sf", "-X", "PUT", &format!("{}/{name}", self.endpoint)])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        assert!(ok, "could not create bucket {name}");
+        self.create_bucket(&name);
         let store = AmazonS3Builder::new()
             .with_endpoint(&self.endpoint)
             .with_allow_http(true)
@@ -351,6 +347,44 @@ impl S3 {
             name,
             store: Arc::new(store),
         }
+    }
+
+    /// Creates a bucket, retrying a busy LocalStack (a CI run once saw one PUT refused while
+    /// a Ballista cluster was loading it); creating a bucket one already owns is a success
+    /// in us-east-1, so a retry after a lost answer is harmless.
+    fn create_bucket(&self, name: &str) {
+        let url = format!("{}/{name}", self.endpoint);
+        let mut last = String::new();
+        for attempt in 0..5 {
+            if attempt > 0 {
+                std::thread::sleep(std::time::Duration::from_secs(attempt));
+            }
+            let answer = Command::new("curl")
+                .args([
+                    "-sS",
+                    "--max-time",
+                    "30",
+                    "-w",
+                    "%{http_code}",
+                    "-o",
+                    "/dev/null",
+                ])
+                .args(["-X", "PUT", &url])
+                .output();
+            match answer {
+                Ok(o) if o.status.success() && o.stdout.starts_with(b"2") => return,
+                Ok(o) => {
+                    last = format!(
+                        "curl exit {:?}, HTTP {}, {}",
+                        o.status.code(),
+                        String::from_utf8_lossy(&o.stdout),
+                        String::from_utf8_lossy(&o.stderr).trim()
+                    )
+                }
+                Err(e) => last = format!("curl could not run: {e}"),
+            }
+        }
+        panic!("could not create bucket {name} at {url} in 5 attempts: {last}");
     }
 }
 
