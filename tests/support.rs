@@ -353,9 +353,10 @@ impl S3 {
     /// a Ballista cluster was loading it); creating a bucket one already owns is a success
     /// in us-east-1, so a retry after a lost answer is harmless.
     fn create_bucket(&self, name: &str) {
+        const ATTEMPTS: u64 = 5;
         let url = format!("{}/{name}", self.endpoint);
         let mut last = String::new();
-        for attempt in 0..5 {
+        for attempt in 0..ATTEMPTS {
             if attempt > 0 {
                 std::thread::sleep(std::time::Duration::from_secs(attempt));
             }
@@ -384,7 +385,7 @@ impl S3 {
                 Err(e) => last = format!("curl could not run: {e}"),
             }
         }
-        panic!("could not create bucket {name} at {url} in 5 attempts: {last}");
+        panic!("could not create bucket {name} at {url} in {ATTEMPTS} attempts: {last}");
     }
 }
 

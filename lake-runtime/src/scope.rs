@@ -222,14 +222,17 @@ impl<T: Unit> Ranges<T> {
     }
 
     /// The one range that holds them all: from the earliest start to the latest end, each
-    /// `None` (open) when a range is open on that side.
-    pub fn span(&self) -> (Option<T>, Option<T>) {
+    /// `None` (open) when a range is open on that side; `None` when there are no ranges.
+    pub fn span(&self) -> Option<(Option<T>, Option<T>)> {
+        if self.0.is_empty() {
+            return None;
+        }
         let from: Option<Vec<T>> = self.0.iter().map(|r| r.0).collect();
         let to: Option<Vec<T>> = self.0.iter().map(|r| r.1).collect();
-        (
+        Some((
             from.and_then(|f| f.into_iter().min()),
             to.and_then(|t| t.into_iter().max()),
-        )
+        ))
     }
 
     /// Any of the ranges, each the conjunction of the parts `range` gives for its bounds;
@@ -390,13 +393,14 @@ mod tests {
         let each = Days::each([day("2009-03-08"), day("2008-07-06"), day("2009-03-01")]);
         assert_eq!(
             each.span(),
-            (Some(day("2008-07-06")), Some(day("2009-03-08")))
+            Some((Some(day("2008-07-06")), Some(day("2009-03-08"))))
         );
         let open = Ranges(vec![
             (Some(day("2008-01-01")), None),
             (Some(day("2007-01-01")), Some(day("2007-02-01"))),
         ]);
-        assert_eq!(open.span(), (Some(day("2007-01-01")), None));
+        assert_eq!(open.span(), Some((Some(day("2007-01-01")), None)));
+        assert_eq!(Days::each([]).span(), None, "no ranges span nothing");
     }
 
     #[test]

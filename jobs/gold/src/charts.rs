@@ -106,13 +106,15 @@ impl Gold<'_> {
                 };
                 let wanted = match &refresh {
                     Refresh::Full => self.weeks(weeks, (None, None)).await?,
-                    Refresh::Days { days, .. } if days.is_empty() => Vec::new(),
-                    Refresh::Days { days, .. } => self
-                        .weeks(weeks, plays_of_weeks(days))
-                        .await?
-                        .into_iter()
-                        .filter(|d| in_ranges(days, *d))
-                        .collect(),
+                    Refresh::Days { days, .. } => match plays_of_weeks(days) {
+                        None => Vec::new(),
+                        Some(bounds) => self
+                            .weeks(weeks, bounds)
+                            .await?
+                            .into_iter()
+                            .filter(|d| in_ranges(days, *d))
+                            .collect(),
+                    },
                     _ => Vec::new(),
                 };
                 let dates = wanted
@@ -240,7 +242,6 @@ impl Gold<'_> {
         sql: &Sql,
         (first, last): (Option<NaiveDate>, Option<NaiveDate>),
     ) -> Result<Vec<NaiveDate>> {
-        let column = "chart_date";
         let batches = sql
             .plan(&self.ctx)
             .await?
@@ -251,7 +252,8 @@ impl Gold<'_> {
             .map_err(LakeError::query(sql.path))?;
         let mut dates = BTreeSet::new();
         for b in &batches {
-            let days = date_column(b, column).map_err(|e| LakeError::query(sql.path)(e.into()))?;
+            let days =
+                date_column(b, "chart_date").map_err(|e| LakeError::query(sql.path)(e.into()))?;
             dates.extend(days.into_iter().flatten());
         }
         Ok(dates.into_iter().collect())
@@ -509,15 +511,15 @@ fn in_ranges(ranges: &Days, day: NaiveDate) -> bool {
 }
 
 /// The days whose plays fall in the weeks (Monday to Sunday) of the Sundays in `sundays`:
-/// from the Monday before the first to the last (`None`: unbounded).
-fn plays_of_weeks(sundays: &Days) -> (Option<NaiveDate>, Option<NaiveDate>) {
-    let (first, last) = sundays.span();
-    (first.map(|f| f - Duration::days(6)), last)
+/// from the Monday before the first to the last (`None`: unbounded); `None` for no Sundays.
+fn plays_of_weeks(sundays: &Days) -> Option<(Option<NaiveDate>, Option<NaiveDate>)> {
+    let (first, last) = sundays.span()?;
+    Some((first.map(|f| f - Duration::days(6)), last))
 }
 
 /// The values of a query's `$first_day` and `$last_day` (NULL: no bound).
 fn day_bounds(first: Option<NaiveDate>, last: Option<NaiveDate>) -> ParamValues {
-    let day = |d: Option<NaiveDate>| ScalarValue::Date32(d.map(days_since_epoch));
+    let day = |d: Option<NaiveDate>| d.map_or(ScalarValue::Date32(None), date_value);
     ParamValues::Map(
         [("first_day", day(first)), ("last_day", day(last))]
             .into_iter()
