@@ -40,7 +40,7 @@ use lake_schema::TableDef;
 use parquet::file::properties::WriterProperties;
 
 use crate::error::LakeError;
-use crate::write::{Commit, WriteMode, Written};
+use crate::write::{Commit, Stamp, WriteMode, Written};
 
 /// A writer for one partition's file.
 type NewWriter =
@@ -102,6 +102,7 @@ impl Files {
 
 /// Writes `df` (conformed to `def`, which is partitioned) sorted by partition, and commits the
 /// files it adds and the files `mode` replaces in one commit.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn write(
     ctx: &SessionContext,
     def: &TableDef,
@@ -110,6 +111,7 @@ pub(crate) async fn write(
     props: WriterProperties,
     mode: &WriteMode,
     commit: &Commit,
+    stamp: &Stamp,
 ) -> crate::Result<Written> {
     let name = def.qualified_name();
     let query_err = LakeError::query(&name);
@@ -144,7 +146,7 @@ pub(crate) async fn write(
     };
     let (added, rows) =
         write_sorted(stream, files, &partition_by, replaced.as_ref(), &name).await?;
-    let version = commit_files(def, table, mode, commit, removed, added, rows)
+    let version = commit_files(def, table, mode, (commit, stamp), removed, added, rows)
         .await
         .map_err(LakeError::delta(&name))?;
     Ok(Written {
@@ -207,7 +209,7 @@ async fn commit_files(
     def: &TableDef,
     table: &DeltaTable,
     mode: &WriteMode,
-    commit: &Commit,
+    (commit, stamp): (&Commit, &Stamp),
     removed: Vec<deltalake::kernel::Remove>,
     added: Vec<Add>,
     rows: u64,
@@ -228,7 +230,8 @@ async fn commit_files(
             _ => None,
         },
     };
-    let committed = CommitBuilder::from(commit.properties([("operationMetrics".into(), metrics)]))
+    let properties = stamp.properties(commit, [("operationMetrics".into(), metrics)]);
+    let committed = CommitBuilder::from(properties)
         .with_actions(actions)
         .build(Some(table.snapshot()?), table.log_store(), operation)
         .await?;

@@ -18,6 +18,7 @@
 //!                                     # it sorts, aggregations and joins spill to local disk
 //! parquet_compression = "zstd(1)"     # codec of the Parquet files the jobs write
 //! parquet_row_group_rows = 122880     # rows per Parquet row group
+//! lease_ttl_secs = 90                 # a run's lease expires this long after its last renewal
 //! ```
 //!
 //! S3 credentials and region come from the AWS SDK's standard chain (environment, profile,
@@ -49,6 +50,11 @@ pub const DEFAULT_PARQUET_ROW_GROUP_ROWS: usize = 122_880;
 /// spill: with it every job stayed within 0.84 GiB at the Last.fm 1K scale and 1.02 GiB on
 /// 2,400 month partitions (README, Performance).
 pub const DEFAULT_MEMORY_LIMIT: &str = "1GiB";
+/// A killed run's lease on another machine is taken over this long after its last renewal; a
+/// run whose lease could not be renewed for five sixths of it stops before its next commit.
+pub const DEFAULT_LEASE_TTL_SECS: u64 = 90;
+/// Shorter leases would be renewed (every third of the TTL) faster than a store answers.
+pub const MIN_LEASE_TTL_SECS: u64 = 3;
 
 /// Flags shared by every job. Flatten into a job's clap parser.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -106,6 +112,7 @@ pub struct ConfigFile {
     pub memory_limit: Option<String>,
     pub parquet_compression: Option<String>,
     pub parquet_row_group_rows: Option<usize>,
+    pub lease_ttl_secs: Option<u64>,
 }
 
 impl ConfigFile {
@@ -141,6 +148,8 @@ pub struct LakeConfig {
     pub parquet_compression: Compression,
     /// Rows per row group of the Parquet files the jobs write.
     pub parquet_row_group_rows: usize,
+    /// How long a run's lease lives without a renewal.
+    pub lease_ttl: std::time::Duration,
     /// Where each key's value came from (`flag or environment`, the file's name, `default`),
     /// for the run record.
     pub origin: BTreeMap<&'static str, String>,
@@ -243,6 +252,12 @@ impl LakeConfig {
             memory_limit: memory_limit(&memory)?,
             parquet_compression: compression(&codec)?,
             parquet_row_group_rows: row_groups(row_group_rows)?,
+            lease_ttl: lease_ttl(o.pick(
+                "lease_ttl_secs",
+                None,
+                file.lease_ttl_secs,
+                DEFAULT_LEASE_TTL_SECS,
+            ))?,
             origin: o.of,
         })
     }
@@ -266,6 +281,18 @@ fn compression(codec: &str) -> Result<Compression> {
              zstd(1) to zstd(22), gzip(0) to gzip(9), brotli(0) to brotli(11) or uncompressed"
         ),
     })
+}
+
+fn lease_ttl(secs: u64) -> Result<std::time::Duration> {
+    if secs < MIN_LEASE_TTL_SECS {
+        return Err(LakeError::Config {
+            message: format!(
+                "lease_ttl_secs is {secs}: a lease lives at least {MIN_LEASE_TTL_SECS} s (it is \
+                 renewed every third of it)"
+            ),
+        });
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 fn row_groups(rows: usize) -> Result<usize> {
@@ -445,6 +472,7 @@ mod tests {
             ("config", flag),
             ("lake", name.as_str()),
             ("landing", flag),
+            ("lease_ttl_secs", "default"),
             ("log_format", flag),
             ("max_quarantine_ratio", "default"),
             ("memory_limit", "default"),

@@ -42,6 +42,11 @@ pub enum LakeError {
     #[error("{message}")]
     Busy { message: String },
 
+    /// This run lost its lease (another run took it over, or it could not be renewed): it
+    /// stopped before its next commit.
+    #[error("{message}")]
+    LeaseLost { message: String },
+
     /// Reading an input object failed in a way that is not a data problem.
     #[error("{location}: {message}")]
     Io { location: String, message: String },
@@ -77,7 +82,7 @@ impl LakeError {
     pub fn exit_code(&self) -> Exit {
         match self {
             LakeError::Config { .. } => Exit::Config,
-            LakeError::Busy { .. } => Exit::Busy,
+            LakeError::Busy { .. } | LakeError::LeaseLost { .. } => Exit::Busy,
             _ => Exit::Failed,
         }
     }
@@ -94,7 +99,8 @@ pub enum Exit {
     Config = 2,
     /// The run wrote its tables, but quarantined more than `--max-quarantine-ratio` of its rows.
     TooMuchQuarantined = 3,
-    /// Another run of the same job is running on this lake; nothing was written. Retry later.
+    /// Another run of the same job is running on this lake (nothing was written), or took over
+    /// this run's lease after it stalled (it stopped before its next commit). Retry later.
     Busy = 4,
 }
 
@@ -112,5 +118,6 @@ Exit codes:
   2  unusable arguments or configuration; fix them before re-running
   3  the tables were written, but more than --max-quarantine-ratio of the rows
      read went to quarantine; look at the quarantine tables
-  4  another run of the same job is running on this lake; nothing was written;
-     retry later";
+  4  another run of the same job is running on this lake (nothing was written),
+     or took over this run's lease after it stalled (it stopped before its next
+     commit); retry later";

@@ -20,12 +20,16 @@ use url::Url;
 
 use crate::config::LakeConfig;
 use crate::error::{LakeError, Result};
+use crate::guard::{Guard, Guarded};
 use crate::run::Input;
 use crate::store::Location;
 
 #[derive(Debug, Clone)]
 pub struct Lake {
+    /// The lake's root, whose store refuses writes once the run's lease has a problem.
     root: Location,
+    /// The fence of the run that writes through this lake, if any ([`crate::guard`]).
+    guard: Arc<Guard>,
     /// The Parquet settings of every file the jobs write (see [`crate::write`]).
     pub(crate) parquet: WriterProperties,
     /// Tables are read as their snapshot's Parquet files, which a cluster can scan
@@ -52,17 +56,23 @@ impl std::fmt::Display for AsOf {
     }
 }
 
-/// A table as SQL reads it, and the Delta version read (`None`: never written, read as empty).
+/// A table as SQL reads it, and the Delta version read (`None`: never written, read as empty),
+/// with the table loaded at that version.
 pub struct Readable {
     pub provider: Arc<dyn TableProvider>,
     pub version: Option<u64>,
+    pub table: Option<DeltaTable>,
 }
 
 impl Lake {
     pub async fn open(cfg: &LakeConfig) -> Result<Self> {
         deltalake::aws::register_handlers(None);
+        let guard = Arc::new(Guard::default());
+        let root = Location::open(&cfg.lake, cfg).await?;
+        let fenced = guard.clone();
         Ok(Self {
-            root: Location::open(&cfg.lake, cfg).await?,
+            root: root.wrapped(|store| Arc::new(Guarded::new(store, fenced))),
+            guard,
             parquet: WriterProperties::builder()
                 .set_compression(cfg.parquet_compression)
                 .set_max_row_group_row_count(Some(cfg.parquet_row_group_rows))
@@ -89,6 +99,11 @@ impl Lake {
         &self.root
     }
 
+    /// The fence of the run writing through this lake.
+    pub fn guard(&self) -> &Arc<Guard> {
+        &self.guard
+    }
+
     pub fn location(&self, def: &TableDef) -> Result<Location> {
         self.root.child(&def.path())
     }
@@ -101,11 +116,8 @@ impl Lake {
         let url = self.table_url(def)?;
         let builder = DeltaTableBuilder::from_url(url.clone())
             .map_err(LakeError::delta(def.qualified_name()))?;
-        Ok(if self.root.is_local() {
-            builder
-        } else {
-            builder.with_storage_backend(self.root.store().clone(), url)
-        })
+        // the lake's own store, local or not: its writes are fenced
+        Ok(builder.with_storage_backend(self.root.store().clone(), url))
     }
 
     /// The table, loaded at its latest version; `None` when it was never written.
@@ -211,6 +223,7 @@ impl Lake {
                 return Ok(Readable {
                     provider: Arc::new(files),
                     version: None,
+                    table: None,
                 });
             }
             let empty = MemTable::try_new(def.arrow_schema(), vec![vec![]])
@@ -218,6 +231,7 @@ impl Lake {
             return Ok(Readable {
                 provider: Arc::new(empty),
                 version: None,
+                table: None,
             });
         };
         match as_of {
@@ -242,6 +256,7 @@ impl Lake {
             return Ok(Readable {
                 provider: Arc::new(files),
                 version: table.version(),
+                table: Some(table),
             });
         }
         let provider = table
@@ -251,6 +266,7 @@ impl Lake {
         Ok(Readable {
             provider,
             version: table.version(),
+            table: Some(table),
         })
     }
 
@@ -293,14 +309,16 @@ impl Lake {
     /// Registers the table in `ctx` under its qualified name, at its latest version (see
     /// [`Lake::readable`]). Returns the version read.
     pub async fn register(&self, ctx: &SessionContext, def: &TableDef) -> Result<Option<u64>> {
-        let reference = TableReference::partial(def.layer.as_str(), def.sql_name());
+        Ok(self.pin(ctx, def).await?.version)
+    }
+
+    /// Registers the table in `ctx` at its latest version, and returns it as read: a reader
+    /// that must know what that version holds (its transactions) asks the same snapshot.
+    pub async fn pin(&self, ctx: &SessionContext, def: &TableDef) -> Result<Readable> {
         let table = self.readable(def, None).await?;
         self.attach(ctx.runtime_env().as_ref());
-        ctx.deregister_table(reference.clone())
-            .map_err(LakeError::query(def.qualified_name()))?;
-        ctx.register_table(reference, table.provider)
-            .map_err(LakeError::query(def.qualified_name()))?;
-        Ok(table.version)
+        register_provider(ctx, def, table.provider.clone())?;
+        Ok(table)
     }
 
     /// Registers a job's input tables (see [`Lake::register`]); the versions read, for the run
@@ -319,6 +337,21 @@ impl Lake {
         }
         Ok(inputs)
     }
+}
+
+/// Registers `provider` in `ctx` as the table `def` (under its qualified name), in place of
+/// what was registered under that name.
+pub fn register_provider(
+    ctx: &SessionContext,
+    def: &TableDef,
+    provider: Arc<dyn TableProvider>,
+) -> Result<()> {
+    let reference = TableReference::partial(def.layer.as_str(), def.sql_name());
+    ctx.deregister_table(reference.clone())
+        .map_err(LakeError::query(def.qualified_name()))?;
+    ctx.register_table(reference, provider)
+        .map_err(LakeError::query(def.qualified_name()))?;
+    Ok(())
 }
 
 /// The table's column names, in order.

@@ -1,34 +1,61 @@
-//! Runs of a job exclude each other where they write the same part of the lake, and only there.
+//! Runs of a job exclude each other where they write the same part of the lake, and only there;
+//! a run that lost its lease learns it, and its commits are refused (see [`crate::fence`]).
 //!
-//! A run holds a lease object `<lake>/_leases/<job>/<run id>.json` that says what it writes (a
-//! [`Hold`]: everything, a range of days, a shard of the landing objects) and is renewed by a
-//! heartbeat. Taking a lease is *write, then look*: the run creates its own object, then lists
-//! the job's folder; if any other live lease overlaps its hold, it removes its own, and after a
-//! few attempts a random pause apart exits with [`crate::Exit::Busy`]. Of two overlapping runs,
-//! each writes before it looks, so the one that looks last sees the other: they never both
-//! proceed; two that start together and both step back try again at different moments, so one
-//! of them goes ahead. Runs on disjoint ranges or shards proceed together.
+//! **Layout.** A run's lease is a folder `<lake>/_leases/<job>/<run id>/` of versions
+//! `000000.json`, `000001.json`, …, each written with an atomic create-if-absent: the newest
+//! version is the lease's state, and writing the next version is a compare-and-set that works
+//! on S3 and on a local file system alike. A version says what the run writes (a [`Hold`]:
+//! everything, a range of days, a shard), its TTL, who holds it ([`Identity`]) and its state:
+//! held, dead (another run took it over and owes the fences), or fenced.
 //!
-//! A lease whose holder stopped renewing it (a killed run) expires after its TTL; a holder on
-//! the same host whose process is gone stops counting at once, so that an orchestrator's retry
-//! after a crash does not wait out the TTL. Either is removed by the next run that finds it.
+//! **Taking a lease** is *write, then look*: the run writes its first version, then lists the
+//! job's leases. Of two overlapping runs each writes before it looks, so the one that looks
+//! last sees the other: they never both proceed; two that both step back try again a random
+//! pause apart. A lease is live until the store's clock passes its newest version's time plus
+//! its TTL (the reader's own fresh version gives the store's "now": no two machines' clocks are
+//! compared), or until its process is known to be gone (the same boot and pid namespace and no
+//! such process, [`Identity::is_gone`]). A lease that cannot be read counts as live: a newer
+//! version's lease is never mistaken for a dead one. A dead lease that overlaps is taken over by
+//! writing its next version as *dead*: a conditional write, so a holder that renewed meanwhile
+//! wins and stays. Then the run takes an **epoch**, the next number of the job's counter
+//! (`_leases/<job>/_epochs/<n>`, created once each), and confirms it still holds its lease by
+//! writing its next version. The takeover happened before the epoch was taken, so the run that
+//! took over always has a higher epoch than any run it took over that got past confirming.
+//!
+//! **Renewal** writes the next version every third of the TTL on a fixed schedule, each attempt
+//! bounded to a sixth of the TTL. A renewal that finds its next version already written learns
+//! that the lease was taken over; a run whose last successful renewal started more than five
+//! sixths of the TTL ago stops before its next commit too ([`Health`]).
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
+use object_store::{ObjectMeta, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
-use crate::env::host_name;
 use crate::error::{LakeError, Result};
+use crate::identity::Identity;
 use crate::store::Location;
 
-/// How long a lease lives without a heartbeat; the heartbeat renews it every third of that.
-pub const LEASE_TTL: Duration = Duration::from_secs(90);
+/// How long a lease lives without a renewal, unless `lease_ttl_secs` says otherwise.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(90);
+
+/// The resolution of a store's timestamps (S3's are whole seconds), allowed for when one lease's
+/// time is compared with another's.
+const SLACK: Duration = Duration::from_secs(2);
+
+/// Times a run writes its lease and looks for overlapping ones before it gives up (exit 4).
+const ATTEMPTS: u32 = 3;
+
+/// How long a fenced lease's folder is kept, in TTLs, so that its stalled holder's renewal
+/// still finds it taken over.
+const FENCED_KEPT_TTLS: u32 = 10;
 
 /// What part of its layer a run writes, as far as other runs of the job are concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -64,6 +91,17 @@ impl Hold {
             _ => true,
         }
     }
+
+    /// A name for it in transaction ids (`all`, `shard.1.4`, `days.2009-01-01..2009-03-31`):
+    /// equal holds have equal keys.
+    pub fn key(&self) -> String {
+        let day = |d: &Option<NaiveDate>| d.map_or(String::new(), |d| d.to_string());
+        match self {
+            Hold::All => "all".into(),
+            Hold::Days { from, to } => format!("days.{}..{}", day(from), day(to)),
+            Hold::Shard { index, count } => format!("shard.{index}.{count}"),
+        }
+    }
 }
 
 impl std::fmt::Display for Hold {
@@ -77,209 +115,577 @@ impl std::fmt::Display for Hold {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Holder {
+/// The state of a lease, as its newest version says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum State {
+    Held,
+    /// Run `by` took it over; the holder's commits are not yet fenced off in every table.
+    Dead { by: String },
+    /// Run `by` fenced the holder off in every table of the job.
+    Fenced { by: String },
+}
+
+/// One version of a lease: `<lake>/_leases/<job>/<run id>/<seq>.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Version {
     run_id: String,
-    pid: u32,
-    host: String,
-    expires_at: DateTime<Utc>,
-    #[serde(default)]
     hold: Hold,
+    ttl_ms: u64,
+    holder: Identity,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    epoch: Option<u64>,
+    state: State,
+    /// Tells this writer's version from another's when an answer was lost and the write retried.
+    nonce: String,
+}
+
+impl Version {
+    fn ttl(&self) -> Duration {
+        Duration::from_millis(self.ttl_ms)
+    }
+}
+
+/// A run found dead that this run took over (or found taken over): its commits are to be
+/// fenced off in every table of the job before this run reads anything ([`crate::fence`]).
+#[derive(Debug, Clone)]
+pub struct Dead {
+    pub run_id: String,
+    pub hold: Hold,
+    seq: u64,
+}
+
+/// The leases of one job: `<lake>/_leases/<job>/`.
+#[derive(Debug, Clone)]
+struct Leases {
+    job: String,
+    folder: Location,
+}
+
+/// The newest version of one run's lease, as a listing found it.
+struct Newest {
+    run_id: String,
+    seq: u64,
+    meta: ObjectMeta,
+}
+
+/// What writing a version did.
+enum Wrote {
+    Written,
+    /// Another writer's version is there.
+    Taken,
+}
+
+impl Leases {
+    fn open(root: &Location, job: &str) -> Result<Self> {
+        Ok(Self {
+            job: job.to_string(),
+            folder: root.child("_leases")?.child(job)?,
+        })
+    }
+
+    fn path(&self, run_id: &str, seq: u64) -> Result<Path> {
+        Ok(self
+            .folder
+            .child(run_id)?
+            .file_path(&format!("{seq:06}.json")))
+    }
+
+    fn url(&self, path: &Path) -> String {
+        self.folder.object_url(path)
+    }
+
+    /// Writes version `seq` of `run_id`'s lease if no version `seq` exists yet. A version
+    /// already there that carries `version`'s nonce is this writer's own (its answer was lost).
+    async fn write(&self, seq: u64, version: &Version) -> Result<Wrote> {
+        let path = self.path(&version.run_id, seq)?;
+        let body = serde_json::to_vec(version).map_err(|e| LakeError::Config {
+            message: format!("cannot encode a lease: {e}"),
+        })?;
+        let create = PutOptions::from(PutMode::Create);
+        let store = self.folder.store();
+        match store
+            .put_opts(&path, PutPayload::from(Bytes::from(body)), create)
+            .await
+        {
+            Ok(_) => Ok(Wrote::Written),
+            Err(object_store::Error::AlreadyExists { .. }) => match self.read(&path).await? {
+                Ok(there) if there.nonce == version.nonce => Ok(Wrote::Written),
+                _ => Ok(Wrote::Taken),
+            },
+            Err(e) => Err(LakeError::store(self.url(&path))(e)),
+        }
+    }
+
+    /// A version, or why it cannot be read.
+    async fn read(&self, path: &Path) -> Result<std::result::Result<Version, String>> {
+        let url = self.url(path);
+        let got = match self.folder.store().get(path).await {
+            Ok(got) => got.bytes().await.map_err(LakeError::store(&url))?,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Ok(Err("it was removed while being read".into()));
+            }
+            Err(e) => return Err(LakeError::store(url)(e)),
+        };
+        Ok(serde_json::from_slice(&got).map_err(|e| e.to_string()))
+    }
+
+    /// The newest version of every run's lease, and the objects that are not lease versions.
+    async fn list(&self) -> Result<(Vec<Newest>, Vec<ObjectMeta>)> {
+        let mut newest: BTreeMap<String, Newest> = BTreeMap::new();
+        let mut strays = Vec::new();
+        for meta in self.folder.list().await? {
+            let rel = self.folder.relative(&meta.location);
+            if rel.starts_with('_') {
+                continue;
+            }
+            let parsed = rel.split_once('/').and_then(|(run, file)| {
+                let seq = file.strip_suffix(".json")?.parse::<u64>().ok()?;
+                Some((run.to_string(), seq))
+            });
+            match parsed {
+                Some((run_id, seq)) => {
+                    if newest.get(&run_id).is_none_or(|n| n.seq < seq) {
+                        newest.insert(run_id.clone(), Newest { run_id, seq, meta });
+                    }
+                }
+                None => strays.push(meta),
+            }
+        }
+        Ok((newest.into_values().collect(), strays))
+    }
+
+    /// Deletes the versions of `run_id`'s lease older than `seq` (best effort: they are
+    /// superseded, and a listing reads only the newest).
+    async fn prune(&self, run_id: &str, seq: u64) {
+        let Ok(folder) = self.folder.child(run_id) else {
+            return;
+        };
+        let Ok(listed) = folder.list().await else {
+            return;
+        };
+        for meta in listed {
+            let name = folder.relative(&meta.location);
+            let older = name
+                .strip_suffix(".json")
+                .and_then(|s| s.parse::<u64>().ok())
+                .is_some_and(|s| s < seq);
+            if older {
+                let _ = self.folder.store().delete(&meta.location).await;
+            }
+        }
+    }
+
+    /// Deletes every version of `run_id`'s lease.
+    async fn remove(&self, run_id: &str) {
+        self.prune(run_id, u64::MAX).await;
+    }
+
+    /// Takes the next number of the job's epoch counter: one more than the highest taken,
+    /// each number created once. Numbers taken over an hour before the newest are deleted.
+    async fn next_epoch(&self) -> Result<u64> {
+        let folder = self.folder.child("_epochs")?;
+        let listed = folder.list().await?;
+        let number = |m: &ObjectMeta| folder.relative(&m.location).parse::<u64>().ok();
+        let mut next = listed.iter().filter_map(number).max().unwrap_or(0) + 1;
+        for _ in 0..1000 {
+            let path = folder.file_path(&format!("{next:012}"));
+            let create = PutOptions::from(PutMode::Create);
+            let store = folder.store();
+            match store.put_opts(&path, PutPayload::new(), create).await {
+                Ok(_) => {
+                    let newest = listed.iter().map(|m| m.last_modified).max();
+                    let old = |m: &&ObjectMeta| {
+                        newest.is_some_and(|n| n - m.last_modified > chrono::Duration::hours(1))
+                    };
+                    for m in listed.iter().filter(old) {
+                        let _ = store.delete(&m.location).await;
+                    }
+                    return Ok(next);
+                }
+                Err(object_store::Error::AlreadyExists { .. }) => next += 1,
+                Err(e) => return Err(LakeError::store(folder.object_url(&path))(e)),
+            }
+        }
+        Err(LakeError::Busy {
+            message: format!(
+                "{}: a thousand runs of {} took an epoch at the same moment; retry",
+                folder.url(),
+                self.job
+            ),
+        })
+    }
+}
+
+/// How a run's lease is doing: whether it may still commit.
+#[derive(Debug)]
+pub struct Health {
+    url: String,
+    ttl: Duration,
+    /// When the last successful write of the lease started (the store's time of it is later).
+    renewed: Mutex<Instant>,
+    lost: AtomicBool,
+}
+
+impl Health {
+    /// Why this run must not commit any more, if it must not.
+    pub fn problem(&self) -> Option<String> {
+        let ttl = self.ttl.as_secs_f64();
+        if self.lost.load(Ordering::SeqCst) {
+            return Some(format!(
+                "this run's lease {} was taken over by another run: this run stalled for longer \
+                 than the lease's {ttl:.0} s TTL (a pause, a slow or unreachable store), so another \
+                 run now writes what it writes. It stopped before its next commit; what it \
+                 committed before is kept. Run it again (exit 4: retry later)",
+                self.url
+            ));
+        }
+        let since = self.renewed.lock().map(|r| r.elapsed()).unwrap_or_default();
+        (since > self.ttl - self.ttl / 6).then(|| {
+            format!(
+                "this run's lease {} was last renewed {:.0} s ago, close to its {ttl:.0} s TTL \
+                 (the store did not answer): another run may take it over at any moment, so this \
+                 run stopped before its next commit; what it committed before is kept. Run it \
+                 again (exit 4: retry later)",
+                self.url,
+                since.as_secs_f64()
+            )
+        })
+    }
 }
 
 /// A held lease; [`Lease::release`] gives it back (a dropped lease expires after its TTL).
 #[derive(Debug)]
 pub struct Lease {
-    folder: Location,
-    path: Path,
+    leases: Leases,
+    run_id: String,
+    /// The newest version written.
+    seq: Arc<AtomicU64>,
+    health: Arc<Health>,
     heartbeat: JoinHandle<()>,
 }
 
-fn holder(run_id: &str, hold: Hold) -> Holder {
-    Holder {
-        run_id: run_id.to_string(),
-        pid: std::process::id(),
-        host: host_name(),
-        expires_at: Utc::now() + LEASE_TTL,
-        hold,
-    }
+/// A lease just taken: the lease, this run's epoch, and the runs found dead whose commits are
+/// to be fenced off before this run goes on ([`Lease::fenced`] once they are).
+#[derive(Debug)]
+pub struct Taken {
+    pub lease: Lease,
+    pub epoch: u64,
+    pub dead: Vec<Dead>,
 }
 
-impl Holder {
-    /// Whether the holder still counts: its lease has not expired, and it is not a process of
-    /// this host that no longer exists (where `/proc` can tell).
-    fn is_live(&self) -> bool {
-        if self.expires_at <= Utc::now() {
-            return false;
-        }
-        let proc = std::path::Path::new("/proc");
-        let same_host = !self.host.is_empty() && self.host == host_name();
-        !(same_host && proc.join("self").exists() && !proc.join(self.pid.to_string()).exists())
-    }
-
-    fn describe(&self, job: &str) -> String {
-        let host = if self.host.is_empty() {
-            "an unnamed host"
-        } else {
-            &self.host
-        };
-        format!(
-            "another {job} run ({}, pid {} on {host}) holds {} until {}",
-            self.run_id,
-            self.pid,
-            self.hold,
-            self.expires_at.format("%H:%M:%S UTC")
-        )
-    }
-}
-
-fn payload(h: &Holder) -> PutPayload {
-    PutPayload::from(Bytes::from(serde_json::to_vec(h).unwrap_or_default()))
+/// What looking at the other leases found.
+enum Look {
+    Clear(Vec<Dead>),
+    Busy(LakeError),
 }
 
 impl Lease {
     /// Takes a lease of `job` on the lake whose root is `root` for what `hold` writes, or says
     /// which run holds an overlapping one (exit 4).
-    pub async fn acquire(root: &Location, job: &str, hold: Hold, run_id: &str) -> Result<Lease> {
-        let folder = root.child("_leases")?.child(job)?;
-        let path = folder.file_path(&format!("{run_id}.json"));
-        let store = folder.store().clone();
-        let url = folder.object_url(&path);
-        let mut attempt = 0;
-        let written = loop {
-            let create = PutOptions::from(PutMode::Create);
-            let written = store
-                .put_opts(&path, payload(&holder(run_id, hold)), create)
-                .await
-                .map_err(LakeError::store(&url))?;
-            match look_for_overlaps(&folder, &path, job, hold).await {
-                Ok(()) => break written,
-                Err(busy) => {
-                    let _ = store.delete(&path).await;
-                    attempt += 1;
-                    if attempt >= ATTEMPTS {
+    pub async fn acquire(
+        root: &Location,
+        job: &str,
+        hold: Hold,
+        run_id: &str,
+        ttl: Duration,
+    ) -> Result<Taken> {
+        let leases = Leases::open(root, job)?;
+        let mut version = Version {
+            run_id: run_id.to_string(),
+            hold,
+            ttl_ms: ttl.as_millis() as u64,
+            holder: Identity::current(),
+            epoch: None,
+            state: State::Held,
+            nonce: nonce(),
+        };
+        let mut seq = 0;
+        let dead = loop {
+            seq += 1;
+            version.nonce = nonce();
+            leases.write(seq, &version).await?;
+            match look(&leases, run_id, hold).await? {
+                Look::Clear(dead) => break dead,
+                Look::Busy(busy) => {
+                    leases.remove(run_id).await;
+                    if seq >= u64::from(ATTEMPTS) {
                         return Err(busy);
                     }
-                    // two runs that started together both step back: a random pause makes one
-                    // of them look again first, and find the way clear
-                    tokio::time::sleep(jitter(run_id, attempt)).await;
+                    // two runs that started together both step back: a random pause makes
+                    // one of them look again first, and find the way clear
+                    tokio::time::sleep(jitter(run_id, seq)).await;
                 }
             }
         };
-        let last = UpdateVersion {
-            e_tag: written.e_tag,
-            version: written.version,
+        let epoch = leases.next_epoch().await?;
+        // the confirmation: a run that took this lease over meanwhile wrote this version first
+        let renewed = Instant::now();
+        seq += 1;
+        version.epoch = Some(epoch);
+        version.nonce = nonce();
+        if let Wrote::Taken = leases.write(seq, &version).await? {
+            return Err(LakeError::Busy {
+                message: format!(
+                    "another {job} run took over this run's lease while it started (it stalled \
+                     for longer than the lease's TTL); nothing was written: retry later"
+                ),
+            });
+        }
+        leases.prune(run_id, seq).await;
+        let url = leases.url(&leases.path(run_id, seq)?);
+        let health = Arc::new(Health {
+            url: url.clone(),
+            ttl,
+            renewed: Mutex::new(renewed),
+            lost: AtomicBool::new(false),
+        });
+        let seq = Arc::new(AtomicU64::new(seq));
+        let renewal = Renewal {
+            leases: leases.clone(),
+            version,
+            seq: seq.clone(),
+            health: health.clone(),
         };
-        let renew = Renewal {
-            store,
-            path: path.clone(),
-            run_id: run_id.to_string(),
-            hold,
-        };
-        let heartbeat = tokio::spawn(renew.every_third_of_ttl(last));
-        tracing::info!(lease = %url, "lease taken: this run writes {hold}");
-        Ok(Lease {
-            folder,
-            path,
-            heartbeat,
+        let heartbeat = tokio::spawn(renewal.on_schedule(renewed));
+        tracing::info!(lease = %url, epoch, "lease taken: this run writes {hold}");
+        Ok(Taken {
+            lease: Lease {
+                leases,
+                run_id: run_id.to_string(),
+                seq,
+                health,
+                heartbeat,
+            },
+            epoch,
+            dead,
         })
     }
 
+    /// Whether this run may still commit (shared with the lake's writes).
+    pub fn health(&self) -> Arc<Health> {
+        self.health.clone()
+    }
+
+    /// Notes that the commits of `dead` are fenced off in every table: later runs need not
+    /// fence them again, and their folders go after a while.
+    pub async fn fenced(&self, dead: &[Dead]) {
+        for d in dead {
+            let version = Version {
+                run_id: d.run_id.clone(),
+                hold: d.hold,
+                ttl_ms: 0,
+                holder: Identity::current(),
+                epoch: None,
+                state: State::Fenced {
+                    by: self.run_id.clone(),
+                },
+                nonce: nonce(),
+            };
+            match self.leases.write(d.seq + 1, &version).await {
+                Ok(_) => self.leases.prune(&d.run_id, d.seq).await,
+                Err(e) => tracing::warn!("could not mark {}'s lease as fenced: {e}", d.run_id),
+            }
+        }
+    }
+
+    /// Gives the lease back: deletes its versions, unless another run took it over (its
+    /// versions then say so to whoever comes next).
     pub async fn release(self) {
         self.heartbeat.abort();
-        match self.folder.store().delete(&self.path).await {
-            Ok(()) => tracing::info!("lease released"),
-            Err(e) => tracing::warn!("could not release the lease at {}: {e}", self.path),
+        if self.health.lost.load(Ordering::SeqCst) {
+            return;
         }
+        let seq = self.seq.load(Ordering::SeqCst);
+        let Ok(next) = self.leases.path(&self.run_id, seq + 1) else {
+            return;
+        };
+        if self.leases.folder.store().head(&next).await.is_ok() {
+            tracing::warn!("this run's lease was taken over while it ended");
+            return;
+        }
+        self.leases.remove(&self.run_id).await;
+        tracing::info!("lease released");
     }
 }
 
-/// Times a run writes its lease and looks for overlapping ones before it gives up (exit 4).
-const ATTEMPTS: u32 = 3;
+fn nonce() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
 
 /// A pause of 0.2 to 1.2 s, different for each run and attempt.
-fn jitter(run_id: &str, attempt: u32) -> Duration {
+fn jitter(run_id: &str, attempt: u64) -> Duration {
     let h = crate::functions::fnv1a(run_id.bytes().chain(attempt.to_le_bytes()));
     Duration::from_millis(200 + h % 1000)
 }
 
-/// The other leases of the job's folder: an error naming a live one that overlaps `hold`;
-/// leases of runs that stopped without releasing them are removed on the way.
-async fn look_for_overlaps(folder: &Location, mine: &Path, job: &str, hold: Hold) -> Result<()> {
-    let store = folder.store();
-    for meta in folder.list().await? {
-        if &meta.location == mine {
-            continue;
-        }
-        let url = folder.object_url(&meta.location);
-        let bytes = match store.get(&meta.location).await {
-            Ok(got) => got.bytes().await.map_err(LakeError::store(&url))?,
+/// Looks at the job's other leases: an error naming a live one that overlaps `hold` (or one
+/// that cannot be read); else the runs found dead, overlapping ones taken over on the way.
+async fn look(leases: &Leases, run_id: &str, hold: Hold) -> Result<Look> {
+    let (newest, strays) = leases.list().await?;
+    if let Some(stray) = strays.first() {
+        return Ok(Look::Busy(unreadable(
+            leases,
+            &stray.location,
+            "it is not a lease version (an earlier version of the jobs wrote leases as \
+             `_leases/<job>/<run>.json`)",
+        )));
+    }
+    // the store's clock: when this run's own newest version was written
+    let Some(now) = newest
+        .iter()
+        .find(|n| n.run_id == run_id)
+        .map(|n| n.meta.last_modified)
+    else {
+        return Err(LakeError::Busy {
+            message: format!(
+                "this run's lease under {} was removed while it started; retry",
+                leases.folder.url()
+            ),
+        });
+    };
+    let mut dead = Vec::new();
+    for other in newest.iter().filter(|n| n.run_id != run_id) {
+        let version = match leases.read(&other.meta.location).await? {
+            Ok(v) => v,
             // released meanwhile
-            Err(object_store::Error::NotFound { .. }) => continue,
-            Err(e) => return Err(LakeError::store(&url)(e)),
+            Err(_) if leases.folder.store().head(&other.meta.location).await.is_err() => continue,
+            Err(why) => return Ok(Look::Busy(unreadable(leases, &other.meta.location, &why))),
         };
-        let held: Option<Holder> = serde_json::from_slice(&bytes).ok();
-        match held {
-            Some(h) if h.is_live() => {
-                if h.hold.overlaps(&hold) {
-                    return Err(LakeError::Busy {
-                        message: format!(
-                            "{}, which overlaps {hold} that this run writes ({url}); \
-                             retry after it ends (a killed run's lease expires by itself)",
-                            h.describe(job)
-                        ),
-                    });
+        match &version.state {
+            State::Fenced { .. } => {
+                if stale(now, other, version.ttl().max(DEFAULT_LEASE_TTL)) {
+                    leases.remove(&other.run_id).await;
                 }
             }
-            _ => {
-                tracing::warn!(lease = %url, "taking over the lease of a run that stopped without releasing it");
-                let _ = store.delete(&meta.location).await;
+            State::Dead { .. } => dead.push(Dead {
+                run_id: version.run_id,
+                hold: version.hold,
+                seq: other.seq,
+            }),
+            State::Held => {
+                let expired = now > other.meta.last_modified + version.ttl() + SLACK;
+                let live = !expired && !version.holder.is_gone();
+                if !version.hold.overlaps(&hold) {
+                    continue;
+                }
+                if live {
+                    return Ok(Look::Busy(busy(leases, other, &version, hold)));
+                }
+                let tombstone = Version {
+                    state: State::Dead {
+                        by: run_id.to_string(),
+                    },
+                    nonce: nonce(),
+                    ..version.clone()
+                };
+                match leases.write(other.seq + 1, &tombstone).await? {
+                    Wrote::Written => {
+                        tracing::warn!(
+                            lease = %leases.url(&other.meta.location),
+                            "taking over the lease of run {} ({}), which {}",
+                            version.run_id,
+                            version.holder,
+                            if expired { "stopped renewing it" } else { "no longer runs" }
+                        );
+                        dead.push(Dead {
+                            run_id: version.run_id,
+                            hold: version.hold,
+                            seq: other.seq + 1,
+                        });
+                    }
+                    // it renewed at the last moment: it is alive
+                    Wrote::Taken => return Ok(Look::Busy(busy(leases, other, &version, hold))),
+                }
             }
         }
     }
-    Ok(())
+    Ok(Look::Clear(dead))
+}
+
+/// Whether a lease's newest version is older than `kept` times [`FENCED_KEPT_TTLS`].
+fn stale(now: DateTime<Utc>, lease: &Newest, ttl: Duration) -> bool {
+    let kept = chrono::Duration::from_std(ttl * FENCED_KEPT_TTLS).unwrap_or(chrono::Duration::MAX);
+    now - lease.meta.last_modified > kept
+}
+
+fn busy(leases: &Leases, other: &Newest, version: &Version, hold: Hold) -> LakeError {
+    let expires = other.meta.last_modified + version.ttl();
+    LakeError::Busy {
+        message: format!(
+            "another {} run ({}, {}) holds {} until {} by the store's clock, which overlaps {hold} \
+             that this run writes ({}); retry after it ends (a killed run's lease expires by \
+             itself)",
+            leases.job,
+            version.run_id,
+            version.holder,
+            version.hold,
+            expires.format("%H:%M:%S UTC"),
+            leases.url(&other.meta.location)
+        ),
+    }
+}
+
+/// A lease that cannot be read counts as live and overlapping: the error says how to clear it.
+fn unreadable(leases: &Leases, path: &Path, why: &str) -> LakeError {
+    let url = leases.url(path);
+    LakeError::Busy {
+        message: format!(
+            "the lease {url} cannot be read ({why}); it may be a newer version's, so it counts \
+             as held. If no {} run is running, delete it (and the folder it is in) and retry",
+            leases.job
+        ),
+    }
 }
 
 /// What the heartbeat writes, and where.
 struct Renewal {
-    store: Arc<dyn ObjectStore>,
-    path: Path,
-    run_id: String,
-    hold: Hold,
+    leases: Leases,
+    version: Version,
+    seq: Arc<AtomicU64>,
+    health: Arc<Health>,
 }
 
 impl Renewal {
-    /// Renews the lease every third of its TTL, as long as it is still the one this run wrote.
-    async fn every_third_of_ttl(self, mut last: UpdateVersion) {
+    /// Renews the lease every third of its TTL from `start`, each attempt bounded to a sixth
+    /// of it, until it finds the lease taken over.
+    async fn on_schedule(mut self, start: Instant) {
+        let ttl = self.health.ttl;
+        let every = ttl / 3;
+        let mut ticks = tokio::time::interval_at((start + every).into(), every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::time::sleep(LEASE_TTL / 3).await;
-            let body = || payload(&holder(&self.run_id, self.hold));
-            let update = PutOptions::from(PutMode::Update(last.clone()));
-            let renewed = match self.store.put_opts(&self.path, body(), update).await {
-                Err(object_store::Error::NotImplemented { .. }) => {
-                    self.store.put(&self.path, body()).await
-                }
-                other => other,
-            };
-            match renewed {
-                Ok(put) => {
-                    last = UpdateVersion {
-                        e_tag: put.e_tag,
-                        version: put.version,
+            ticks.tick().await;
+            let started = Instant::now();
+            let seq = self.seq.load(Ordering::SeqCst) + 1;
+            self.version.nonce = nonce();
+            let renewed = tokio::time::timeout(ttl / 6, self.leases.write(seq, &self.version));
+            match renewed.await {
+                Ok(Ok(Wrote::Written)) => {
+                    if let Ok(mut at) = self.health.renewed.lock() {
+                        *at = started;
                     }
+                    self.seq.store(seq, Ordering::SeqCst);
+                    self.leases.prune(&self.version.run_id, seq).await;
                 }
-                Err(
-                    object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. },
-                ) => {
+                Ok(Ok(Wrote::Taken)) => {
+                    self.health.lost.store(true, Ordering::SeqCst);
                     tracing::error!(
-                        "the lease at {} was removed by another run (this run stalled for \
-                         longer than {} s); two runs may now write at the same time",
-                        self.path,
-                        LEASE_TTL.as_secs()
+                        "the lease {} was taken over by another run (this run stalled for longer \
+                         than its {} s TTL): this run stops before its next commit",
+                        self.health.url,
+                        ttl.as_secs()
                     );
                     return;
                 }
-                Err(e) => tracing::warn!("could not renew the lease at {}: {e}", self.path),
+                Ok(Err(e)) => tracing::warn!("could not renew the lease {}: {e}", self.health.url),
+                Err(_) => tracing::warn!(
+                    "renewing the lease {} took longer than {:.0} s; trying again at the next \
+                     renewal",
+                    self.health.url,
+                    (ttl / 6).as_secs_f64()
+                ),
             }
         }
     }
@@ -317,5 +723,110 @@ mod tests {
             shard(0, 4).overlaps(&shard(0, 2)),
             "other counts split differently"
         );
+        assert_eq!(jan.key(), "days.2009-01-01..2009-01-31");
+        assert_eq!(from_feb_15.key(), "days.2009-02-15..");
+        assert_eq!(shard(1, 4).key(), "shard.1.4");
+        assert_eq!(Hold::All.key(), "all");
+    }
+
+    fn local(dir: &std::path::Path) -> Location {
+        let url = url::Url::from_directory_path(dir).unwrap_or_else(|()| panic!("a path"));
+        let store: Arc<dyn object_store::ObjectStore> =
+            Arc::new(object_store::local::LocalFileSystem::new());
+        Location::with_store(url, store).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn temp(tag: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("lease-{tag}-{}", nonce()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        dir
+    }
+
+    const TTL: Duration = Duration::from_secs(6);
+
+    #[tokio::test]
+    async fn an_overlapping_run_is_refused_a_disjoint_one_proceeds_and_epochs_rise() {
+        let dir = temp("overlap");
+        let root = local(&dir);
+        let a = Lease::acquire(&root, "silver", Hold::All, "run-a", TTL).await;
+        let a = a.unwrap_or_else(|e| panic!("{e}"));
+        let b = Lease::acquire(&root, "silver", days(Some("2009-01-01"), None), "run-b", TTL);
+        match b.await {
+            Err(LakeError::Busy { message }) => assert!(message.contains("run-a"), "{message}"),
+            other => panic!("a second run proceeded: {other:?}"),
+        }
+        a.lease.release().await;
+        let shard = |i| Hold::Shard { index: i, count: 2 };
+        let c = Lease::acquire(&root, "silver", shard(0), "run-c", TTL).await;
+        let d = Lease::acquire(&root, "silver", shard(1), "run-d", TTL).await;
+        let (c, d) = (
+            c.unwrap_or_else(|e| panic!("{e}")),
+            d.unwrap_or_else(|e| panic!("{e}")),
+        );
+        assert!(a.epoch < c.epoch && c.epoch < d.epoch, "epochs rise");
+        c.lease.release().await;
+        d.lease.release().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_lease_whose_process_is_gone_is_taken_over_and_its_holder_learns_it() {
+        let dir = temp("takeover");
+        let root = local(&dir);
+        let a = Lease::acquire(&root, "bronze", Hold::All, "run-a", TTL).await;
+        let a = a.unwrap_or_else(|e| panic!("{e}"));
+        // make run-a's newest version look like a finished process of this machine
+        let leases = Leases::open(&root, "bronze").unwrap_or_else(|e| panic!("{e}"));
+        let seq = a.lease.seq.load(Ordering::SeqCst);
+        let path = leases.path("run-a", seq).unwrap_or_else(|e| panic!("{e}"));
+        let mut version = leases.read(&path).await.ok().and_then(Result::ok);
+        let version = version.as_mut().unwrap_or_else(|| panic!("run-a's lease"));
+        version.holder.started = version.holder.started.map(|s| s + 1);
+        let body = serde_json::to_vec(&version).unwrap_or_default();
+        let store = root.store();
+        store
+            .put(&path, body.into())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let b = Lease::acquire(&root, "bronze", Hold::All, "run-b", TTL).await;
+        let b = b.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(b.dead.len(), 1, "run-a is to be fenced off");
+        assert!(b.epoch > a.epoch);
+        // run-a's next renewal finds its lease taken over
+        tokio::time::sleep(TTL / 3 + Duration::from_millis(500)).await;
+        let problem = a.lease.health().problem().unwrap_or_default();
+        assert!(problem.contains("taken over"), "{problem}");
+        b.lease.fenced(&b.dead).await;
+        a.lease.release().await;
+        // a later run finds run-a fenced: nothing left to fence
+        b.lease.release().await;
+        let c = Lease::acquire(&root, "bronze", Hold::All, "run-c", TTL).await;
+        let c = c.unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.dead.is_empty(), "{:?}", c.dead);
+        c.lease.release().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_lease_that_cannot_be_read_counts_as_held_and_the_error_says_how_to_clear_it() {
+        let dir = temp("unreadable");
+        let root = local(&dir);
+        let newer = dir.join("_leases/gold/run-x");
+        std::fs::create_dir_all(&newer).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(
+            newer.join("000001.json"),
+            r#"{"run_id":"run-x","hold":{"kind":"weeks","from":"2009-W01"},"ttl_ms":1}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let refused = Lease::acquire(&root, "gold", Hold::All, "run-y", TTL).await;
+        match refused {
+            Err(LakeError::Busy { message }) => {
+                assert!(message.contains("cannot be read"), "{message}");
+                assert!(message.contains("delete it"), "{message}");
+            }
+            other => panic!("an unreadable lease was not counted as held: {other:?}"),
+        }
+        assert!(newer.join("000001.json").exists(), "never deleted");
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -1,12 +1,15 @@
 //! The runtime every job shares: configuration ([`config`], [`env`]), object stores
 //! ([`store`]), Delta tables ([`lake`], [`write`]), the one DataFusion session of the jobs and
 //! the `lake` tool ([`session`], [`functions`], [`catalog`]), SQL files and results ([`sql`]),
-//! what a run rebuilds ([`scope`], [`refresh`]), one run per job at a time ([`lease`]),
+//! what a run rebuilds ([`scope`], [`refresh`]), one run per job at a time ([`lease`]) and
+//! only while it holds its lease ([`guard`]), the bronze batches and how far each is complete
+//! ([`batches`]),
 //! logging ([`telemetry`]) and the run life cycle with its summary and run record ([`run`]).
 //!
 //! A job's `main.rs` parses its flags and hands its body to [`run::run_job`]; everything
 //! else a job does is library code over [`run::Run`].
 
+pub mod batches;
 pub mod catalog;
 mod changes;
 #[cfg(feature = "cluster")]
@@ -19,6 +22,8 @@ pub mod error;
 mod explain;
 pub mod fault;
 pub mod functions;
+pub mod guard;
+pub mod identity;
 mod json_records;
 pub mod lake;
 pub mod lease;
@@ -47,3 +52,5 @@ pub use sql::{Counts, Sql, counts, int64_column, register_view, text_column};
 pub use store::Location;
 pub use stream::{BatchReceiver, BatchSender, batch_channel};
 pub use write::{BRONZE_TXN, Commit, GOLD_TXN, SILVER_TXN, WriteMode, Written, conform};
+pub use batches::{Registry, lane};
+pub use run::{Held, hold_lease, written_by};

@@ -13,11 +13,13 @@ use serde_json::{Map, Value};
 
 use crate::config::{LakeArgs, LakeConfig};
 use crate::error::{Exit, LakeError, Result};
+use crate::guard::Fence;
 use crate::lake::Lake;
 use crate::lease::{Hold, Lease};
 use crate::session::session;
 use crate::telemetry;
 use crate::write::{Commit, WriteMode, Written};
+use lake_schema::{CATALOGUE, Layer, META_LANDED_OBJECTS, TableDef};
 
 /// What a job is given: its run id, configuration and the opened lake.
 #[derive(Debug)]
@@ -89,7 +91,8 @@ struct RunRecord<'a> {
     summary: &'a Summary,
 }
 
-fn new_run_id(now: DateTime<Utc>) -> String {
+/// A run id: the start time and a random part (`20261207T061357Z-1a2b3c4d`).
+pub fn new_run_id(now: DateTime<Utc>) -> String {
     let rand = uuid::Uuid::new_v4().simple().to_string();
     format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), &rand[..8])
 }
@@ -118,7 +121,7 @@ where
     };
     tracing::info!(run_id = %run.id, lake = %run.cfg.lake, landing = %run.cfg.landing, "{job} started");
     let outcome = under_lease(&run, hold, body).await;
-    finish(&run, version, outcome).await
+    finish(&run, version, hold, outcome).await
 }
 
 impl Run {
@@ -140,16 +143,88 @@ impl Run {
 }
 
 /// Runs `body` holding a lease of the job on the lake for `hold`; a run of the job meanwhile
-/// that writes any of the same exits 4.
+/// that writes any of the same exits 4, and so does this run should it lose the lease.
 async fn under_lease<F, Fut>(run: &Arc<Run>, hold: Hold, body: F) -> Result<Summary>
 where
     F: FnOnce(Arc<Run>) -> Fut,
     Fut: Future<Output = Result<Summary>>,
 {
-    let lease = Lease::acquire(run.lake.root(), run.job, hold, &run.id).await?;
+    let held = hold_lease(&run.lake, run.job, hold, &run.id, run.cfg.lease_ttl).await?;
     let outcome = body(run.clone()).await;
-    lease.release().await;
+    let outcome = match (outcome, held.problem()) {
+        // whatever failed, the run failed because it lost its lease
+        (Err(e), Some(problem)) => Err(LakeError::LeaseLost {
+            message: format!("{problem} (what failed: {e})"),
+        }),
+        (outcome, _) => outcome,
+    };
+    held.release().await;
     outcome
+}
+
+/// A lease held by a run of a job on a lake, whose writes carry its fence until it is released.
+#[derive(Debug)]
+pub struct Held {
+    lease: Lease,
+    lake: Lake,
+}
+
+impl Held {
+    /// Why the run must not write any more, if it must not.
+    pub fn problem(&self) -> Option<String> {
+        self.lease.health().problem()
+    }
+
+    pub async fn release(self) {
+        self.lake.guard().set(None);
+        self.lease.release().await;
+    }
+}
+
+/// Takes the lease of `job` on `lake` for `hold`; fences off, in every table the job writes,
+/// the commits of the runs it took over; and fences the lake's writes with it
+/// ([`crate::guard`]).
+pub async fn hold_lease(
+    lake: &Lake,
+    job: &str,
+    hold: Hold,
+    run_id: &str,
+    ttl: std::time::Duration,
+) -> Result<Held> {
+    let taken = Lease::acquire(lake.root(), job, hold, run_id, ttl).await?;
+    let fence = Fence::new(job, hold, taken.epoch, taken.lease.health());
+    lake.guard().set(Some(Arc::new(fence)));
+    let held = Held {
+        lease: taken.lease,
+        lake: lake.clone(),
+    };
+    let tables = written_by(job);
+    match lake
+        .fence_off(job, &tables, &taken.dead, taken.epoch, run_id)
+        .await
+    {
+        Ok(()) => {
+            held.lease.fenced(&taken.dead).await;
+            Ok(held)
+        }
+        Err(e) => {
+            held.release().await;
+            Err(e)
+        }
+    }
+}
+
+/// The tables that runs of `job` write: the tables of its layer, and for bronze its claims.
+pub fn written_by(job: &str) -> Vec<&'static TableDef> {
+    let layer = Layer::ALL.into_iter().find(|l| l.as_str() == job);
+    CATALOGUE
+        .iter()
+        .copied()
+        .filter(|d| {
+            let claims = job == "bronze" && d.qualified_name() == META_LANDED_OBJECTS.qualified_name();
+            (Some(d.layer) == layer && d.layer != Layer::Meta) || claims
+        })
+        .collect()
 }
 
 /// Rows read from which a debug build says it is one: the default `make bronze silver gold`
@@ -159,7 +234,7 @@ const DEBUG_BUILD_ROWS: u64 = 1_000_000;
 
 /// Ends a run: the run record (appended to `meta.runs`, printed as the last stdout line), the
 /// one-line summary on stderr, and the exit code.
-async fn finish(run: &Run, version: &'static str, outcome: Result<Summary>) -> ExitCode {
+async fn finish(run: &Run, version: &'static str, hold: Hold, outcome: Result<Summary>) -> ExitCode {
     let seconds = run.started.elapsed().as_secs_f64();
     let empty = Summary::default();
     let (summary, error, exit) = match &outcome {
@@ -192,7 +267,7 @@ async fn finish(run: &Run, version: &'static str, outcome: Result<Summary>) -> E
     let json = serde_json::to_string(&record).unwrap_or_default();
     // A failed store would fail this write too, after its retries: skip it then.
     let store_down = matches!(outcome, Err(LakeError::Store { .. }));
-    if !store_down && let Err(e) = append_run_record(run, &record, &json).await {
+    if !store_down && let Err(e) = append_run_record(run, hold, &record, &json).await {
         tracing::warn!("could not append the run record to meta.runs: {e}");
     }
     let job = run.job;
@@ -231,7 +306,15 @@ fn quarantine_over(summary: &Summary, max: Option<f64>) -> Option<String> {
     })
 }
 
-async fn append_run_record(run: &Run, record: &RunRecord<'_>, json: &str) -> Result<()> {
+/// Appends the run record to `meta.runs`, once: the commit carries the run's own transaction
+/// (`lake.runs.<job>.<hold>`), so one retried after a lost answer conflicts with itself and is
+/// found in the log instead of landing twice.
+async fn append_run_record(
+    run: &Run,
+    hold: Hold,
+    record: &RunRecord<'_>,
+    json: &str,
+) -> Result<()> {
     let def = &lake_schema::META_RUNS;
     let ts = |s: &str| {
         DateTime::parse_from_rfc3339(s)
@@ -264,8 +347,11 @@ async fn append_run_record(run: &Run, record: &RunRecord<'_>, json: &str) -> Res
     let df = ctx
         .read_batch(batch)
         .map_err(LakeError::query("run record"))?;
+    let commit = Commit::new(&run.id)
+        .unfenced()
+        .txn(format!("lake.runs.{}.{}", run.job, hold.key()), run.started_micros());
     run.lake
-        .write(&ctx, def, df, WriteMode::Append, &run.commit())
+        .write(&ctx, def, df, WriteMode::Append, &commit)
         .await?;
     Ok(())
 }

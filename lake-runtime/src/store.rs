@@ -31,32 +31,38 @@ pub struct Location {
 impl Location {
     /// Opens the store for `url`. For S3 this resolves region and credentials once.
     pub async fn open(url: &Url, cfg: &LakeConfig) -> Result<Self> {
-        match url.scheme() {
-            "file" => {
-                let path = url.to_file_path().map_err(|()| LakeError::Config {
-                    message: format!("{url} is not a local path"),
-                })?;
-                let prefix = Path::from_absolute_path(&path).map_err(|e| LakeError::Config {
-                    message: format!("{url}: {e}"),
-                })?;
-                Ok(Self {
-                    url: url.clone(),
-                    store: Arc::new(LocalFileSystem::new()),
-                    prefix,
-                })
+        let store: Arc<dyn ObjectStore> = match url.scheme() {
+            "file" => Arc::new(LocalFileSystem::new()),
+            "s3" => s3_store(url, cfg).await?,
+            other => {
+                return Err(LakeError::Config {
+                    message: format!("{url}: scheme {other} is not supported"),
+                });
             }
-            "s3" => {
-                let store = s3_store(url, cfg).await?;
-                let prefix = Path::from(url.path().trim_matches('/'));
-                Ok(Self {
-                    url: url.clone(),
-                    store,
-                    prefix,
-                })
-            }
-            other => Err(LakeError::Config {
-                message: format!("{url}: scheme {other} is not supported"),
-            }),
+        };
+        Self::with_store(url.clone(), store)
+    }
+
+    /// The location `url` in `store`, which is rooted at the bucket (S3) or at `/` (local).
+    pub fn with_store(url: Url, store: Arc<dyn ObjectStore>) -> Result<Self> {
+        let prefix = if url.scheme() == "file" {
+            let path = url.to_file_path().map_err(|()| LakeError::Config {
+                message: format!("{url} is not a local path"),
+            })?;
+            Path::from_absolute_path(&path).map_err(|e| LakeError::Config {
+                message: format!("{url}: {e}"),
+            })?
+        } else {
+            Path::from(url.path().trim_matches('/'))
+        };
+        Ok(Self { url, store, prefix })
+    }
+
+    /// The same location, through `wrap` of its store.
+    pub fn wrapped(self, wrap: impl FnOnce(Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore>) -> Self {
+        Self {
+            store: wrap(self.store),
+            ..self
         }
     }
 
@@ -121,6 +127,20 @@ impl Location {
         let mut objects: Vec<ObjectMeta> = self
             .store
             .list(Some(&self.prefix))
+            .try_collect()
+            .await
+            .map_err(LakeError::store(self.url.to_string()))?;
+        objects.sort_by(|a, b| a.location.cmp(&b.location));
+        Ok(objects)
+    }
+
+    /// The objects below this location whose path sorts after `name` (a path relative to this
+    /// location), sorted by path: on S3, a listing that starts there.
+    pub async fn list_after(&self, name: &str) -> Result<Vec<ObjectMeta>> {
+        let offset = self.file_path(name);
+        let mut objects: Vec<ObjectMeta> = self
+            .store
+            .list_with_offset(Some(&self.prefix), &offset)
             .try_collect()
             .await
             .map_err(LakeError::store(self.url.to_string()))?;

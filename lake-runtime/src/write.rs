@@ -1,5 +1,7 @@
 //! Writing a table: every write is one Delta commit, which records the run that made it and the
-//! application transactions that say what the table now holds.
+//! application transactions that say what the table now holds. A run's commits carry its fence
+//! and are refused once another run took its lease over ([`crate::guard`]); a commit whose answer
+//! was lost is found in the table's log by its token instead of being made twice.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -10,8 +12,9 @@ use datafusion::catalog::streaming::StreamingTable;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::{DataFrame, SessionContext, ident};
-use deltalake::kernel::Transaction;
-use deltalake::kernel::transaction::CommitProperties;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Transaction};
+use deltalake::protocol::DeltaOperation;
 use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableError};
@@ -22,7 +25,9 @@ use parquet::schema::types::ColumnPath;
 
 use crate::error::{LakeError, Result};
 use crate::explain::explain_analyze;
+use crate::guard::Fence;
 use crate::lake::{Lake, column_names};
+use crate::lease::Dead;
 use crate::stream::{BatchReceiver, OnceStream};
 
 /// How a write treats what a table already holds.
@@ -61,10 +66,13 @@ pub const GOLD_TXN: &str = "lake.gold";
 /// transactions (`txn` actions) it sets. A transaction `(app_id, version)` says "this table
 /// holds everything of `app_id` up to `version`" and commits atomically with the rows, which is
 /// how a job re-run after a crash knows what each table already has.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Commit {
     pub run_id: String,
     pub txns: Vec<(String, i64)>,
+    /// Whether the run's fence applies: every commit of a run but its run record, which is
+    /// appended after the lease is given back.
+    pub fenced: bool,
 }
 
 impl Commit {
@@ -72,6 +80,7 @@ impl Commit {
         Self {
             run_id: run_id.to_string(),
             txns: Vec::new(),
+            fenced: true,
         }
     }
 
@@ -80,22 +89,51 @@ impl Commit {
         self
     }
 
-    /// The commit's properties, with `metadata` besides the run id in its commit info.
+    /// A commit the run's fence does not apply to (it still carries its own transactions).
+    pub fn unfenced(self) -> Self {
+        Self {
+            fenced: false,
+            ..self
+        }
+    }
+}
+
+/// What one write adds to its commit: its token, and the fence of its run.
+#[derive(Debug, Clone)]
+pub(crate) struct Stamp {
+    /// Finds the commit in the table's log when its answer was lost.
+    pub token: String,
+    pub fence: Option<Arc<Fence>>,
+}
+
+impl Stamp {
+    /// The commit's properties: `metadata`, the run id and the token in its commit info; its
+    /// transactions and the fence's.
     pub(crate) fn properties(
         &self,
+        commit: &Commit,
         metadata: impl IntoIterator<Item = (String, serde_json::Value)>,
     ) -> CommitProperties {
-        let run = ("lake.run_id".to_string(), serde_json::json!(self.run_id));
+        let ids = [
+            ("lake.run_id".to_string(), serde_json::json!(commit.run_id)),
+            (COMMIT_TOKEN.to_string(), serde_json::json!(self.token)),
+        ];
+        let fence = self.fence.iter().map(|f| Transaction::new(&f.app_id, f.epoch));
         CommitProperties::default()
-            .with_metadata(std::iter::once(run).chain(metadata))
+            .with_metadata(ids.into_iter().chain(metadata))
             .with_application_transactions(
-                self.txns
+                commit
+                    .txns
                     .iter()
                     .map(|(app, v)| Transaction::new(app, *v))
+                    .chain(fence)
                     .collect(),
             )
     }
 }
+
+/// The commit info key of a write's token.
+const COMMIT_TOKEN: &str = "lake.commit";
 
 /// What a write committed.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -122,18 +160,141 @@ impl Lake {
         }
         let name = def.qualified_name();
         let table = self.table_or_create(def).await?;
+        let stamp = Stamp {
+            token: uuid::Uuid::new_v4().simple().to_string(),
+            fence: self.guard().fence().filter(|_| commit.fenced),
+        };
+        if let Some(fence) = &stamp.fence {
+            check_fence(fence, &name, &table).await?;
+        }
+        crate::fault::point(&format!("committing:{name}"));
+        let base = table.version();
         let df = conform(df, def)?;
         explain_analyze(&name, &df).await;
         let schema_changed = self.schema_changed(def, &table, &mode)?;
         let props = writer_properties(&self.parquet, def);
         let written = if !schema_changed && crate::clustered::applies(def, &mode) {
-            crate::clustered::write(ctx, def, &table, df, props, &mode, commit).await?
+            crate::clustered::write(ctx, def, &table, df, props, &mode, commit, &stamp).await
         } else {
-            write_with_deltalake(ctx, def, table, df, props, mode, schema_changed, commit).await?
+            let write = Deltalake {
+                table,
+                props,
+                mode,
+                schema_changed,
+            };
+            write.run(ctx, def, df, commit, &stamp).await
+        };
+        let written = match written {
+            Ok(written) => written,
+            Err(e) => self.settle(def, base, &stamp, e).await?,
         };
         tracing::info!(table = %name, version = written.version, rows = written.rows, "committed");
         crate::fault::point(&format!("committed:{name}"));
         Ok(written)
+    }
+
+    /// What a failed write means: its commit landed after all (the store's answer was lost and
+    /// the retry found it), or the run lost its lease (exit 4), or the error as it is.
+    async fn settle(
+        &self,
+        def: &TableDef,
+        base: Option<u64>,
+        stamp: &Stamp,
+        error: LakeError,
+    ) -> Result<Written> {
+        if let Ok(Some(written)) = self.find_commit(def, base, &stamp.token).await {
+            tracing::warn!(
+                table = %written.table,
+                version = written.version,
+                "the commit landed though the store's answer was lost: it is not made again"
+            );
+            return Ok(written);
+        }
+        if let Some(message) = self.guard().problem() {
+            return Err(LakeError::LeaseLost { message });
+        }
+        if let Some(fence) = &stamp.fence
+            && let Ok(Some(table)) = self.table(def).await
+            && let Err(fenced @ LakeError::LeaseLost { .. }) =
+                check_fence(fence, &def.qualified_name(), &table).await
+        {
+            return Err(fenced);
+        }
+        Err(error)
+    }
+
+    /// The commit carrying `token` after version `base` of the table, if it landed.
+    async fn find_commit(
+        &self,
+        def: &TableDef,
+        base: Option<u64>,
+        token: &str,
+    ) -> Result<Option<Written>> {
+        let Some(table) = self.table(def).await? else {
+            return Ok(None);
+        };
+        let name = def.qualified_name();
+        let latest = table.version().unwrap_or_default();
+        let from = base.map_or(0, |b| b + 1);
+        for version in (from..=latest).rev().take(LOST_COMMIT_SEARCH) {
+            let entry = table
+                .log_store()
+                .read_commit_entry(version)
+                .await
+                .map_err(LakeError::delta(&name))?;
+            let Some(bytes) = entry else { continue };
+            if let Some(rows) = commit_rows(&bytes, token) {
+                return Ok(Some(Written {
+                    table: name,
+                    version,
+                    rows,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Fences the runs of `dead` off in every table of `defs` that exists, before this run
+    /// reads any of them: each table gets a commit of nothing but each dead run's fence at
+    /// `epoch`, higher than any epoch the dead runs hold ([`crate::guard`]).
+    pub async fn fence_off(
+        &self,
+        job: &str,
+        defs: &[&TableDef],
+        dead: &[Dead],
+        epoch: u64,
+        run_id: &str,
+    ) -> Result<()> {
+        if dead.is_empty() {
+            return Ok(());
+        }
+        let epoch = i64::try_from(epoch).unwrap_or(i64::MAX);
+        let fences: Vec<String> = dead
+            .iter()
+            .map(|d| crate::guard::app_id(job, d.hold))
+            .collect();
+        for def in defs {
+            let name = def.qualified_name();
+            for attempt in 1..=FENCE_ATTEMPTS {
+                let Some(table) = self.table(def).await? else {
+                    break;
+                };
+                match fence_table(&table, &fences, epoch, run_id).await {
+                    Ok(()) => break,
+                    Err(e) if attempt < FENCE_ATTEMPTS => {
+                        tracing::warn!(table = %name, "fencing off a dead run: {e}; trying again")
+                    }
+                    Err(e) => return Err(LakeError::delta(name)(e)),
+                }
+            }
+        }
+        let runs: Vec<&str> = dead.iter().map(|d| d.run_id.as_str()).collect();
+        tracing::info!(
+            tables = defs.len(),
+            "fenced off the commits of {}: they are refused from now on",
+            runs.join(", ")
+        );
+        Ok(())
     }
 
     /// Whether the table's columns differ from the catalogue's: only an overwrite may then
@@ -237,40 +398,134 @@ fn writer_properties(lake: &WriterProperties, def: &TableDef) -> WriterPropertie
 
 /// deltalake's write: for unpartitioned tables, replaces of rows within partitions, and
 /// commits that replace the table's schema.
-#[allow(clippy::too_many_arguments)]
-async fn write_with_deltalake(
-    ctx: &SessionContext,
-    def: &TableDef,
+struct Deltalake {
     table: DeltaTable,
-    df: DataFrame,
     props: WriterProperties,
     mode: WriteMode,
     schema_changed: bool,
-    commit: &Commit,
-) -> Result<Written> {
-    let name = def.qualified_name();
-    let mut builder = table
-        .write(Vec::<RecordBatch>::new())
-        .with_writer_properties(props);
-    if let WriteMode::Replace(predicate) = &mode {
-        builder = builder.with_replace_where(predicate.clone());
+}
+
+impl Deltalake {
+    async fn run(
+        self,
+        ctx: &SessionContext,
+        def: &TableDef,
+        df: DataFrame,
+        commit: &Commit,
+        stamp: &Stamp,
+    ) -> Result<Written> {
+        let name = def.qualified_name();
+        let mut builder = self
+            .table
+            .write(Vec::<RecordBatch>::new())
+            .with_writer_properties(self.props);
+        if let WriteMode::Replace(predicate) = &self.mode {
+            builder = builder.with_replace_where(predicate.clone());
+        }
+        if self.schema_changed {
+            tracing::info!(table = %name, "the catalogue changed this table's columns: replacing its schema in this commit");
+            builder = builder.with_schema_mode(SchemaMode::Overwrite);
+        }
+        let table = builder
+            .with_input_plan(df.logical_plan().clone())
+            .with_session_state(Arc::new(ctx.state()))
+            .with_save_mode(self.mode.save_mode())
+            .with_commit_properties(stamp.properties(commit, []))
+            .await
+            .map_err(LakeError::delta(name.clone()))?;
+        Ok(Written {
+            version: table.version().unwrap_or_default(),
+            rows: last_commit_rows(&table).await.unwrap_or(0),
+            table: name,
+        })
     }
-    if schema_changed {
-        tracing::info!(table = %name, "the catalogue changed this table's columns: replacing its schema in this commit");
-        builder = builder.with_schema_mode(SchemaMode::Overwrite);
+}
+
+/// Refuses a commit of the run holding `fence` to `table` as loaded: when its lease has a
+/// problem, or another run fenced it off (the table holds its fence at a higher epoch).
+async fn check_fence(fence: &Fence, name: &str, table: &DeltaTable) -> Result<()> {
+    if let Some(message) = fence.health.problem() {
+        return Err(LakeError::LeaseLost { message });
     }
-    let table = builder
-        .with_input_plan(df.logical_plan().clone())
-        .with_session_state(Arc::new(ctx.state()))
-        .with_save_mode(mode.save_mode())
-        .with_commit_properties(commit.properties([]))
+    let held = table
+        .snapshot()
+        .map_err(LakeError::delta(name))?
+        .transaction_version(table.log_store().as_ref(), &fence.app_id)
         .await
-        .map_err(LakeError::delta(name.clone()))?;
-    Ok(Written {
-        version: table.version().unwrap_or_default(),
-        rows: last_commit_rows(&table).await.unwrap_or(0),
-        table: name,
+        .map_err(LakeError::delta(name))?;
+    match held {
+        Some(epoch) if epoch > fence.epoch => Err(LakeError::LeaseLost {
+            message: format!(
+                "{name}: another run took over this run's lease and fenced it off (the table \
+                 holds {} at epoch {epoch}, this run has {}): this run stalled for longer than \
+                 its lease's TTL. It stopped before committing; what it committed before is kept. \
+                 Run it again (exit 4: retry later)",
+                fence.app_id, fence.epoch
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Versions searched back for a commit whose answer was lost.
+const LOST_COMMIT_SEARCH: usize = 100;
+
+/// Times a table is fenced before the run gives up.
+const FENCE_ATTEMPTS: u32 = 5;
+
+/// The rows a commit added, when its log entry carries `token` (`None`: another commit).
+fn commit_rows(entry: &[u8], token: &str) -> Option<u64> {
+    let text = std::str::from_utf8(entry).ok()?;
+    text.lines().find_map(|line| {
+        let action: serde_json::Value = serde_json::from_str(line).ok()?;
+        let info = action.get("commitInfo")?;
+        (info.get(COMMIT_TOKEN)?.as_str()? == token).then(|| {
+            info.get("operationMetrics")
+                .and_then(|m| m.get("num_added_rows"))
+                .and_then(|v| {
+                    v.as_u64()
+                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                })
+                .unwrap_or(0)
+        })
     })
+}
+
+/// Commits `fences` at `epoch` to `table`, those it does not hold higher already.
+async fn fence_table(
+    table: &DeltaTable,
+    fences: &[String],
+    epoch: i64,
+    run_id: &str,
+) -> std::result::Result<(), DeltaTableError> {
+    let snapshot = table.snapshot()?;
+    let mut txns = Vec::new();
+    for app_id in fences {
+        let held = snapshot
+            .transaction_version(table.log_store().as_ref(), app_id)
+            .await?;
+        if held.is_none_or(|h| h < epoch) {
+            txns.push(Transaction::new(app_id, epoch));
+        }
+    }
+    if txns.is_empty() {
+        return Ok(());
+    }
+    let actions = txns.into_iter().map(Action::Txn).collect();
+    let properties = CommitProperties::default().with_metadata([
+        ("lake.run_id".to_string(), serde_json::json!(run_id)),
+        ("lake.fence".to_string(), serde_json::json!(fences)),
+    ]);
+    let operation = DeltaOperation::Write {
+        mode: SaveMode::Append,
+        partition_by: None,
+        predicate: None,
+    };
+    CommitBuilder::from(properties)
+        .with_actions(actions)
+        .build(Some(snapshot), table.log_store(), operation)
+        .await?;
+    Ok(())
 }
 
 /// Number of rows the table's latest commit added, from its commit metrics.

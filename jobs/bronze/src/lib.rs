@@ -5,41 +5,44 @@
 //! Objects are streamed: a blocking parser thread reads each object (decompressing gzip, tar
 //! and zip on the fly) and hands Arrow batches to one streaming Delta writer per table, so no
 //! file is held in memory (a zip is spooled to a temporary file, for random access). The new
-//! objects of a run form one batch, claimed in `meta.landed_objects` before it is written, and
-//! each table gets one commit per batch (see [`land_source`] for why a crash loses nothing).
-//! Records in = landed + quarantined, for every object, reported in the run record; junk that
-//! is not data (`.DS_Store`, `__MACOSX/`) is skipped and listed. `--shard i/N` lands a stable
-//! share of the objects, so that N runs land a landing zone together ([`shards`]).
+//! objects of a run form one batch, claimed before it is written ([`claims`]), and each table
+//! gets one commit per batch (see [`land_source`] for why a crash loses nothing). Each object
+//! is read at the version that was claimed (its ETag): one that changed or went away meanwhile
+//! is quarantined as such, never landed under the wrong identity. Records in = landed +
+//! quarantined, for every object, reported in the run record; junk that is not data
+//! (`.DS_Store`, `__MACOSX/`) is skipped and listed. `--shard i/N` lands a stable share of the
+//! objects, so that N runs land a landing zone together ([`shards`]).
 
+pub mod claims;
 pub mod landing;
 pub mod lines;
 pub mod rows;
 pub mod shards;
 pub mod sources;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
-};
-use datafusion::prelude::{SessionContext, col};
+use datafusion::prelude::SessionContext;
 use futures::future::{BoxFuture, try_join_all};
 use futures::{FutureExt, TryStreamExt};
+use lake_runtime::batches::{LaneMarks, Listed, mark};
 use lake_runtime::progress::{Progress, Unit};
 use lake_runtime::{
-    Input, LakeError, Location, Part, Result, Run, Summary, WriteMode, Written, batch_channel,
-    int64_column, session, text_column,
+    Input, LakeError, Location, Part, Registry, Result, Run, Summary, WriteMode, Written,
+    batch_channel, lane, session,
 };
-use lake_schema::{META_LANDED_OBJECTS, TableDef};
-use object_store::{ObjectMeta, ObjectStoreExt};
+use lake_schema::TableDef;
+use object_store::path::Path;
+use object_store::{GetOptions, ObjectMeta};
 use serde_json::json;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
+use crate::claims::{Batch, Claimed, Claims, record_claim};
 use crate::landing::{LandError, ObjectCounts, Sinks, land_object};
 use crate::rows::{Lineage, QuarantineRows, Sink, TextRows};
-use crate::shards::{Batches, in_shard, lane};
+use crate::shards::in_shard;
 use crate::sources::{Kind, SOURCES, Source};
 
 /// Batches in flight between the parser and each writer.
@@ -48,11 +51,11 @@ const CHANNEL_DEPTH: usize = 4;
 pub async fn run(run: Arc<Run>, shard: Option<Part>) -> Result<Summary> {
     let landing = Location::open(&run.cfg.landing, &run.cfg).await?;
     let ctx = session(&run.cfg);
-    let mut claims = landed_objects(&run, &ctx).await?;
-    let mut lanes = Lanes {
+    let registry = Registry::of(&run.lake)?;
+    let mut claims = Claims::read(&run, &ctx, &registry).await?;
+    let lanes = Lanes {
         shard,
         lane: lane(shard),
-        batches: Batches::open(&run)?,
     };
     let mut summary = Summary::default();
     if let Some(shard) = shard {
@@ -61,6 +64,13 @@ pub async fn run(run: Arc<Run>, shard: Option<Part>) -> Result<Summary> {
     let mut found = false;
     for source in SOURCES {
         let folder = landing.child(source.name)?;
+        let at = At {
+            run: &run,
+            ctx: &ctx,
+            source,
+            folder: &folder,
+            registry: &registry,
+        };
         if !folder.exists().await? {
             tracing::info!(
                 "no {}/ folder under {}: nothing to land for {}",
@@ -68,16 +78,17 @@ pub async fn run(run: Arc<Run>, shard: Option<Part>) -> Result<Summary> {
                 landing.url(),
                 source.name
             );
+            // a batch claimed before the folder went away is still finished
+            let mut details = json!({});
+            finish_unfinished(&at, &lanes, &claims, &HashMap::new(), &mut details, &mut summary)
+                .await?;
+            if details.get("batches_finished").is_some() {
+                summary.detail(source.name, details);
+            }
             continue;
         }
         found = true;
-        let at = At {
-            run: &run,
-            ctx: &ctx,
-            source,
-            folder: &folder,
-        };
-        land_source(&at, &mut lanes, &mut claims, &mut summary).await?;
+        land_source(&at, &lanes, &mut claims, &mut summary).await?;
     }
     if !found {
         let names: Vec<String> = SOURCES.iter().map(|s| format!("{}/", s.name)).collect();
@@ -90,6 +101,7 @@ pub async fn run(run: Arc<Run>, shard: Option<Part>) -> Result<Summary> {
             ),
         });
     }
+    raise_floor(&run, &registry, claims.floor).await?;
     Ok(summary)
 }
 
@@ -99,13 +111,13 @@ struct At<'a> {
     ctx: &'a SessionContext,
     source: &'static Source,
     folder: &'a Location,
+    registry: &'a Registry,
 }
 
-/// The run's shard and lane, and the lake's batch numbers.
+/// The run's shard and lane.
 struct Lanes {
     shard: Option<Part>,
     lane: String,
-    batches: Batches,
 }
 
 impl Lanes {
@@ -114,6 +126,13 @@ impl Lanes {
         let relative = url.strip_prefix(at.folder.url().as_str()).unwrap_or(url);
         in_shard(at.source.name, relative, self.shard)
     }
+
+    /// Whether this run finishes an unfinished batch of `lane`: a plain run finishes every
+    /// lane's (its lease excludes every other bronze run, so whoever claimed it is gone); a shard
+    /// its own lane's only (the other shards may be at work).
+    fn finishes(&self, lane: &str) -> bool {
+        self.shard.is_none() || lane == self.lane
+    }
 }
 
 /// Lands the new objects of one source folder (of this run's shard) as one batch.
@@ -121,13 +140,14 @@ impl Lanes {
 /// The batch is claimed first: a free batch number is taken for the run's lane, and its objects
 /// go into `meta.landed_objects` under it. Then each table of the source (targets and
 /// quarantine) gets the batch's rows in one commit that also records the batch number as the
-/// table's Delta transaction of the lane. A run that finds a claimed batch of its lane which
-/// some table does not hold (the previous run crashed in between) lands that batch again into
-/// exactly those tables, before it looks for new objects. So a crash at any point costs a
-/// re-run, never a lost or doubled row.
+/// table's Delta transaction of the lane. A run that finds a claimed batch which some table does
+/// not hold (a run crashed in between) lands it again into exactly those tables, under the
+/// batch's own lane, before it looks for new objects. So a crash at any point costs a re-run,
+/// never a lost or doubled row; and every claimed batch becomes complete, which is what lets
+/// silver take it in ([`lake_runtime::batches`]).
 async fn land_source(
     at: &At<'_>,
-    lanes: &mut Lanes,
+    lanes: &Lanes,
     claims: &mut Claims,
     summary: &mut Summary,
 ) -> Result<()> {
@@ -137,11 +157,14 @@ async fn land_source(
         .await?
         .into_iter()
         .map(|m| (folder.object_url(&m.location), m))
-        .filter(|(url, _)| lanes.owns(at, url))
         .collect();
     let mut details = json!({});
-    finish_claimed(at, lanes, claims, &listing, &mut details, summary).await?;
-    let todo = new_objects(at.source, folder, claims, &listing, &mut details);
+    finish_unfinished(at, lanes, claims, &listing, &mut details, summary).await?;
+    let mine: HashMap<String, ObjectMeta> = listing
+        .into_iter()
+        .filter(|(url, _)| lanes.owns(at, url))
+        .collect();
+    let todo = new_objects(at.source, folder, claims, &mine, &mut details);
     if todo.is_empty() {
         tracing::info!("nothing new to land under {}", folder.url());
         details["nothing_new"] = json!(details.get("batches_finished").is_none());
@@ -149,24 +172,14 @@ async fn land_source(
         return Ok(());
     }
     let (run, source) = (at.run, at.source);
-    let batch = lanes
-        .batches
-        .take(claims.last_batch, &lanes.lane, source.name, run)
+    let batch = at
+        .registry
+        .take(claims.last_batch, &lanes.lane, source.name, &run.id)
         .await?;
-    claims.last_batch = batch;
+    lake_runtime::fault::point("bronze.batch_taken");
     let claim = record_claim(run, at.ctx, source.name, batch, &todo, folder).await?;
     summary.outputs.push(claim);
-    for meta in &todo {
-        claims.objects.insert(
-            folder.object_url(&meta.location),
-            Claim {
-                source: source.name.to_string(),
-                size: meta.size,
-                e_tag: meta.e_tag.clone(),
-                batch,
-            },
-        );
-    }
+    claims.claimed(source.name, batch, &todo, folder);
     let counts = land_batch(at, &lanes.lane, batch, &todo, &[], summary).await?;
     details["batch"] = json!(batch);
     details["objects"] = json!(counts);
@@ -174,89 +187,117 @@ async fn land_source(
     Ok(())
 }
 
-/// Lands again the batches of the run's lane that a run claimed but stopped before every table
-/// of the source held them, into exactly the tables that lack them (`details.batches_finished`).
-/// Unfinished batches of other lanes among this run's objects are named, not landed: the
-/// shard that claimed them finishes them (`details.unfinished_batches_of_other_lanes`).
-async fn finish_claimed(
+/// Lands again the claimed batches of the source that some table lacks, into exactly those
+/// tables, each under its own lane (`details.batches_finished`): a batch whose claim has no
+/// objects (its run stopped between taking the number and recording the objects) is finished
+/// empty; an object that went away or changed since it was claimed is quarantined as such.
+/// A shard leaves the other lanes' unfinished batches to their shard or a plain run, and names
+/// them (`details.unfinished_batches_of_other_lanes`).
+async fn finish_unfinished(
     at: &At<'_>,
-    lanes: &mut Lanes,
+    lanes: &Lanes,
     claims: &Claims,
     listing: &HashMap<String, ObjectMeta>,
     details: &mut serde_json::Value,
     summary: &mut Summary,
 ) -> Result<()> {
     let (run, source) = (at.run, at.source);
-    let held = |lane: String| async move {
-        let mut held = Vec::new();
-        for t in source.tables() {
-            let batch = run.lake.txn_version(t, &lane).await?.unwrap_or(-1);
-            held.push((t.qualified_name(), batch));
-        }
-        Result::Ok(held)
-    };
-    let mine = held(lanes.lane.clone()).await?;
-    let oldest_held = mine.iter().map(|(_, b)| *b).min().unwrap_or(-1);
-    let mut unfinished: BTreeMap<i64, Vec<ObjectMeta>> = BTreeMap::new();
-    let mut missing = Vec::new();
-    let mut others = BTreeMap::new();
-    for (url, claim) in &claims.objects {
-        if claim.source != source.name || claim.batch <= oldest_held || !lanes.owns(at, url) {
+    let mut marks = lane_marks(run, source.tables()).await?;
+    let (mut finished, mut others) = (Vec::new(), Vec::new());
+    for Batch { number, lane } in claims.batches_of(source.name)? {
+        let lacking = marks.lacking(&lane, number).await?;
+        if lacking.is_empty() {
             continue;
         }
-        let lane = lanes.batches.lane_of(claim.batch).await?;
-        if lane != lanes.lane {
-            others.insert(claim.batch, lane);
-            continue;
-        }
-        match listing.get(url) {
-            Some(meta) => unfinished
-                .entry(claim.batch)
-                .or_default()
-                .push(meta.clone()),
-            None => missing.push(url.clone()),
-        }
-    }
-    let mut of_others = Vec::new();
-    for (batch, lane) in others {
-        if held(lane.clone()).await?.iter().any(|(_, h)| *h < batch) {
+        if !lanes.finishes(&lane) {
             tracing::warn!(
-                batch,
+                batch = number,
                 lane,
-                "batch {batch} of lane {lane} is unfinished: run bronze with that lane's --shard \
-                 (the same i/N) to finish it"
+                "batch {number} of lane {lane} is unfinished: a plain bronze run, or the shard of \
+                 that lane (the same --shard i/N), finishes it"
             );
-            of_others.push(json!({"batch": batch, "lane": lane}));
+            others.push(json!({"batch": number, "lane": lane}));
+            continue;
         }
-    }
-    if !of_others.is_empty() {
-        details["unfinished_batches_of_other_lanes"] = json!(of_others);
-    }
-    if !missing.is_empty() {
-        tracing::warn!(
-            objects = ?missing,
-            "objects of an unfinished batch are gone from landing: they cannot be landed"
-        );
-        details["claimed_objects_missing"] = json!(missing);
-    }
-    let mut recovered = Vec::new();
-    for (batch, mut objects) in unfinished {
-        objects.sort_by(|a, b| a.location.cmp(&b.location));
-        let done: Vec<String> = mine
+        let objects: Vec<ObjectMeta> = claims
+            .objects_of(number)
             .iter()
-            .filter(|(_, h)| *h >= batch)
-            .map(|(t, _)| t.clone())
+            .filter(|c| c.source == source.name)
+            .map(|c| pinned(c, listing))
             .collect();
         tracing::warn!(
-            batch,
+            batch = number,
+            lane,
             objects = objects.len(),
-            "finishing batch {batch}: a run claimed it but stopped before every table held it"
+            "finishing batch {number}: it was claimed, but {} lack it",
+            lacking.join(", ")
         );
-        let counts = land_batch(at, &lanes.lane, batch, &objects, &done, summary).await?;
-        recovered.push(json!({"batch": batch, "objects": counts}));
+        let done: Vec<String> = source
+            .tables()
+            .map(|t| t.qualified_name())
+            .filter(|t| !lacking.contains(t))
+            .collect();
+        let counts = land_batch(at, &lane, number, &objects, &done, summary).await?;
+        for table in &lacking {
+            marks.note(table, &lane, number);
+        }
+        finished.push(json!({"batch": number, "lane": lane, "objects": counts}));
     }
-    if !recovered.is_empty() {
-        details["batches_finished"] = json!(recovered);
+    if !others.is_empty() {
+        details["unfinished_batches_of_other_lanes"] = json!(others);
+    }
+    if !finished.is_empty() {
+        details["batches_finished"] = json!(finished);
+    }
+    Ok(())
+}
+
+/// A claimed object as it is to be read: at the ETag and size the claim recorded, at its path
+/// in the listing (or, gone from it, at the path of its URL: reading it says it is gone).
+fn pinned(claimed: &Claimed, listing: &HashMap<String, ObjectMeta>) -> ObjectMeta {
+    let listed = listing.get(&claimed.object);
+    let location = listed.map_or_else(
+        || {
+            let path = url::Url::parse(&claimed.object)
+                .ok()
+                .and_then(|u| Path::from_url_path(u.path()).ok());
+            path.unwrap_or_else(|| Path::from(claimed.object.as_str()))
+        },
+        |m| m.location.clone(),
+    );
+    ObjectMeta {
+        location,
+        last_modified: listed.map(|m| m.last_modified).unwrap_or_default(),
+        size: claimed.size,
+        e_tag: claimed.e_tag.clone(),
+        version: None,
+    }
+}
+
+/// The lane marks of `tables` as they are now.
+async fn lane_marks(
+    run: &Run,
+    tables: impl Iterator<Item = &'static TableDef>,
+) -> Result<LaneMarks> {
+    let mut loaded = Vec::new();
+    for def in tables {
+        loaded.push((def.qualified_name(), run.lake.table(def).await?));
+    }
+    Ok(LaneMarks::new(loaded))
+}
+
+/// Raises the registry's floor to the highest batch at or below which every claimed batch of
+/// every source is complete, so that later runs (and silver) list only the claims above it.
+async fn raise_floor(run: &Run, registry: &Registry, floor: i64) -> Result<()> {
+    let listed: Vec<Listed> = registry.since(floor).await?;
+    let mut through = i64::MAX;
+    for source in SOURCES {
+        let mut marks = lane_marks(run, source.tables()).await?;
+        let complete = mark(&listed, source.name, &mut marks, floor, floor).await?;
+        through = through.min(complete.through);
+    }
+    if through > floor && through < i64::MAX {
+        registry.raise_floor(through).await?;
     }
     Ok(())
 }
@@ -281,7 +322,7 @@ fn new_objects(
             ignored.push(json!({"object": url, "reason": why}));
             continue;
         }
-        match claims.objects.get(url) {
+        match claims.latest.get(url) {
             Some(c) if (c.size, &c.e_tag) == (meta.size, &meta.e_tag) => unchanged += 1,
             Some(_) => {
                 tracing::warn!(object = %url, "changed since it was landed: landing it again as new data");
@@ -422,11 +463,22 @@ async fn land_one(
     let url = folder.object_url(&meta.location);
     let name = folder.relative(&meta.location);
     tracing::info!(object = %url, bytes = meta.size, "landing");
-    let get = folder
-        .store()
-        .get(&meta.location)
-        .await
-        .map_err(LakeError::store(url.clone()))?;
+    // the version that was claimed, or none
+    let pinned = GetOptions::new().with_if_match(meta.e_tag.clone());
+    let get = match folder.store().get_opts(&meta.location, pinned).await {
+        Ok(get) => get,
+        Err(object_store::Error::NotFound { .. }) => {
+            let why = "the object was removed from the landing zone after it was claimed: its \
+                       records cannot be landed; deliver it again to land them";
+            return Ok(unreadable(sinks, url, why));
+        }
+        Err(object_store::Error::Precondition { .. }) => {
+            let why = "the object changed after it was claimed: the claimed version cannot be \
+                       read any more; the new version is landed as a new object";
+            return Ok(unreadable(sinks, url, why));
+        }
+        Err(e) => return Err(LakeError::store(url)(e)),
+    };
     let store_failed = Arc::new(AtomicBool::new(false));
     let flag = store_failed.clone();
     let read = progress.clone();
@@ -468,6 +520,20 @@ async fn land_one(
         "object read"
     );
     Ok((sinks, counts))
+}
+
+/// A claimed object that cannot be read as it was claimed: one quarantine row says why, so that
+/// its batch completes and the counts still reconcile.
+fn unreadable(mut sinks: Sinks, url: String, why: &str) -> (Sinks, ObjectCounts) {
+    tracing::warn!(object = %url, "{why}");
+    sinks.quarantine.rows.push("(object)", &url, 0, b"", why);
+    let counts = ObjectCounts {
+        object: url,
+        lines: 1,
+        quarantined: 1,
+        ..Default::default()
+    };
+    (sinks, counts)
 }
 
 /// What a failed parse of an object means: broken bytes (corrupt gzip, a truncated archive)
@@ -512,97 +578,4 @@ fn settle(
             Ok(())
         }
     }
-}
-
-/// What `meta.landed_objects` says about one landing object (its latest claim).
-struct Claim {
-    source: String,
-    size: u64,
-    e_tag: Option<String>,
-    batch: i64,
-}
-
-/// Every landing object claimed so far, by URI, and the batch numbers used.
-struct Claims {
-    objects: HashMap<String, Claim>,
-    last_batch: i64,
-}
-
-/// The objects claimed so far (of every source), with the size, ETag and batch they had.
-async fn landed_objects(run: &Run, ctx: &SessionContext) -> Result<Claims> {
-    let def = &META_LANDED_OBJECTS;
-    run.lake.register(ctx, def).await?;
-    let err = LakeError::query("reading meta.landed_objects");
-    let batches = ctx
-        .table(def.qualified_name())
-        .await
-        .and_then(|df| df.sort(vec![col("batch").sort(true, false)]))
-        .map_err(&err)?
-        .collect()
-        .await
-        .map_err(&err)?;
-    let mut claims = Claims {
-        objects: HashMap::new(),
-        last_batch: 0,
-    };
-    let bad = |e: datafusion::arrow::error::ArrowError| err(e.into());
-    for b in batches {
-        let (source, object, size, e_tag, batch) = (
-            text_column(&b, "source").map_err(bad)?,
-            text_column(&b, "object").map_err(bad)?,
-            int64_column(&b, "size").map_err(bad)?,
-            text_column(&b, "e_tag").map_err(bad)?,
-            int64_column(&b, "batch").map_err(bad)?,
-        );
-        for i in 0..b.num_rows() {
-            let claim = Claim {
-                source: source.value(i).to_string(),
-                size: size.value(i) as u64,
-                e_tag: (!e_tag.is_null(i)).then(|| e_tag.value(i).to_string()),
-                batch: batch.value(i),
-            };
-            claims.last_batch = claims.last_batch.max(claim.batch);
-            claims.objects.insert(object.value(i).to_string(), claim);
-        }
-    }
-    Ok(claims)
-}
-
-/// Claims `todo` as batch `batch` in `meta.landed_objects`, before any of its rows is written.
-async fn record_claim(
-    run: &Run,
-    ctx: &SessionContext,
-    source: &str,
-    batch: i64,
-    todo: &[ObjectMeta],
-    folder: &Location,
-) -> Result<Written> {
-    let def = &META_LANDED_OBJECTS;
-    let n = todo.len();
-    let col = |v: Vec<Option<String>>| Arc::new(StringArray::from(v)) as ArrayRef;
-    let ints = |v: Vec<i64>| Arc::new(Int64Array::from(v)) as ArrayRef;
-    let batch = RecordBatch::try_new(
-        def.arrow_schema(),
-        vec![
-            col(vec![Some(source.to_string()); n]),
-            col(todo
-                .iter()
-                .map(|m| Some(folder.object_url(&m.location)))
-                .collect()),
-            ints(todo.iter().map(|m| m.size as i64).collect()),
-            col(todo.iter().map(|m| m.e_tag.clone()).collect()),
-            ints(vec![batch; n]),
-            col(vec![Some(run.id.clone()); n]),
-            Arc::new(
-                TimestampMicrosecondArray::from(vec![run.started_micros(); n]).with_timezone("UTC"),
-            ),
-        ],
-    )
-    .map_err(|e| LakeError::query("meta.landed_objects")(e.into()))?;
-    let df = ctx
-        .read_batch(batch)
-        .map_err(LakeError::query("meta.landed_objects"))?;
-    run.lake
-        .write(ctx, def, df, WriteMode::Append, &run.commit())
-        .await
 }

@@ -10,6 +10,8 @@ use datafusion::logical_expr::cast;
 use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 use datafusion::scalar::ScalarValue;
 use lake_runtime::progress::{Progress, Unit};
+use lake_runtime::batches::{LaneMarks, Listed, mark};
+use lake_runtime::lake::register_provider;
 use lake_runtime::{
     Days, Input, LakeError, Month, Months, Part, Refresh, Result, Run, SILVER_TXN, Scope, Summary,
     Written, counts, register_view,
@@ -26,6 +28,14 @@ pub(crate) struct Target {
     pub scope: Scope,
     /// A part of a split (`--part`): its scope is its range; `empty` when it has no month.
     pub part: Option<(Part, bool)>,
+    /// The bronze batches a part reads: up to its split's plan's, whatever came since.
+    pub through: Option<i64>,
+}
+
+/// The registry's claims as the run found them when it started ([`lake_runtime::batches`]).
+pub(crate) struct Claims {
+    pub floor: i64,
+    pub listed: Vec<Listed>,
 }
 
 /// One source's run: its checked views and what was done to each table.
@@ -34,44 +44,75 @@ pub(crate) struct Engine<'a> {
     ctx: &'a SessionContext,
     scope: Scope,
     part: Option<(Part, bool)>,
-    /// The last split noted (`silver/_parts.json`), when this run may take the state of its
+    /// The last split planned (`silver/_splits/`), when this run may take the state of its
     /// parts' tables from their markers.
     split: Option<&'a Split>,
     source: &'static Source,
-    /// The checked views, planned over all of bronze.
+    /// The checked views, planned over the bronze batches up to `mark`.
     checked: Vec<(&'static Checked, DataFrame)>,
-    /// The newest bronze batch of the source.
-    high: i64,
+    /// The consumption mark: every bronze batch of the source up to it is complete, and the
+    /// run takes in those only.
+    mark: i64,
     /// The source's part of the run record (`details.<source>`).
     details: Map<String, Value>,
 }
 
 impl<'a> Engine<'a> {
-    /// Registers the source's input tables and plans its checked views; `None`
-    /// (with a message) when none of its bronze tables exists yet.
+    /// Registers the source's input tables, each as of one snapshot and narrowed to the bronze
+    /// batches up to the source's mark, and plans its checked views; `None` (with a message)
+    /// when none of its bronze tables exists yet.
     pub(crate) async fn open(
         run: &'a Run,
         ctx: &'a SessionContext,
         target: Target,
         split: Option<&'a Split>,
+        claims: &Claims,
         source: &'static Source,
         summary: &mut Summary,
     ) -> Result<Option<Engine<'a>>> {
-        let inputs = run.lake.register_inputs(ctx, source.inputs).await?;
-        let bronze = || source.inputs.iter().filter(|d| d.layer == Layer::Bronze);
-        let landed = |i: &&Input| bronze().any(|d| d.qualified_name() == i.name);
-        if inputs.iter().filter(landed).all(|i| i.version.is_none()) {
+        let mut pinned = Vec::new();
+        for def in source.inputs {
+            pinned.push((*def, run.lake.pin(ctx, def).await?));
+        }
+        let bronze = || pinned.iter().filter(|(d, _)| d.layer == Layer::Bronze);
+        if bronze().all(|(_, p)| p.version.is_none()) {
             tracing::info!("{} has no bronze tables yet: skipping it", source.name);
             return Ok(None);
         }
-        summary.inputs.extend(inputs);
-        let mut high = 0;
-        for def in bronze() {
+        summary.inputs.extend(pinned.iter().map(|(d, p)| Input {
+            name: d.qualified_name(),
+            version: p.version,
+        }));
+        let mut newest = 0;
+        for (def, _) in bronze() {
             let df = frame(ctx, &def.qualified_name()).await?;
-            let newest = df
+            let max_batch = df
                 .aggregate(vec![], vec![max(col("batch")).alias("newest")])
                 .map_err(LakeError::query(def.qualified_name()))?;
-            high = high.max(counts(newest, "newest bronze batch").await?.get("newest"));
+            newest = newest.max(counts(max_batch, "newest bronze batch").await?.get("newest"));
+        }
+        let tables = bronze().map(|(d, p)| (d.qualified_name(), p.table.clone()));
+        let mut marks = LaneMarks::new(tables.collect());
+        let found = mark(&claims.listed, source.name, &mut marks, claims.floor, newest).await?;
+        let through = target.through.map_or(found.through, |t| t.min(found.through));
+        let mut details = Map::new();
+        if let Some(held_back) = found.held_back.filter(|_| through == found.through) {
+            tracing::warn!(
+                "{}: {held_back}; this run takes in the batches up to {through} only",
+                source.name
+            );
+            details.insert("held_back_by".into(), held_back.to_json());
+        }
+        for (def, table) in &pinned {
+            if def.column("batch").is_some() {
+                let upto = col("batch").lt_eq(lit(through));
+                let narrowed = ctx
+                    .read_table(table.provider.clone())
+                    .and_then(|df| df.filter(upto))
+                    .map_err(LakeError::query(def.qualified_name()))?
+                    .into_view();
+                register_provider(ctx, def, narrowed)?;
+            }
         }
         for view in source.shared {
             register_view(ctx, view.name, view.plan(ctx).await?)?;
@@ -92,8 +133,8 @@ impl<'a> Engine<'a> {
             split,
             source,
             checked,
-            high,
-            details: Map::new(),
+            mark: through,
+            details,
         }))
     }
 
@@ -179,8 +220,8 @@ impl<'a> Engine<'a> {
             (Scope::Range(..), _) => Refresh::NotInScope,
             (Scope::Changed, kind) => match self.held(table).await? {
                 Held::Nothing => Refresh::Full,
-                Held::ByParts(held) if held >= self.high => Refresh::Consumed,
-                Held::Recorded(held) if held >= self.high => Refresh::UpToDate,
+                Held::ByParts(held) if held >= self.mark => Refresh::Consumed,
+                Held::Recorded(held) if held >= self.mark => Refresh::UpToDate,
                 Held::Recorded(held) | Held::ByParts(held) => match kind {
                     Kind::Monthly { new_rows } => {
                         let new = self.new_dates(new_rows, held, true).await?;
@@ -327,11 +368,11 @@ impl<'a> Engine<'a> {
         // part records its marker on the tables whose state the parts together make
         let mut commit = self.run.commit();
         if !matches!(self.scope, Scope::Range(..)) {
-            commit = commit.txn(SILVER_TXN, self.high);
+            commit = commit.txn(SILVER_TXN, self.mark);
         } else if let Some((part, _)) = self.part
             && matches!(table.kind, Kind::Monthly { .. } | Kind::Daily { .. })
         {
-            commit = commit.txn(part_txn(part), self.high);
+            commit = commit.txn(part_txn(part), self.mark);
         }
         let written = self
             .run
@@ -368,7 +409,7 @@ impl<'a> Engine<'a> {
         if let Some(after) = after {
             self.details.insert(
                 "bronze_batches".into(),
-                json!({"after": after, "through": self.high}),
+                json!({"after": after, "through": self.mark}),
             );
         }
         self.narrow_inputs(&consumed)?;
@@ -423,9 +464,9 @@ impl<'a> Engine<'a> {
         Ok(months)
     }
 
-    /// The newest bronze batch of the source.
-    pub(crate) fn high(&self) -> i64 {
-        self.high
+    /// The source's consumption mark.
+    pub(crate) fn mark(&self) -> i64 {
+        self.mark
     }
 
     /// Counts the records of the (narrowed) checked view `view` that `refresh` rebuilds:

@@ -25,28 +25,50 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::prelude::SessionContext;
-use lake_runtime::{Part, Result, Run, Scope, Summary, session};
+use lake_runtime::{Part, Registry, Result, Run, Scope, Summary, session};
 use serde_json::json;
 
-use engine::{Engine, Target};
-use parts::Split;
+use engine::{Claims, Engine, Target};
+use parts::{Plans, Split, part_txn};
+use source::Kind;
 
 pub async fn run(run: Arc<Run>, scope: Scope, part: Option<Part>) -> Result<Summary> {
     let ctx = session(&run.cfg);
     let mut summary = Summary::default();
+    // the bronze batches claimed when the run starts, and from there which are complete
+    let registry = Registry::of(&run.lake)?;
+    let floor = registry.floor().await?;
+    let claims = Claims {
+        floor,
+        listed: registry.since(floor).await?,
+    };
+    let plans = Plans::of(&run)?;
     let target = match part {
-        Some(part) => plan_part(&run, &ctx, part, &mut summary).await?,
-        None => Target { scope, part: None },
+        Some(part) => plan_part(&run, &ctx, &claims, &plans, part, &mut summary).await?,
+        None => Target {
+            scope,
+            part: None,
+            through: None,
+        },
     };
     summary.detail("scope", format!("{:?}", target.scope));
     // a run over all changes may take the state of month-partitioned tables from the parts
     let split = match target.scope {
-        Scope::Changed => parts::last_split(&run).await?,
+        Scope::Changed => plans.newest().await?.map(|(_, split)| split),
         _ => None,
     };
     let mut built = 0;
     for source in sources::SOURCES {
-        let engine = Engine::open(&run, &ctx, target, split.as_ref(), source, &mut summary).await?;
+        let engine = Engine::open(
+            &run,
+            &ctx,
+            target,
+            split.as_ref(),
+            &claims,
+            source,
+            &mut summary,
+        )
+        .await?;
         if let Some(engine) = engine {
             engine.build(&mut summary).await?;
             built += 1;
@@ -58,30 +80,37 @@ pub async fn run(run: Arc<Run>, scope: Scope, part: Option<Part>) -> Result<Summ
     Ok(summary)
 }
 
-/// Plans part `part` of a split: the months of every source's records, cut into ranges (the
-/// same cut in every part, from the same bronze); notes the split for the next plain run.
+/// The split part `part` belongs to: the newest plan of its N, unless this part already
+/// carried it out and bronze grew since (or there is none): then the next plan, written once
+/// for every part ([`parts`]). The part's target is its range of that plan.
 async fn plan_part(
     run: &Run,
     ctx: &SessionContext,
+    claims: &Claims,
+    plans: &Plans,
     part: Part,
     summary: &mut Summary,
 ) -> Result<Target> {
-    let mut months = BTreeMap::new();
-    let mut through_batch = 0;
-    let whole = Target {
-        scope: Scope::Full,
-        part: None,
-    };
-    for source in sources::SOURCES {
-        let mut scratch = Summary::default();
-        if let Some(engine) = Engine::open(run, ctx, whole, None, source, &mut scratch).await? {
-            for (month, n) in engine.month_counts().await? {
-                *months.entry(month).or_insert(0) += n;
-            }
-            through_batch = through_batch.max(engine.high());
+    let newest = plans.newest().await?;
+    let split = match newest {
+        Some((_, split)) if split.count == part.count && !carried_out(run, &split, part).await? => {
+            split
         }
-    }
-    let range = parts::split(&months, part);
+        newest => {
+            let (through, months) = months_now(run, ctx, claims).await?;
+            match newest {
+                Some((_, split)) if split.count == part.count && split.through_batch >= through => {
+                    split
+                }
+                newest => {
+                    let number = newest.map_or(1, |(n, _)| n + 1);
+                    let cut = Split::cut(&months, part.count, through);
+                    plans.create(number, cut).await?
+                }
+            }
+        }
+    };
+    let range = split.range(part);
     let day = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string());
     summary.detail(
         "part",
@@ -90,12 +119,12 @@ async fn plan_part(
             "from": range.and_then(|r| day(r.0)),
             "to": range.and_then(|r| day(r.1)),
             "empty": range.is_none(),
-            "months_in_split": months.len(),
+            "through_batch": split.through_batch,
         }),
     );
     tracing::info!(
-        "part {part} of {} months: {}",
-        months.len(),
+        "part {part} of the split through bronze batch {}: {}",
+        split.through_batch,
         match range {
             Some((from, to)) => format!(
                 "{} to {}",
@@ -105,14 +134,66 @@ async fn plan_part(
             None => "no month left for it".into(),
         }
     );
-    let split = Split {
-        count: part.count,
-        through_batch,
-    };
-    parts::note_split(run, &split).await?;
     let (from, to) = range.unwrap_or((None, None));
     Ok(Target {
         scope: Scope::Range(from, to),
         part: Some((part, range.is_none())),
+        through: Some(split.through_batch),
     })
+}
+
+/// Whether `part` carried `split` out: every table it rebuilds that exists records its marker
+/// at the split's batch.
+async fn carried_out(run: &Run, split: &Split, part: Part) -> Result<bool> {
+    let mut any = false;
+    for source in sources::SOURCES {
+        for table in source.tables {
+            if !matches!(table.kind, Kind::Monthly { .. } | Kind::Daily { .. }) {
+                continue;
+            }
+            if run.lake.table(table.def).await?.is_none() {
+                continue;
+            }
+            any = true;
+            let marker = run.lake.txn_version(table.def, &part_txn(part)).await?;
+            if marker != Some(split.through_batch) {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(any)
+}
+
+/// The bronze batch a new split reads up to (the lowest consumption mark of any source: every
+/// batch up to it is complete in every source), and the records up to it counted by month.
+async fn months_now(
+    run: &Run,
+    ctx: &SessionContext,
+    claims: &Claims,
+) -> Result<(i64, BTreeMap<lake_runtime::Month, u64>)> {
+    let whole = |through| Target {
+        scope: Scope::Full,
+        part: None,
+        through,
+    };
+    let mut through: Option<i64> = None;
+    for source in sources::SOURCES {
+        let mut scratch = Summary::default();
+        let engine = Engine::open(run, ctx, whole(None), None, claims, source, &mut scratch);
+        if let Some(engine) = engine.await? {
+            through = Some(through.map_or(engine.mark(), |t| t.min(engine.mark())));
+        }
+    }
+    let through = through.unwrap_or(0);
+    let mut months = BTreeMap::new();
+    for source in sources::SOURCES {
+        let mut scratch = Summary::default();
+        let engine = Engine::open(run, ctx, whole(Some(through)), None, claims, source, &mut scratch);
+        if let Some(engine) = engine.await? {
+            for (month, n) in engine.month_counts().await? {
+                *months.entry(month).or_insert(0) += n;
+            }
+        }
+    }
+    Ok((through, months))
 }

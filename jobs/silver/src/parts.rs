@@ -1,20 +1,26 @@
 //! Fan-out by month range: `silver --part i/N` rebuilds the i-th of N ranges of months, so
 //! that N runs (processes, pods, mapped tasks) rebuild the month-partitioned tables together.
 //!
-//! Every part plans the same split from bronze: the months its records fall in, with their
-//! counts, cut into N contiguous ranges of about equal rows (the first open at the start, the
-//! last at the end, so the parts cover every month there is or will be). A part is a backfill
-//! of its range that also records, in the same commit as each table's rows, the transaction
-//! `lake.silver.part.<i>.<N>` at the newest bronze batch it read. When the N markers of a table
-//! hold the same batch, the parts together rebuilt all of it from that batch: the next plain
-//! run takes that as the table's state, instead of rebuilding it. The split's N is noted in
-//! `<lake>/silver/_parts.json` for that run to find the markers.
+//! The parts of a split read the same data and cut it the same way because the split is
+//! planned once: the first part to start writes the plan `<lake>/silver/_splits/<n>.json` with
+//! an atomic create (the others read it), holding N, the bronze batch the parts read up to (the
+//! lowest consumption mark of any source then: every batch up to it is complete), and the N
+//! ranges, cut from the months of the records up to that batch into contiguous ranges of about
+//! equal rows (the first open at the start, the last at the end, so the parts cover every month
+//! there is or will be). A part that finds the newest plan of its N unfinished by itself (a
+//! retry after a crash) carries it out as it is; one that already carried it out, with bronze
+//! grown since, plans the next split. A part is a backfill of its range that also records, in
+//! the same commit as each table's rows, the transaction `lake.silver.part.<i>.<N>` at the
+//! plan's batch. When the N markers of a table hold the same batch, the parts together rebuilt
+//! all of it from that batch: the next plain run takes that as the table's state, instead of
+//! rebuilding it.
 
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
 use chrono::NaiveDate;
 use lake_runtime::{LakeError, Location, Month, Part, Result, Run};
-use object_store::ObjectStoreExt;
+use object_store::{ObjectStoreExt, PutMode, PutOptions};
 use serde::{Deserialize, Serialize};
 
 /// The transaction a part records on the tables it rebuilt.
@@ -58,43 +64,96 @@ pub(crate) fn split(counts: &BTreeMap<Month, u64>, part: Part) -> PartRange {
     }
 }
 
-/// What `<lake>/silver/_parts.json` says: the last split's count and newest bronze batch.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+/// A split's plan, `<lake>/silver/_splits/<n>.json`, written once by its first part.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct Split {
     pub count: u32,
+    /// The parts read the bronze batches up to this one.
     pub through_batch: i64,
+    /// The days of each part's range (`None`: the part has no month).
+    pub ranges: Vec<PartRange>,
 }
 
-fn split_file(run: &Run) -> Result<(Location, object_store::path::Path)> {
-    let silver = run.lake.root().child("silver")?;
-    let path = silver.file_path("_parts.json");
-    Ok((silver, path))
-}
-
-/// Notes the split a part belongs to (each part writes the same).
-pub(crate) async fn note_split(run: &Run, split: &Split) -> Result<()> {
-    let (silver, path) = split_file(run)?;
-    let body = serde_json::to_vec(split).unwrap_or_default();
-    silver
-        .store()
-        .put(&path, body.into())
-        .await
-        .map_err(LakeError::store(silver.object_url(&path)))?;
-    Ok(())
-}
-
-/// The last split noted, if any.
-pub(crate) async fn last_split(run: &Run) -> Result<Option<Split>> {
-    let (silver, path) = split_file(run)?;
-    let url = silver.object_url(&path);
-    match silver.store().get(&path).await {
-        Ok(got) => {
-            let bytes = got.bytes().await.map_err(LakeError::store(&url))?;
-            // an unreadable note only costs the next run a rebuild
-            Ok(serde_json::from_slice(&bytes).ok())
+impl Split {
+    /// Cuts the months (with their record counts) for `count` parts reading up to `through`.
+    pub(crate) fn cut(counts: &BTreeMap<Month, u64>, count: u32, through_batch: i64) -> Self {
+        Self {
+            count,
+            through_batch,
+            ranges: (0..count)
+                .map(|index| split(counts, Part { index, count }))
+                .collect(),
         }
-        Err(object_store::Error::NotFound { .. }) => Ok(None),
-        Err(e) => Err(LakeError::store(url)(e)),
+    }
+
+    /// The range of `part`.
+    pub(crate) fn range(&self, part: Part) -> PartRange {
+        self.ranges.get(part.index as usize).copied().flatten()
+    }
+}
+
+/// The lake's split plans.
+pub(crate) struct Plans {
+    folder: Location,
+}
+
+impl Plans {
+    pub(crate) fn of(run: &Run) -> Result<Self> {
+        Ok(Self {
+            folder: run.lake.root().child("silver")?.child("_splits")?,
+        })
+    }
+
+    /// The newest plan and its number, if any. A plan that cannot be read is an error: the
+    /// parts that read it might cut the months differently.
+    pub(crate) async fn newest(&self) -> Result<Option<(u64, Split)>> {
+        let listed = self.folder.list().await?;
+        let numbered = listed.iter().filter_map(|m| {
+            let name = self.folder.relative(&m.location);
+            let n = name.strip_suffix(".json")?.parse::<u64>().ok()?;
+            Some((n, m))
+        });
+        let Some((n, meta)) = numbered.max_by_key(|(n, _)| *n) else {
+            return Ok(None);
+        };
+        Ok(Some((n, self.read(&meta.location).await?)))
+    }
+
+    async fn read(&self, path: &object_store::path::Path) -> Result<Split> {
+        let url = self.folder.object_url(path);
+        let bytes = self
+            .folder
+            .store()
+            .get(path)
+            .await
+            .map_err(LakeError::store(&url))?
+            .bytes()
+            .await
+            .map_err(LakeError::store(&url))?;
+        serde_json::from_slice(&bytes).map_err(|e| LakeError::Config {
+            message: format!(
+                "{url} is not a split plan ({e}); silver wrote it and its parts read it: delete \
+                 it only when no part of its split runs, then run the parts again"
+            ),
+        })
+    }
+
+    /// Writes `plan` as plan number `n` unless another part wrote it first: the plan that
+    /// number holds.
+    pub(crate) async fn create(&self, n: u64, plan: Split) -> Result<Split> {
+        let path = self.folder.file_path(&format!("{n:08}.json"));
+        let body = Bytes::from(serde_json::to_vec(&plan).unwrap_or_default());
+        let create = PutOptions::from(PutMode::Create);
+        match self
+            .folder
+            .store()
+            .put_opts(&path, body.into(), create)
+            .await
+        {
+            Ok(_) => Ok(plan),
+            Err(object_store::Error::AlreadyExists { .. }) => self.read(&path).await,
+            Err(e) => Err(LakeError::store(self.folder.object_url(&path))(e)),
+        }
     }
 }
 

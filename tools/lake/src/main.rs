@@ -13,7 +13,7 @@ use datafusion::arrow::{csv, json, util::pretty};
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::prelude::SessionContext;
 use lake_runtime::config::parse_location;
-use lake_runtime::lease::{Hold, Lease};
+use lake_runtime::lease::Hold;
 use lake_runtime::maintenance::{self, Task};
 use lake_runtime::{
     ClusterArgs, Compute, EXIT_CODES_HELP, Lake, LakeArgs, LakeConfig, LakeError, Location,
@@ -224,15 +224,15 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Optimize(tables) => maintain(&lake, &tables, Task::Optimize).await,
-        Command::Checkpoint(tables) => maintain(&lake, &tables, Task::Checkpoint).await,
+        Command::Optimize(tables) => maintain(&cfg, &lake, &tables, Task::Optimize).await,
+        Command::Checkpoint(tables) => maintain(&cfg, &lake, &tables, Task::Checkpoint).await,
         Command::Vacuum {
             tables,
             retain_hours,
             dry_run,
         } => {
             let retain = Duration::from_secs(retain_hours.saturating_mul(3600));
-            maintain(&lake, &tables, Task::Vacuum { retain, dry_run }).await
+            maintain(&cfg, &lake, &tables, Task::Vacuum { retain, dry_run }).await
         }
         #[cfg(feature = "cluster")]
         Command::Cluster(process) => cluster(&cfg, process).await,
@@ -367,7 +367,7 @@ async fn write_output(
 
 /// Runs `task` on the chosen tables, layer by layer, each layer under the lease of the job
 /// that writes it; prints one JSON line per table.
-async fn maintain(lake: &Lake, tables: &Tables, task: Task) -> Result<()> {
+async fn maintain(cfg: &LakeConfig, lake: &Lake, tables: &Tables, task: Task) -> Result<()> {
     let named = |d: &TableDef, t: &str| t == d.qualified_name() || t == d.layer.as_str();
     if let Some(unknown) = tables
         .tables
@@ -381,7 +381,8 @@ async fn maintain(lake: &Lake, tables: &Tables, task: Task) -> Result<()> {
         .copied()
         .filter(|d| tables.tables.is_empty() || tables.tables.iter().any(|t| named(d, t)))
         .collect();
-    let run_id = format!("maintenance-{}", std::process::id());
+    // unique: in a container every process may be pid 1
+    let run_id = format!("maintenance-{}", lake_runtime::run::new_run_id(chrono::Utc::now()));
     for layer in [Layer::Bronze, Layer::Silver, Layer::Gold, Layer::Meta] {
         let defs: Vec<&&TableDef> = chosen.iter().filter(|d| d.layer == layer).collect();
         if defs.is_empty() {
@@ -390,7 +391,10 @@ async fn maintain(lake: &Lake, tables: &Tables, task: Task) -> Result<()> {
         // meta tables are appended to by every job, which Delta lets run beside maintenance
         let lease = match layer {
             Layer::Meta => None,
-            _ => Some(Lease::acquire(lake.root(), layer.as_str(), Hold::All, &run_id).await?),
+            _ => Some(
+                lake_runtime::hold_lease(lake, layer.as_str(), Hold::All, &run_id, cfg.lease_ttl)
+                    .await?,
+            ),
         };
         let result = async {
             for def in defs {
