@@ -49,15 +49,10 @@ fn two_bronze_runs_started_together_land_the_data_once() {
 fn a_held_lease_blocks_a_second_run_and_an_expired_one_is_taken_over() {
     let dir = TempDir::new("lease");
     let lake = dir.join("lake");
-    std::fs::create_dir_all(lake.join("_leases/gold")).expect("mkdir");
-    let lease = lake.join("_leases/gold/other-run.json");
-    let holder = |expires: &str| {
-        format!(
-            r#"{{"run_id":"other-run","pid":4242,"host":"elsewhere","expires_at":"{expires}"}}"#
-        )
-    };
     let args = local_args(&dir, &hand_landing());
-    std::fs::write(&lease, holder("2999-01-01T00:00:00Z")).expect("write");
+    let all = r#"{"kind":"all"}"#;
+    // live by the store's clock: written now, for an hour
+    let lease = write_lease(&lake, "gold", "other-run", all, ELSEWHERE, 3_600_000, None);
     let blocked = run("gold", dir.path(), &strs(&args), &[]);
     assert_eq!(blocked.code, 4, "{}", blocked.stderr);
     assert!(
@@ -65,38 +60,58 @@ fn a_held_lease_blocks_a_second_run_and_an_expired_one_is_taken_over() {
         "{}",
         blocked.stderr
     );
-    std::fs::write(&lease, holder("2000-01-01T00:00:00Z")).expect("write");
+    // expired by the store's clock: written long ago, whatever the holder's own clock said
+    write_lease(
+        &lake,
+        "gold",
+        "other-run",
+        all,
+        ELSEWHERE,
+        3_600_000,
+        Some("2000-01-01"),
+    );
     let took_over = run("gold", dir.path(), &strs(&args), &[]).ok();
     assert!(
         took_over.stderr.contains("taking over the lease"),
         "{}",
         took_over.stderr
     );
-    assert!(!lease.exists(), "removed by the run that took over");
+    assert!(
+        took_over
+            .stderr
+            .contains("fenced off the commits of other-run"),
+        "the dead run's commits are refused from now on: {}",
+        took_over.stderr
+    );
+    assert!(
+        !lease.exists(),
+        "its old version is gone; its folder says it was fenced"
+    );
+    let leases = std::fs::read_dir(lake.join("_leases/gold")).expect("leases");
+    let names: Vec<String> = leases
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(
-        std::fs::read_dir(lake.join("_leases/gold"))
-            .expect("leases")
-            .count(),
-        0,
-        "released at the end of the run"
+        names.iter().filter(|n| !n.starts_with('_')).count(),
+        1,
+        "the taken-over run's folder stays a while, marked fenced; this run released its own: {names:?}"
     );
 
-    // a holder on this host whose process is gone (a killed run) is taken over at once
+    // a holder of this machine whose process is gone (a killed run) is taken over at once
     let mut gone = Command::new("true").spawn().expect("spawn");
     let _ = gone.wait();
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default();
-    std::fs::write(
-        &lease,
-        format!(
-            r#"{{"run_id":"killed-run","pid":{},"host":"{host}","expires_at":"2999-01-01T00:00:00Z"}}"#,
-            gone.id()
-        ),
-    )
-    .expect("write");
+    let holder = format!(
+        r#"{{"host":"here","pid":{},"boot_id":"{}","pid_ns":"{}","started":1}}"#,
+        gone.id(),
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .expect("boot id")
+            .trim(),
+        std::fs::read_link("/proc/self/ns/pid")
+            .expect("pid namespace")
+            .display()
+    );
+    write_lease(&lake, "gold", "killed-run", all, &holder, 3_600_000, None);
     let retried = run("gold", dir.path(), &strs(&args), &[]);
     assert_eq!(retried.code, 0, "{}", retried.stderr);
     assert!(
@@ -104,4 +119,18 @@ fn a_held_lease_blocks_a_second_run_and_an_expired_one_is_taken_over() {
         "{}",
         retried.stderr
     );
+
+    // the same pid and boot in another pid namespace (another container) is not judged gone
+    let other_ns = holder.replace("pid:[", "pid:[9");
+    write_lease(
+        &lake,
+        "gold",
+        "other-container",
+        all,
+        &other_ns,
+        3_600_000,
+        None,
+    );
+    let blocked = run("gold", dir.path(), &strs(&args), &[]);
+    assert_eq!(blocked.code, 4, "{}", blocked.stderr);
 }

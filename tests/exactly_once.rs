@@ -50,12 +50,31 @@ fn lastfm_landing(dir: &TempDir, files: u32, rows: u32) -> std::path::PathBuf {
 
 /// `silver.lastfm_listens` of one clean bronze and silver run over `landing`.
 fn clean_listens(landing: &std::path::Path) -> u64 {
+    clean(landing, "silver.lastfm_listens")
+}
+
+/// The rows of `table` after one clean bronze and silver run over `landing`.
+fn clean(landing: &std::path::Path, table: &str) -> u64 {
     let dir = TempDir::new("clean");
     let (lake, args) = lake_of(&dir, landing);
     run("bronze", dir.path(), &strs(&args), &[]).ok();
     run("silver", dir.path(), &strs(&args), &[]).ok();
-    count(&lake, "silver.lastfm_listens")
+    count(&lake, table)
 }
+
+/// A `lake.toml` in the jobs' working directory that gives leases a 3 s TTL.
+fn short_leases(dir: &TempDir) {
+    std::fs::write(dir.join("lake.toml"), "lease_ttl_secs = 3\n").expect("lake.toml");
+}
+
+/// Past a 3 s lease by the store's clock (its timestamps are allowed 2 s of slack).
+const PAST_THE_LEASE: std::time::Duration = std::time::Duration::from_secs(7);
+
+/// Plays the hand fixture's landing has no copy of: a later delivery, with a line silver
+/// rejects.
+const LATER_PLAYS: &str = "user_000001\t2009-05-01T10:00:00Z\t\tLate Artist\t\tLate Song\n\
+user_000002\t2009-05-02T11:00:00Z\t\tLate Artist\t\tLate Song 2\n\
+user_000001\tnot-a-time\t\tX\t\tY\n";
 
 #[test]
 fn a_batch_whose_tables_committed_one_by_one_reaches_silver_whatever_ran_in_between() {
@@ -113,10 +132,225 @@ fn a_shards_batch_finished_by_its_own_retry_after_silver_ran_reaches_silver() {
     let args = strs(&args);
     let shard = |i: &'static str| [&args[..], &["--shard", i]].concat();
     // shard 0 dies between its tables; shard 1 lands a later batch; silver runs in between
-    crash("bronze", &dir, &shard("0/2"), "committed:bronze.lastfm_profiles");
+    crash(
+        "bronze",
+        &dir,
+        &shard("0/2"),
+        "committed:bronze.lastfm_profiles",
+    );
     run("bronze", dir.path(), &shard("1/2"), &[]).ok();
     run("silver", dir.path(), &args, &[]).ok();
     run("bronze", dir.path(), &shard("0/2"), &[]).ok();
     run("silver", dir.path(), &args, &[]).ok();
     assert_eq!(count(&lake, "silver.lastfm_listens"), want);
+}
+
+#[test]
+fn a_bronze_run_that_stalled_past_its_lease_cannot_land_its_batch_after_another_finished_it() {
+    let dir = TempDir::new("stalled-bronze");
+    short_leases(&dir);
+    let landing = lastfm_landing(&dir, 2, 3000);
+    let want = clean(&landing, "bronze.lastfm_plays");
+    let (lake, args) = lake_of(&dir, &landing);
+    let args = strs(&args);
+    // a run stops (a pause, a migrated VM) with its batch claimed, about to commit its plays
+    let stalled = pause_at(
+        "bronze",
+        dir.path(),
+        &args,
+        &[],
+        "committing:bronze.lastfm_plays",
+    );
+    std::thread::sleep(PAST_THE_LEASE);
+    let took_over = run("bronze", dir.path(), &args, &[]).ok();
+    assert!(
+        took_over.stderr.contains("taking over the lease")
+            && took_over.stdout.contains("batches_finished"),
+        "the next run took over and finished the batch: {}",
+        took_over.stderr
+    );
+    // the stalled run wakes up: it must not land the batch a second time
+    let woke = stalled.resume();
+    assert_eq!(woke.code, 4, "{}", woke.stderr);
+    assert!(woke.stderr.contains("lease"), "{}", woke.stderr);
+    assert_eq!(count(&lake, "bronze.lastfm_plays"), want, "every line once");
+}
+
+#[test]
+fn a_silver_run_that_stalled_past_its_lease_cannot_append_rejects_another_run_appended() {
+    let dir = TempDir::new("stalled-silver");
+    short_leases(&dir);
+    let landing = hand_landing_copy(&dir);
+    let (lake, args) = lake_of(&dir, &landing);
+    let args = strs(&args);
+    run("bronze", dir.path(), &args, &[]).ok();
+    run("silver", dir.path(), &args, &[]).ok();
+    std::fs::write(landing.join("lastfm/later.tsv"), LATER_PLAYS).expect("deliver");
+    run("bronze", dir.path(), &args, &[]).ok();
+    let want = count(&lake, "silver.lastfm_quarantine") + 1;
+    // the run has replaced the months and stops before appending the new batch's rejects
+    let stalled = pause_at(
+        "silver",
+        dir.path(),
+        &args,
+        &[],
+        "committing:silver.lastfm_quarantine",
+    );
+    std::thread::sleep(PAST_THE_LEASE);
+    let took_over = run("silver", dir.path(), &args, &[]).ok();
+    assert!(
+        took_over.stderr.contains("taking over the lease"),
+        "{}",
+        took_over.stderr
+    );
+    let woke = stalled.resume();
+    assert_eq!(woke.code, 4, "{}", woke.stderr);
+    assert_eq!(
+        count(&lake, "silver.lastfm_quarantine"),
+        want,
+        "the new reject once"
+    );
+}
+
+#[test]
+fn an_object_changed_after_its_claim_is_never_landed_under_the_claimed_identity() {
+    let dir = TempDir::new("changed");
+    let landing = lastfm_landing(&dir, 1, 2000);
+    let (lake, args) = lake_of(&dir, &landing);
+    let args = strs(&args);
+    // bronze stops right after claiming the plays at their ETag
+    let stalled = pause_at(
+        "bronze",
+        dir.path(),
+        &args,
+        &[],
+        "committed:meta.landed_objects",
+    );
+    // the object is replaced by another delivery under the same name
+    let other = dir.join("other");
+    lake_gen(
+        "lastfm",
+        &other,
+        &["--rows", "1500", "--users", "20", "--seed", "77"],
+    );
+    std::fs::copy(other.join(PLAYS), landing.join("lastfm/plays-0.tsv")).expect("replace");
+    let first = stalled.resume().ok();
+    assert!(
+        first.stderr.contains("changed after it was claimed"),
+        "{}",
+        first.stderr
+    );
+    // the next run lands the new version as such
+    let second = run("bronze", dir.path(), &args, &[]).ok();
+    assert_eq!(
+        second
+            .source_detail("lastfm", "objects_changed")
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "{}",
+        second.stdout
+    );
+    let want = clean(&landing, "bronze.lastfm_plays");
+    assert_eq!(
+        count(&lake, "bronze.lastfm_plays"),
+        want,
+        "the new version once, nothing of the claimed one"
+    );
+    let want = clean(&landing, "silver.lastfm_listens");
+    run("silver", dir.path(), &args, &[]).ok();
+    assert_eq!(count(&lake, "silver.lastfm_listens"), want);
+}
+
+#[test]
+fn parts_started_on_either_side_of_a_delivery_cut_one_plan_and_the_lake_is_whole() {
+    let dir = TempDir::new("plan");
+    let landing = lastfm_landing(&dir, 1, 4000);
+    let (lake, args) = lake_of(&dir, &landing);
+    let args = strs(&args);
+    let part = |i: &'static str| [&args[..], &["--part", i]].concat();
+    run("bronze", dir.path(), &args, &[]).ok();
+    let first = run("silver", dir.path(), &part("0/2"), &[]).ok();
+    // a delivery lands between the parts' starts
+    let later = dir.join("later");
+    lake_gen(
+        "lastfm",
+        &later,
+        &[
+            "--rows",
+            "2000",
+            "--users",
+            "20",
+            "--seed",
+            "8",
+            "--start",
+            "2010-01-01",
+        ],
+    );
+    std::fs::copy(later.join(PLAYS), landing.join("lastfm/plays-later.tsv")).expect("deliver");
+    run("bronze", dir.path(), &args, &[]).ok();
+    let second = run("silver", dir.path(), &part("1/2"), &[]).ok();
+    let (a, b) = (first.detail("part"), second.detail("part"));
+    assert_eq!(
+        a["through_batch"], b["through_batch"],
+        "both parts read what the plan pinned: {a} {b}"
+    );
+    let (a_to, b_from) = (a["to"].as_str(), b["from"].as_str());
+    assert!(
+        a_to.zip(b_from).is_some_and(|(t, f)| t < f),
+        "the plan's ranges follow each other: {a} {b}"
+    );
+    let rest = run("silver", dir.path(), &args, &[]).ok();
+    assert!(
+        rest.detail("silver.lastfm_listens refresh")
+            .as_str()
+            .is_some_and(|r| r.starts_with("months replaced")),
+        "the parts' state, then the new batch: {}",
+        rest.stdout
+    );
+    assert_eq!(
+        count(&lake, "silver.lastfm_listens"),
+        clean_listens(&landing)
+    );
+}
+
+#[test]
+fn a_maintenance_run_has_a_lease_of_its_own_even_where_every_process_is_pid_1() {
+    let dir = TempDir::new("maintenance");
+    let landing = hand_landing_copy(&dir);
+    let (lake, args) = lake_of(&dir, &landing);
+    let args = strs(&args);
+    run("bronze", dir.path(), &args, &[]).ok();
+    run("silver", dir.path(), &args, &[]).ok();
+    // another container's maintenance, pid 1 there as here in a container
+    let held = write_lease(
+        std::path::Path::new(&lake),
+        "silver",
+        "maintenance-1",
+        r#"{"kind":"all"}"#,
+        r#"{"host":"lake-maintenance-7d9f","pid":1,"boot_id":"another-node"}"#,
+        3_600_000,
+        None,
+    );
+    let blocked = run(
+        "lake",
+        dir.path(),
+        &["--lake", &lake, "optimize", "silver"],
+        &[],
+    );
+    assert_eq!(blocked.code, 4, "{}", blocked.stderr);
+    assert!(
+        blocked.stderr.contains("maintenance-1"),
+        "{}",
+        blocked.stderr
+    );
+    assert!(held.exists(), "the other run's lease is untouched");
+    std::fs::remove_dir_all(held.parent().expect("its folder")).expect("release");
+    let ran = run(
+        "lake",
+        dir.path(),
+        &["--lake", &lake, "optimize", "silver"],
+        &[],
+    );
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
 }

@@ -195,14 +195,15 @@ fn overlapping_ranges_never_write_together_and_disjoint_ones_do() {
     let args = local_args(&dir, &landing);
     run("bronze", dir.path(), &strs(&args), &[]).ok();
     // a run holding 2007-01..2007-06 (a live holder on another host)
-    let held = dir.join("lake/_leases/silver");
-    std::fs::create_dir_all(&held).expect("mkdir");
-    std::fs::write(
-        held.join("holder.json"),
-        r#"{"run_id":"range-run","pid":4242,"host":"elsewhere","expires_at":"2999-01-01T00:00:00Z",
-            "hold":{"kind":"days","from":"2007-01-01","to":"2007-06-30"}}"#,
-    )
-    .expect("lease");
+    let holder = write_lease(
+        &dir.join("lake"),
+        "silver",
+        "range-run",
+        r#"{"kind":"days","from":"2007-01-01","to":"2007-06-30"}"#,
+        ELSEWHERE,
+        3_600_000,
+        None,
+    );
     let range = |from: &str, to: &str| {
         let mut a = strs(&args);
         a.extend(["--from", from, "--to", to]);
@@ -229,7 +230,7 @@ fn overlapping_ranges_never_write_together_and_disjoint_ones_do() {
         part.code, 4,
         "a part is not a declared range: it excludes range runs"
     );
-    std::fs::remove_file(held.join("holder.json")).expect("release");
+    std::fs::remove_file(holder).expect("release");
 
     // two overlapping runs started together: never both at work at the same time
     for _ in 0..3 {

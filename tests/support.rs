@@ -740,3 +740,125 @@ pub fn has_script() -> bool {
 pub fn pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     env.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
+
+/// Writes a lease of `job` held by run `run_id` into the local lake `lake` as a run of another
+/// process would (`hold` and `holder` as JSON; the lease lives `ttl_ms` from the file's time),
+/// its file's time set to `at` (`touch -d`) when given. Returns the lease file.
+pub fn write_lease(
+    lake: &Path,
+    job: &str,
+    run_id: &str,
+    hold: &str,
+    holder: &str,
+    ttl_ms: u64,
+    at: Option<&str>,
+) -> PathBuf {
+    let folder = lake.join("_leases").join(job).join(run_id);
+    std::fs::create_dir_all(&folder).expect("lease folder");
+    let file = folder.join("000001.json");
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{"run_id":"{run_id}","hold":{hold},"ttl_ms":{ttl_ms},"holder":{holder},"epoch":1,"state":{{"kind":"held"}},"nonce":"x"}}"#
+        ),
+    )
+    .expect("write lease");
+    if let Some(at) = at {
+        let touched = Command::new("touch")
+            .args(["-d", at, &file.display().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(touched, "touch -d {at}");
+    }
+    file
+}
+
+/// A lease holder on another machine.
+pub const ELSEWHERE: &str = r#"{"host":"elsewhere","pid":4242,"boot_id":"another-machine"}"#;
+
+/// A job stopped at a fault point (`LAKE_TEST_FAULT=pause:<point>`) with SIGSTOP, as a long
+/// pause stops a process (a GC, a VM migration), to be resumed later.
+pub struct Paused {
+    child: std::process::Child,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+/// Starts `job` (see [`spawn`]) and waits until it stopped at `point`; fails the test when it
+/// ends first.
+pub fn pause_at(job: &str, cwd: &Path, args: &[&str], env: &[(&str, &str)], point: &str) -> Paused {
+    use std::io::BufRead;
+    let fault = format!("pause:{point}");
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .copied()
+        .chain([("LAKE_TEST_FAULT", fault.as_str())])
+        .collect();
+    let mut child = spawn(job, cwd, args, &env);
+    let stderr = child.stderr.take().expect("stderr");
+    let (paused, reached) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut seen = String::new();
+        for line in std::io::BufReader::new(stderr).lines() {
+            let line = line.unwrap_or_default();
+            if line.contains("pausing here") {
+                let _ = paused.send(());
+            }
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        seen
+    });
+    if reached
+        .recv_timeout(std::time::Duration::from_secs(300))
+        .is_err()
+    {
+        let _ = child.kill();
+        let seen = reader.join().unwrap_or_default();
+        panic!("{job} never reached {point}:\n{seen}");
+    }
+    // the process stops itself right after saying so
+    wait_until_stopped(child.id());
+    Paused {
+        child,
+        stderr: reader,
+    }
+}
+
+/// Waits until process `pid` is stopped (state `T` in `/proc/<pid>/stat`).
+fn wait_until_stopped(pid: u32) {
+    for _ in 0..200 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next());
+        if matches!(state, Some("T") | Some("t")) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("process {pid} did not stop");
+}
+
+impl Paused {
+    /// Resumes the job with SIGCONT and collects what it left behind when it ends.
+    pub fn resume(self) -> Ran {
+        let resumed = Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(resumed, "SIGCONT");
+        let out = self.child.wait_with_output().expect("wait for job binary");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let record = stdout
+            .lines()
+            .last()
+            .and_then(|l| serde_json::from_str(l).ok())
+            .unwrap_or(serde_json::Value::Null);
+        Ran {
+            code: out.status.code().unwrap_or(-1),
+            stdout,
+            stderr: self.stderr.join().unwrap_or_default(),
+            record,
+        }
+    }
+}

@@ -56,7 +56,11 @@ pub struct Claim {
 #[derive(Debug, Clone)]
 pub enum Listed {
     Claim(Claim),
-    Unreadable { batch: i64, url: String, why: String },
+    Unreadable {
+        batch: i64,
+        url: String,
+        why: String,
+    },
 }
 
 impl Listed {
@@ -243,7 +247,11 @@ pub enum HeldBack {
     /// A claimed batch some tables do not hold yet.
     Incomplete { claim: Claim, lacking: Vec<String> },
     /// A claim that cannot be read.
-    Unreadable { batch: i64, url: String, why: String },
+    Unreadable {
+        batch: i64,
+        url: String,
+        why: String,
+    },
 }
 
 impl HeldBack {

@@ -26,8 +26,9 @@ pub const LAKE_SCHEDULER: &str = "LAKE_SCHEDULER";
 /// each named table runs once more beforehand under EXPLAIN ANALYZE, and its plan is logged
 /// with each operator's rows, time and memory.
 pub const LAKE_EXPLAIN_ANALYZE: &str = "LAKE_EXPLAIN_ANALYZE";
-/// A hook for tests only: the named point (`committed:<table>`, `bronze.reading`) aborts the
-/// process there, as SIGKILL would (see [`crate::fault`]).
+/// A hook for tests only: the named point (`committed:<table>`, `committing:<table>`,
+/// `bronze.reading`, `bronze.batch_taken`) aborts the process there, as SIGKILL would;
+/// `pause:<point>` stops it there until it gets SIGCONT (see [`crate::fault`]).
 pub const LAKE_TEST_FAULT: &str = "LAKE_TEST_FAULT";
 /// object_store's setting for an atomic create-if-absent on S3. When unset, the jobs use S3
 /// conditional writes (`multipart`), which Delta commits need and AWS S3 supports; set it to

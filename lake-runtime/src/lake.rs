@@ -85,6 +85,19 @@ impl Lake {
         })
     }
 
+    /// A lake at `root` with the default Parquet settings (tests give it a store of their own).
+    #[cfg(test)]
+    pub(crate) fn over(root: Location) -> Self {
+        let guard = Arc::new(Guard::default());
+        let fenced = guard.clone();
+        Self {
+            root: root.wrapped(|store| Arc::new(Guarded::new(store, fenced))),
+            guard,
+            parquet: WriterProperties::builder().build(),
+            snapshot_scans: false,
+        }
+    }
+
     /// The lake for a session whose queries run on a cluster: every table is read as the
     /// Parquet files of its version ([`crate::cluster::SnapshotTable`]).
     #[cfg(feature = "cluster")]

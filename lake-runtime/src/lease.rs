@@ -121,9 +121,13 @@ impl std::fmt::Display for Hold {
 enum State {
     Held,
     /// Run `by` took it over; the holder's commits are not yet fenced off in every table.
-    Dead { by: String },
+    Dead {
+        by: String,
+    },
     /// Run `by` fenced the holder off in every table of the job.
-    Fenced { by: String },
+    Fenced {
+        by: String,
+    },
 }
 
 /// One version of a lease: `<lake>/_leases/<job>/<run id>/<seq>.json`.
@@ -153,7 +157,8 @@ impl Version {
 pub struct Dead {
     pub run_id: String,
     pub hold: Hold,
-    seq: u64,
+    /// The version that says it is dead.
+    pub(crate) seq: u64,
 }
 
 /// The leases of one job: `<lake>/_leases/<job>/`.
@@ -277,9 +282,15 @@ impl Leases {
         }
     }
 
-    /// Deletes every version of `run_id`'s lease.
+    /// Deletes every version of `run_id`'s lease (and, on a local lake, its folder).
     async fn remove(&self, run_id: &str) {
         self.prune(run_id, u64::MAX).await;
+        if let Ok(folder) = self.folder.child(run_id)
+            && folder.is_local()
+            && let Ok(dir) = folder.url().to_file_path()
+        {
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 
     /// Takes the next number of the job's epoch counter: one more than the highest taken,
@@ -329,6 +340,16 @@ pub struct Health {
 }
 
 impl Health {
+    /// A lease of `ttl` at `url`, last written at `renewed`.
+    pub(crate) fn new(url: String, ttl: Duration, renewed: Instant) -> Self {
+        Self {
+            url,
+            ttl,
+            renewed: Mutex::new(renewed),
+            lost: AtomicBool::new(false),
+        }
+    }
+
     /// Why this run must not commit any more, if it must not.
     pub fn problem(&self) -> Option<String> {
         let ttl = self.ttl.as_secs_f64();
@@ -435,12 +456,7 @@ impl Lease {
         }
         leases.prune(run_id, seq).await;
         let url = leases.url(&leases.path(run_id, seq)?);
-        let health = Arc::new(Health {
-            url: url.clone(),
-            ttl,
-            renewed: Mutex::new(renewed),
-            lost: AtomicBool::new(false),
-        });
+        let health = Arc::new(Health::new(url.clone(), ttl, renewed));
         let seq = Arc::new(AtomicU64::new(seq));
         let renewal = Renewal {
             leases: leases.clone(),
@@ -550,7 +566,16 @@ async fn look(leases: &Leases, run_id: &str, hold: Hold) -> Result<Look> {
         let version = match leases.read(&other.meta.location).await? {
             Ok(v) => v,
             // released meanwhile
-            Err(_) if leases.folder.store().head(&other.meta.location).await.is_err() => continue,
+            Err(_)
+                if leases
+                    .folder
+                    .store()
+                    .head(&other.meta.location)
+                    .await
+                    .is_err() =>
+            {
+                continue;
+            }
             Err(why) => return Ok(Look::Busy(unreadable(leases, &other.meta.location, &why))),
         };
         match &version.state {
@@ -750,7 +775,13 @@ mod tests {
         let root = local(&dir);
         let a = Lease::acquire(&root, "silver", Hold::All, "run-a", TTL).await;
         let a = a.unwrap_or_else(|e| panic!("{e}"));
-        let b = Lease::acquire(&root, "silver", days(Some("2009-01-01"), None), "run-b", TTL);
+        let b = Lease::acquire(
+            &root,
+            "silver",
+            days(Some("2009-01-01"), None),
+            "run-b",
+            TTL,
+        );
         match b.await {
             Err(LakeError::Busy { message }) => assert!(message.contains("run-a"), "{message}"),
             other => panic!("a second run proceeded: {other:?}"),

@@ -221,7 +221,8 @@ pub fn written_by(job: &str) -> Vec<&'static TableDef> {
         .iter()
         .copied()
         .filter(|d| {
-            let claims = job == "bronze" && d.qualified_name() == META_LANDED_OBJECTS.qualified_name();
+            let claims =
+                job == "bronze" && d.qualified_name() == META_LANDED_OBJECTS.qualified_name();
             (Some(d.layer) == layer && d.layer != Layer::Meta) || claims
         })
         .collect()
@@ -234,7 +235,12 @@ const DEBUG_BUILD_ROWS: u64 = 1_000_000;
 
 /// Ends a run: the run record (appended to `meta.runs`, printed as the last stdout line), the
 /// one-line summary on stderr, and the exit code.
-async fn finish(run: &Run, version: &'static str, hold: Hold, outcome: Result<Summary>) -> ExitCode {
+async fn finish(
+    run: &Run,
+    version: &'static str,
+    hold: Hold,
+    outcome: Result<Summary>,
+) -> ExitCode {
     let seconds = run.started.elapsed().as_secs_f64();
     let empty = Summary::default();
     let (summary, error, exit) = match &outcome {
@@ -347,9 +353,10 @@ async fn append_run_record(
     let df = ctx
         .read_batch(batch)
         .map_err(LakeError::query("run record"))?;
-    let commit = Commit::new(&run.id)
-        .unfenced()
-        .txn(format!("lake.runs.{}.{}", run.job, hold.key()), run.started_micros());
+    let commit = Commit::new(&run.id).unfenced().txn(
+        format!("lake.runs.{}.{}", run.job, hold.key()),
+        run.started_micros(),
+    );
     run.lake
         .write(&ctx, def, df, WriteMode::Append, &commit)
         .await?;

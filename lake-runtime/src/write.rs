@@ -14,8 +14,8 @@ use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::{DataFrame, SessionContext, ident};
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Transaction};
-use deltalake::protocol::DeltaOperation;
 use deltalake::operations::write::SchemaMode;
+use deltalake::protocol::DeltaOperation;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableError};
 use futures::StreamExt;
@@ -118,7 +118,14 @@ impl Stamp {
             ("lake.run_id".to_string(), serde_json::json!(commit.run_id)),
             (COMMIT_TOKEN.to_string(), serde_json::json!(self.token)),
         ];
-        let fence = self.fence.iter().map(|f| Transaction::new(&f.app_id, f.epoch));
+        let fence = self
+            .fence
+            .iter()
+            .map(|f| Transaction::new(&f.app_id, f.epoch));
+        // a commit that sets no transaction of its own gets one: a retry of it after a lost
+        // answer then conflicts with itself instead of landing twice
+        let own = (commit.txns.is_empty() && self.fence.is_none())
+            .then(|| Transaction::new(format!("lake.writer.{}", commit.run_id), 0));
         CommitProperties::default()
             .with_metadata(ids.into_iter().chain(metadata))
             .with_application_transactions(
@@ -127,6 +134,7 @@ impl Stamp {
                     .iter()
                     .map(|(app, v)| Transaction::new(app, *v))
                     .chain(fence)
+                    .chain(own)
                     .collect(),
             )
     }
@@ -159,6 +167,7 @@ impl Lake {
             return self.write_from_cluster(def, df, mode, commit).await;
         }
         let name = def.qualified_name();
+        crate::fault::point(&format!("committing:{name}"));
         let table = self.table_or_create(def).await?;
         let stamp = Stamp {
             token: uuid::Uuid::new_v4().simple().to_string(),
@@ -167,7 +176,6 @@ impl Lake {
         if let Some(fence) = &stamp.fence {
             check_fence(fence, &name, &table).await?;
         }
-        crate::fault::point(&format!("committing:{name}"));
         let base = table.version();
         let df = conform(df, def)?;
         explain_analyze(&name, &df).await;
@@ -581,4 +589,274 @@ pub fn conform(df: DataFrame, def: &TableDef) -> Result<DataFrame> {
     });
     df.select(exprs.collect::<Vec<_>>())
         .map_err(LakeError::query(def.qualified_name()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    use async_trait::async_trait;
+    use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
+    use futures::stream::BoxStream;
+    use lake_schema::META_LANDED_OBJECTS;
+    use object_store::path::Path;
+    use object_store::{
+        CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+        PutMultipartOptions, PutOptions, PutPayload, PutResult,
+    };
+
+    use super::*;
+    use crate::lease::{Health, Hold};
+    use crate::store::Location;
+
+    /// A store that loses the answer to the first commit after a table's creation: the commit
+    /// lands, and the writer hears what a retry of the same request hears, that it exists.
+    #[derive(Debug)]
+    struct LosesAnAnswer {
+        inner: object_store::local::LocalFileSystem,
+        lost: AtomicBool,
+    }
+
+    impl std::fmt::Display for LosesAnAnswer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "LosesAnAnswer")
+        }
+    }
+
+    #[async_trait]
+    impl ObjectStore for LosesAnAnswer {
+        async fn put_opts(
+            &self,
+            location: &Path,
+            payload: PutPayload,
+            opts: PutOptions,
+        ) -> object_store::Result<PutResult> {
+            let path = location.as_ref();
+            let commit = path.contains("_delta_log/") && path.ends_with(".json");
+            let creation = path.ends_with("00000000000000000000.json");
+            let put = self.inner.put_opts(location, payload, opts).await?;
+            if commit && !creation && !self.lost.swap(true, Ordering::SeqCst) {
+                return Err(object_store::Error::AlreadyExists {
+                    path: path.to_string(),
+                    source: "the answer to the first attempt was lost".into(),
+                });
+            }
+            Ok(put)
+        }
+
+        async fn put_multipart_opts(
+            &self,
+            location: &Path,
+            opts: PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn MultipartUpload>> {
+            self.inner.put_multipart_opts(location, opts).await
+        }
+
+        async fn get_opts(
+            &self,
+            location: &Path,
+            options: GetOptions,
+        ) -> object_store::Result<GetResult> {
+            self.inner.get_opts(location, options).await
+        }
+
+        fn delete_stream(
+            &self,
+            locations: BoxStream<'static, object_store::Result<Path>>,
+        ) -> BoxStream<'static, object_store::Result<Path>> {
+            self.inner.delete_stream(locations)
+        }
+
+        fn list(
+            &self,
+            prefix: Option<&Path>,
+        ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+            self.inner.list(prefix)
+        }
+
+        async fn list_with_delimiter(
+            &self,
+            prefix: Option<&Path>,
+        ) -> object_store::Result<ListResult> {
+            self.inner.list_with_delimiter(prefix).await
+        }
+
+        async fn copy_opts(
+            &self,
+            from: &Path,
+            to: &Path,
+            options: CopyOptions,
+        ) -> object_store::Result<()> {
+            self.inner.copy_opts(from, to, options).await
+        }
+    }
+
+    fn temp(tag: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "lake-write-{tag}-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        dir
+    }
+
+    /// The jobs' session (deltalake's planner included).
+    fn session() -> SessionContext {
+        let cfg = crate::LakeConfig::resolve(&crate::LakeArgs::default());
+        crate::session(&cfg.unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    fn lake_over(dir: &std::path::Path, store: Arc<dyn ObjectStore>) -> Lake {
+        let url = url::Url::from_directory_path(dir).unwrap_or_else(|()| panic!("a path"));
+        Lake::over(Location::with_store(url, store).unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    /// `n` claims as rows of `meta.landed_objects`.
+    fn claims(ctx: &SessionContext, n: usize) -> DataFrame {
+        let text = |v: Vec<String>| Arc::new(StringArray::from(v)) as ArrayRef;
+        let batch = RecordBatch::try_new(
+            META_LANDED_OBJECTS.arrow_schema(),
+            vec![
+                text(vec!["lastfm".into(); n]),
+                text((0..n).map(|i| format!("file:///landing/{i}.tsv")).collect()),
+                Arc::new(Int64Array::from(vec![1; n])),
+                text(vec!["etag".into(); n]),
+                Arc::new(Int64Array::from(vec![1; n])),
+                text(vec!["run".into(); n]),
+                Arc::new(TimestampMicrosecondArray::from(vec![0; n]).with_timezone("UTC")),
+            ],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        ctx.read_batch(batch).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    async fn rows(lake: &Lake) -> usize {
+        let ctx = session();
+        lake.register(&ctx, &META_LANDED_OBJECTS)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let df = ctx.table("meta.landed_objects").await;
+        df.unwrap_or_else(|e| panic!("{e}"))
+            .count()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn fence(epoch: u64) -> Arc<Fence> {
+        let health = Health::new("test".into(), Duration::from_secs(600), Instant::now());
+        Arc::new(Fence::new("bronze", Hold::All, epoch, Arc::new(health)))
+    }
+
+    #[tokio::test]
+    async fn a_commit_whose_answer_was_lost_is_found_in_the_log_not_made_twice() {
+        let dir = temp("lost");
+        let store = Arc::new(LosesAnAnswer {
+            inner: object_store::local::LocalFileSystem::new(),
+            lost: AtomicBool::new(false),
+        });
+        let lake = lake_over(&dir, store.clone());
+        let ctx = session();
+        // an append without a fence, as the run record is: its own transaction marks it
+        let commit = Commit::new("run-1")
+            .unfenced()
+            .txn("lake.runs.bronze.all", 1);
+        let def = &META_LANDED_OBJECTS;
+        let written = lake
+            .write(&ctx, def, claims(&ctx, 3), WriteMode::Append, &commit)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(store.lost.load(Ordering::SeqCst), "an answer was lost");
+        assert_eq!((written.version, written.rows), (1, 3));
+        assert_eq!(rows(&lake).await, 3, "the rows landed once");
+        // and a run's fenced commit, whose fence is its transaction
+        store.lost.store(false, Ordering::SeqCst);
+        lake.guard().set(Some(fence(1)));
+        let written = lake
+            .write(
+                &ctx,
+                def,
+                claims(&ctx, 2),
+                WriteMode::Append,
+                &Commit::new("run-2"),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((written.version, written.rows), (2, 2));
+        assert_eq!(rows(&lake).await, 5);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_run_fenced_off_by_a_takeover_cannot_commit_whatever_snapshot_it_built_on() {
+        let dir = temp("fenced");
+        let lake = lake_over(&dir, Arc::new(object_store::local::LocalFileSystem::new()));
+        let ctx = session();
+        let def = &META_LANDED_OBJECTS;
+        let (a, b) = (fence(1), fence(2));
+        lake.guard().set(Some(a.clone()));
+        lake.write(
+            &ctx,
+            def,
+            claims(&ctx, 3),
+            WriteMode::Append,
+            &Commit::new("a"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        // run a stalls with a snapshot loaded; run b takes its lease over and fences it off
+        let stalled = lake.table(def).await.ok().flatten();
+        let stalled = stalled.unwrap_or_else(|| panic!("the table"));
+        let dead = crate::lease::Dead {
+            run_id: "a".into(),
+            hold: Hold::All,
+            seq: 1,
+        };
+        lake.guard().set(Some(b));
+        lake.fence_off("bronze", &[def], &[dead], 2, "b")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        // a wakes up: a commit built on a snapshot after the takeover is refused…
+        lake.guard().set(Some(a.clone()));
+        let refused = lake
+            .write(
+                &ctx,
+                def,
+                claims(&ctx, 1),
+                WriteMode::Append,
+                &Commit::new("a"),
+            )
+            .await;
+        match refused {
+            Err(LakeError::LeaseLost { message }) => {
+                assert!(message.contains("fenced it off"), "{message}")
+            }
+            other => panic!("a fenced-off run committed: {other:?}"),
+        }
+        // …and so is one it built on the snapshot it loaded before: Delta's check sees the
+        // fence's transaction changed under it
+        let stamp = Stamp {
+            token: "t".into(),
+            fence: Some(a),
+        };
+        let late = CommitBuilder::from(stamp.properties(&Commit::new("a"), []))
+            .with_actions(vec![])
+            .build(
+                Some(stalled.snapshot().unwrap_or_else(|e| panic!("{e}"))),
+                stalled.log_store(),
+                DeltaOperation::Write {
+                    mode: SaveMode::Append,
+                    partition_by: None,
+                    predicate: None,
+                },
+            )
+            .await;
+        let error = late.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            error.contains("ransaction"),
+            "the late commit landed: {error}"
+        );
+        assert_eq!(rows(&lake).await, 3, "what it committed before stays");
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -80,8 +80,15 @@ pub async fn run(run: Arc<Run>, shard: Option<Part>) -> Result<Summary> {
             );
             // a batch claimed before the folder went away is still finished
             let mut details = json!({});
-            finish_unfinished(&at, &lanes, &claims, &HashMap::new(), &mut details, &mut summary)
-                .await?;
+            finish_unfinished(
+                &at,
+                &lanes,
+                &claims,
+                &HashMap::new(),
+                &mut details,
+                &mut summary,
+            )
+            .await?;
             if details.get("batches_finished").is_some() {
                 summary.detail(source.name, details);
             }

@@ -9,9 +9,9 @@ use datafusion::functions_aggregate::expr_fn::{count, max};
 use datafusion::logical_expr::cast;
 use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 use datafusion::scalar::ScalarValue;
-use lake_runtime::progress::{Progress, Unit};
 use lake_runtime::batches::{LaneMarks, Listed, mark};
 use lake_runtime::lake::register_provider;
+use lake_runtime::progress::{Progress, Unit};
 use lake_runtime::{
     Days, Input, LakeError, Month, Months, Part, Refresh, Result, Run, SILVER_TXN, Scope, Summary,
     Written, counts, register_view,
@@ -89,12 +89,25 @@ impl<'a> Engine<'a> {
             let max_batch = df
                 .aggregate(vec![], vec![max(col("batch")).alias("newest")])
                 .map_err(LakeError::query(def.qualified_name()))?;
-            newest = newest.max(counts(max_batch, "newest bronze batch").await?.get("newest"));
+            newest = newest.max(
+                counts(max_batch, "newest bronze batch")
+                    .await?
+                    .get("newest"),
+            );
         }
         let tables = bronze().map(|(d, p)| (d.qualified_name(), p.table.clone()));
         let mut marks = LaneMarks::new(tables.collect());
-        let found = mark(&claims.listed, source.name, &mut marks, claims.floor, newest).await?;
-        let through = target.through.map_or(found.through, |t| t.min(found.through));
+        let found = mark(
+            &claims.listed,
+            source.name,
+            &mut marks,
+            claims.floor,
+            newest,
+        )
+        .await?;
+        let through = target
+            .through
+            .map_or(found.through, |t| t.min(found.through));
         let mut details = Map::new();
         if let Some(held_back) = found.held_back.filter(|_| through == found.through) {
             tracing::warn!(

@@ -93,7 +93,9 @@ async fn plan_part(
 ) -> Result<Target> {
     let newest = plans.newest().await?;
     let split = match newest {
-        Some((_, split)) if split.count == part.count && !carried_out(run, &split, part).await? => {
+        Some((_, split))
+            if split.count == part.count && !carried_out(run, &split, part).await? =>
+        {
             split
         }
         newest => {
@@ -188,7 +190,15 @@ async fn months_now(
     let mut months = BTreeMap::new();
     for source in sources::SOURCES {
         let mut scratch = Summary::default();
-        let engine = Engine::open(run, ctx, whole(Some(through)), None, claims, source, &mut scratch);
+        let engine = Engine::open(
+            run,
+            ctx,
+            whole(Some(through)),
+            None,
+            claims,
+            source,
+            &mut scratch,
+        );
         if let Some(engine) = engine.await? {
             for (month, n) in engine.month_counts().await? {
                 *months.entry(month).or_insert(0) += n;

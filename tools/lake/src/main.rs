@@ -382,7 +382,10 @@ async fn maintain(cfg: &LakeConfig, lake: &Lake, tables: &Tables, task: Task) ->
         .filter(|d| tables.tables.is_empty() || tables.tables.iter().any(|t| named(d, t)))
         .collect();
     // unique: in a container every process may be pid 1
-    let run_id = format!("maintenance-{}", lake_runtime::run::new_run_id(chrono::Utc::now()));
+    let run_id = format!(
+        "maintenance-{}",
+        lake_runtime::run::new_run_id(chrono::Utc::now())
+    );
     for layer in [Layer::Bronze, Layer::Silver, Layer::Gold, Layer::Meta] {
         let defs: Vec<&&TableDef> = chosen.iter().filter(|d| d.layer == layer).collect();
         if defs.is_empty() {
