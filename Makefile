@@ -6,6 +6,9 @@
 #   make bronze silver gold LAKE=s3://bucket/lake LANDING=s3://bucket/landing
 #   make test                          every test, and make infra-check; starts (and stops)
 #                                      LocalStack itself
+#   make chaos SEEDS=N                 the randomized fault harness on seeds 1..N (default 20;
+#                                      every third on LocalStack, STORE=local|s3 to choose);
+#                                      make chaos SEED=17 STORE=local replays one seed
 #   make infra-check                   the checks of infra/ (Docker, Terraform, Kubernetes,
 #                                      Airflow, least privilege on LocalStack)
 #   make localstack-up / localstack-down
@@ -35,6 +38,10 @@ LANDING ?=
 OUT ?=
 BENCH_ARGS ?=
 CLUSTER ?=
+SEEDS ?= 20
+SEED ?=
+STORE ?= mixed
+CHAOS_JOBS ?= 1
 
 # Every binary of the workspace is built by one cargo invocation (the one tests/run.sh makes
 # too), so the heavy stack is compiled once with one feature set and `make test` reuses it.
@@ -45,7 +52,7 @@ JOB_ARGS = $(if $(LAKE),--lake $(LAKE)) $(if $(LANDING),--landing $(LANDING))
 SAMPLE_DEP = $(if $(LANDING)$(LAKE_LANDING),,$(SAMPLE_SOURCES:%=landing/%))
 SAMPLE_SOURCES = lastfm sparkify deezer eventsim
 
-.PHONY: build bronze silver gold sample test infra-check localstack-up localstack-down catalogue lint bench
+.PHONY: build bronze silver gold sample test chaos infra-check localstack-up localstack-down catalogue lint bench
 
 FEATURES = $(if $(CLUSTER),--features gold/cluster$(,)lake/cluster)
 , = ,
@@ -80,6 +87,10 @@ sample:
 
 test:
 	localstack/with-localstack.sh tests/run.sh
+
+chaos: build
+	$(if $(filter local,$(STORE)),,localstack/with-localstack.sh) $(BIN)/lake-chaos \
+	  $(if $(SEED),--seed $(SEED),--seeds $(SEEDS)) --store $(STORE) --jobs $(CHAOS_JOBS)
 
 infra-check:
 	localstack/with-localstack.sh infra/check.sh

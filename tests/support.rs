@@ -1,5 +1,8 @@
 //! Helpers for the end-to-end tests: running the job binaries as a user does, temporary lakes,
-//! LocalStack buckets, and the optional inputs (real data, peer engines) that tests skip without.
+//! LocalStack buckets, and the optional inputs (real data, peer engines) that tests skip without;
+//! and the randomized fault harness ([`harness`]).
+
+pub mod harness;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,13 +26,19 @@ pub fn fixture(rel: &str) -> PathBuf {
     repo().join("tests/fixtures").join(rel)
 }
 
-/// A job binary of the same build as this test (`cargo build --bins` puts them beside `deps/`).
+/// A job binary of the same build as this test (`cargo build --bins` puts them beside `deps/`,
+/// where test binaries live, and beside the harness's own binary), or of the folder
+/// `LAKE_TEST_BIN_DIR` names.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binary lives in <target>/<profile>/deps");
+    let here = exe.parent().expect("a binary lives in a folder");
+    let built = if here.ends_with("deps") {
+        here.parent().unwrap_or(here)
+    } else {
+        here
+    };
+    let dir =
+        std::env::var_os("LAKE_TEST_BIN_DIR").map_or_else(|| built.to_path_buf(), PathBuf::from);
     let path = dir.join(name);
     assert!(
         path.is_file(),
@@ -576,6 +585,9 @@ pub enum Fault {
     Unavailable = 2,
     /// Accept them and never answer.
     Hang = 3,
+    /// Pass the requests on to the store, and lose its answers: the store does what it was
+    /// asked, and the client hears nothing (then retries, or gives up).
+    LoseAnswers = 4,
 }
 
 /// A TCP proxy on loopback in front of a real store (LocalStack), which a test switches
@@ -601,6 +613,19 @@ impl FaultProxy {
                 let upstream = upstream.clone();
                 let mode = mode.clone();
                 match mode.load(Ordering::SeqCst) {
+                    4 => {
+                        std::thread::spawn(move || {
+                            let Ok(server) = TcpStream::connect(&upstream) else {
+                                return;
+                            };
+                            let Ok(answers) = server.try_clone() else {
+                                return;
+                            };
+                            let up = std::thread::spawn(move || pass(client, server, &mode, 4));
+                            lose(answers);
+                            let _ = up.join();
+                        });
+                    }
                     0 => {
                         std::thread::spawn(move || {
                             let Ok(server) = TcpStream::connect(&upstream) else {
@@ -611,8 +636,8 @@ impl FaultProxy {
                                 _ => return,
                             };
                             let m = mode.clone();
-                            let up = std::thread::spawn(move || pass(client, server, &m));
-                            pass(s2, c2, &mode);
+                            let up = std::thread::spawn(move || pass(client, server, &m, 0));
+                            pass(s2, c2, &mode, 0);
                             let _ = up.join();
                         });
                     }
@@ -645,12 +670,21 @@ impl FaultProxy {
     }
 }
 
-/// Copies `from` to `to` until either closes, or until the proxy stops passing traffic on
-/// (then both are cut, as a store that goes away cuts its open connections).
+/// Reads the store's answers on a connection and drops them, until it closes.
+fn lose(mut answers: std::net::TcpStream) {
+    use std::io::Read;
+    let mut buf = [0u8; 64 * 1024];
+    while matches!(answers.read(&mut buf), Ok(n) if n > 0) {}
+}
+
+/// Copies `from` to `to` until either closes, or until the proxy leaves the mode the
+/// connection was `opened` in (then both are cut, as a store that goes away cuts its open
+/// connections).
 fn pass(
     mut from: std::net::TcpStream,
     mut to: std::net::TcpStream,
     mode: &std::sync::atomic::AtomicU8,
+    opened: u8,
 ) {
     use std::io::{Read, Write};
     let mut buf = [0u8; 64 * 1024];
@@ -659,7 +693,7 @@ fn pass(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        if mode.load(Ordering::SeqCst) != Fault::None as u8 || to.write_all(&buf[..n]).is_err() {
+        if mode.load(Ordering::SeqCst) != opened || to.write_all(&buf[..n]).is_err() {
             let _ = from.shutdown(std::net::Shutdown::Both);
             break;
         }

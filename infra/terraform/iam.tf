@@ -1,7 +1,8 @@
 # One role per job, each allowed exactly what that job does to S3 (tests/infra checks every
 # request of a full pipeline run against these statements, and every statement against the
 # requests). The lake's root is the lake bucket's root: <layer>/<source>/<table>/ for tables,
-# _leases/<job>/<run id>.json for the leases of the runs of each job.
+# meta/bronze_batches/ for the bronze batches' claims, _leases/<job>/<run id>/<version>.json
+# for the leases of the runs of each job and _leases/<job>/_epochs/ for their epochs.
 #
 # Roles are assumed by the jobs' Kubernetes service accounts (infra/k8s) through EKS IRSA:
 # lake-<job> for a pod that runs one job (Airflow's KubernetesPodOperator, the maintenance
@@ -92,7 +93,8 @@ data "aws_iam_policy_document" "bronze" {
   }
 }
 
-# silver: reads bronze and the landed objects; writes the silver tables and the run records.
+# silver: reads bronze, the landed objects and the batches' claims (which batches are complete);
+# writes the silver tables (and the plans of its splits) and the run records.
 data "aws_iam_policy_document" "silver" {
   statement {
     sid       = "ListInputsAndOwnLayer"
@@ -107,7 +109,7 @@ data "aws_iam_policy_document" "silver" {
   statement {
     sid       = "ReadBronze"
     actions   = ["s3:GetObject"]
-    resources = ["${local.lake}/bronze/*", "${local.lake}/meta/landed_objects/*"]
+    resources = ["${local.lake}/bronze/*", "${local.lake}/meta/landed_objects/*", "${local.lake}/meta/bronze_batches/*"]
   }
   statement {
     sid       = "WriteSilverAndRuns"

@@ -162,12 +162,16 @@ def run_job(bin_dir: Path, endpoint: str, job: str, landing: str, lake: str, wor
 
 
 def leave_crashed_leases(endpoint: str, lake: str) -> None:
-    """The leases of runs that crashed an hour ago: the next job reads its lease and takes it
-    over, as after a killed pod."""
+    """The leases of runs that crashed on a node that is gone: the next job reads its lease and,
+    once the store's clock is past its TTL, takes it over and fences it off, as after a killed
+    pod."""
     for job in ("bronze", "silver", "gold"):
-        holder = {"run_id": f"crashed-{job}", "pid": 1, "host": "a-node-that-is-gone",
-                  "expires_at": "2000-01-01T00:00:00Z"}
-        put(endpoint, f"{lake}/_leases/{job}/crashed-{job}.json", json.dumps(holder).encode())
+        version = {"run_id": f"crashed-{job}", "hold": {"kind": "all"}, "ttl_ms": 0,
+                   "holder": {"host": "a-node-that-is-gone", "pid": 1, "boot_id": "gone"},
+                   "epoch": 1, "state": {"kind": "held"}, "nonce": "crashed"}
+        put(endpoint, f"{lake}/_leases/{job}/crashed-{job}/000001.json", json.dumps(version).encode())
+    # the store's timestamps are allowed two seconds of slack
+    time.sleep(3)
 
 
 def run_jobs(bin_dir: Path, endpoint: str, landing: str, lake: str, work: Path) -> dict:

@@ -49,8 +49,10 @@ pub struct Claims {
 }
 
 impl Claims {
-    /// Reads `meta.landed_objects` and the registry's claims above its floor.
+    /// Reads `meta.landed_objects`, then the registry's claims above its floor: every batch the
+    /// first holds was registered before, so the second names its lane.
     pub async fn read(run: &Run, ctx: &SessionContext, registry: &Registry) -> Result<Self> {
+        let landed = landed_objects(run, ctx).await?;
         let floor = registry.floor().await?;
         let registered = registry.since(floor).await?;
         let mut claims = Claims {
@@ -60,7 +62,7 @@ impl Claims {
             registered,
             floor,
         };
-        for claimed in landed_objects(run, ctx).await? {
+        for claimed in landed {
             claims.note(claimed);
         }
         Ok(claims)

@@ -9,12 +9,12 @@ use datafusion::functions_aggregate::expr_fn::{count, max};
 use datafusion::logical_expr::cast;
 use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 use datafusion::scalar::ScalarValue;
-use lake_runtime::batches::{LaneMarks, Listed, mark};
+use lake_runtime::batches::{LaneMarks, mark};
 use lake_runtime::lake::register_provider;
 use lake_runtime::progress::{Progress, Unit};
 use lake_runtime::{
-    Days, Input, LakeError, Month, Months, Part, Refresh, Result, Run, SILVER_TXN, Scope, Summary,
-    Written, counts, register_view,
+    Days, Input, LakeError, Month, Months, Part, Refresh, Registry, Result, Run, SILVER_TXN, Scope,
+    Summary, Written, counts, register_view,
 };
 use lake_schema::Layer;
 use serde_json::{Map, Value, json};
@@ -30,12 +30,6 @@ pub(crate) struct Target {
     pub part: Option<(Part, bool)>,
     /// The bronze batches a part reads: up to its split's plan's, whatever came since.
     pub through: Option<i64>,
-}
-
-/// The registry's claims as the run found them when it started ([`lake_runtime::batches`]).
-pub(crate) struct Claims {
-    pub floor: i64,
-    pub listed: Vec<Listed>,
 }
 
 /// One source's run: its checked views and what was done to each table.
@@ -66,7 +60,7 @@ impl<'a> Engine<'a> {
         ctx: &'a SessionContext,
         target: Target,
         split: Option<&'a Split>,
-        claims: &Claims,
+        registry: &Registry,
         source: &'static Source,
         summary: &mut Summary,
     ) -> Result<Option<Engine<'a>>> {
@@ -95,16 +89,13 @@ impl<'a> Engine<'a> {
                     .get("newest"),
             );
         }
+        // the claims listed after the snapshots were taken: every batch they hold rows of was
+        // claimed before, so none is missed
+        let floor = registry.floor().await?;
+        let listed = registry.since(floor).await?;
         let tables = bronze().map(|(d, p)| (d.qualified_name(), p.table.clone()));
         let mut marks = LaneMarks::new(tables.collect());
-        let found = mark(
-            &claims.listed,
-            source.name,
-            &mut marks,
-            claims.floor,
-            newest,
-        )
-        .await?;
+        let found = mark(&listed, source.name, &mut marks, floor, newest).await?;
         let through = target
             .through
             .map_or(found.through, |t| t.min(found.through));

@@ -28,23 +28,18 @@ use datafusion::prelude::SessionContext;
 use lake_runtime::{Part, Registry, Result, Run, Scope, Summary, session};
 use serde_json::json;
 
-use engine::{Claims, Engine, Target};
+use engine::{Engine, Target};
 use parts::{Plans, Split, part_txn};
 use source::Kind;
 
 pub async fn run(run: Arc<Run>, scope: Scope, part: Option<Part>) -> Result<Summary> {
     let ctx = session(&run.cfg);
     let mut summary = Summary::default();
-    // the bronze batches claimed when the run starts, and from there which are complete
+    // the bronze batches claimed, from which each source's engine finds which are complete
     let registry = Registry::of(&run.lake)?;
-    let floor = registry.floor().await?;
-    let claims = Claims {
-        floor,
-        listed: registry.since(floor).await?,
-    };
     let plans = Plans::of(&run)?;
     let target = match part {
-        Some(part) => plan_part(&run, &ctx, &claims, &plans, part, &mut summary).await?,
+        Some(part) => plan_part(&run, &ctx, &registry, &plans, part, &mut summary).await?,
         None => Target {
             scope,
             part: None,
@@ -64,7 +59,7 @@ pub async fn run(run: Arc<Run>, scope: Scope, part: Option<Part>) -> Result<Summ
             &ctx,
             target,
             split.as_ref(),
-            &claims,
+            &registry,
             source,
             &mut summary,
         )
@@ -86,7 +81,7 @@ pub async fn run(run: Arc<Run>, scope: Scope, part: Option<Part>) -> Result<Summ
 async fn plan_part(
     run: &Run,
     ctx: &SessionContext,
-    claims: &Claims,
+    registry: &Registry,
     plans: &Plans,
     part: Part,
     summary: &mut Summary,
@@ -99,7 +94,7 @@ async fn plan_part(
             split
         }
         newest => {
-            let (through, months) = months_now(run, ctx, claims).await?;
+            let (through, months) = months_now(run, ctx, registry).await?;
             match newest {
                 Some((_, split)) if split.count == part.count && split.through_batch >= through => {
                     split
@@ -171,7 +166,7 @@ async fn carried_out(run: &Run, split: &Split, part: Part) -> Result<bool> {
 async fn months_now(
     run: &Run,
     ctx: &SessionContext,
-    claims: &Claims,
+    registry: &Registry,
 ) -> Result<(i64, BTreeMap<lake_runtime::Month, u64>)> {
     let whole = |through| Target {
         scope: Scope::Full,
@@ -181,7 +176,7 @@ async fn months_now(
     let mut through: Option<i64> = None;
     for source in sources::SOURCES {
         let mut scratch = Summary::default();
-        let engine = Engine::open(run, ctx, whole(None), None, claims, source, &mut scratch);
+        let engine = Engine::open(run, ctx, whole(None), None, registry, source, &mut scratch);
         if let Some(engine) = engine.await? {
             through = Some(through.map_or(engine.mark(), |t| t.min(engine.mark())));
         }
@@ -195,7 +190,7 @@ async fn months_now(
             ctx,
             whole(Some(through)),
             None,
-            claims,
+            registry,
             source,
             &mut scratch,
         );
