@@ -354,3 +354,133 @@ fn a_maintenance_run_has_a_lease_of_its_own_even_where_every_process_is_pid_1() 
     );
     assert_eq!(ran.code, 0, "{}", ran.stderr);
 }
+
+#[test]
+fn a_batch_number_taken_by_a_run_that_died_before_claiming_objects_holds_nothing_back() {
+    let dir = TempDir::new("void-batch");
+    let landing = lastfm_landing(&dir, 1, 2000);
+    let (lake, args) = lake_of(&dir, &landing);
+    let args = strs(&args);
+    run("bronze", dir.path(), &args, &[]).ok();
+    let more = dir.join("more");
+    lake_gen(
+        "lastfm",
+        &more,
+        &["--rows", "1000", "--users", "20", "--seed", "3"],
+    );
+    std::fs::copy(more.join(PLAYS), landing.join("lastfm/plays-more.tsv")).expect("deliver");
+    // the run dies between taking its batch number and recording the batch's objects
+    crash("bronze", &dir, &args, "bronze.batch_taken");
+    let silver = run("silver", dir.path(), &args, &[]).ok();
+    assert_eq!(
+        silver.detail("lastfm")["held_back_by"]["batch"],
+        2,
+        "{}",
+        silver.stdout
+    );
+    let bronze = run("bronze", dir.path(), &args, &[]).ok();
+    assert!(
+        bronze.stdout.contains("batches_finished"),
+        "the empty batch is finished: {}",
+        bronze.stderr
+    );
+    let silver = run("silver", dir.path(), &args, &[]).ok();
+    assert!(
+        silver.detail("lastfm")["held_back_by"].is_null(),
+        "{}",
+        silver.stdout
+    );
+    assert_eq!(
+        count(&lake, "silver.lastfm_listens"),
+        clean_listens(&landing)
+    );
+}
+
+#[test]
+fn a_batch_landed_while_silver_reads_is_taken_in_by_the_next_silver_run() {
+    let dir = TempDir::new("landed-meanwhile");
+    let landing = lastfm_landing(&dir, 1, 2000);
+    let (lake, args) = lake_of(&dir, &landing);
+    let args = strs(&args);
+    run("bronze", dir.path(), &args, &[]).ok();
+    // silver has taken its snapshot of bronze, and stops there…
+    let reading = pause_at("silver", dir.path(), &args, &[], "silver.pinned");
+    // …while bronze lands a second batch (and notes it complete)
+    let more = dir.join("more");
+    lake_gen(
+        "lastfm",
+        &more,
+        &[
+            "--rows",
+            "1500",
+            "--users",
+            "20",
+            "--seed",
+            "5",
+            "--start",
+            "2010-01-01",
+        ],
+    );
+    std::fs::copy(more.join(PLAYS), landing.join("lastfm/plays-more.tsv")).expect("deliver");
+    run("bronze", dir.path(), &args, &[]).ok();
+    let first = reading.resume().ok();
+    assert_eq!(
+        first.detail("lastfm")["bronze_batches"]["through"],
+        1,
+        "it took in what its snapshot holds: {}",
+        first.stdout
+    );
+    run("silver", dir.path(), &args, &[]).ok();
+    assert_eq!(
+        count(&lake, "silver.lastfm_listens"),
+        clean_listens(&landing)
+    );
+}
+
+#[test]
+fn a_part_carried_out_after_a_plain_run_consumed_more_never_rolls_its_months_back() {
+    let dir = TempDir::new("late-part");
+    let landing = lastfm_landing(&dir, 1, 4000);
+    let (lake, args) = lake_of(&dir, &landing);
+    let args = strs(&args);
+    let part = |i: &'static str| [&args[..], &["--part", i]].concat();
+    run("bronze", dir.path(), &args, &[]).ok();
+    run("silver", dir.path(), &part("0/2"), &[]).ok();
+    // part 1 dies before it carries the split out
+    crash(
+        "silver",
+        &dir,
+        &part("1/2"),
+        "committing:silver.lastfm_listens",
+    );
+    // a delivery in the months of part 1, consumed by a plain run
+    let more = dir.join("more");
+    lake_gen(
+        "lastfm",
+        &more,
+        &[
+            "--rows",
+            "1500",
+            "--users",
+            "20",
+            "--seed",
+            "6",
+            "--start",
+            "2008-06-01",
+        ],
+    );
+    std::fs::copy(more.join(PLAYS), landing.join("lastfm/plays-more.tsv")).expect("deliver");
+    run("bronze", dir.path(), &args, &[]).ok();
+    run("silver", dir.path(), &args, &[]).ok();
+    // part 1's retry carries out the split it belongs to, over what the lake holds now
+    let late = run("silver", dir.path(), &part("1/2"), &[]).ok();
+    assert_eq!(late.detail("part")["through_batch"], 1, "{}", late.stdout);
+    let want = clean_listens(&landing);
+    assert_eq!(
+        count(&lake, "silver.lastfm_listens"),
+        want,
+        "nothing rolled back"
+    );
+    run("silver", dir.path(), &args, &[]).ok();
+    assert_eq!(count(&lake, "silver.lastfm_listens"), want);
+}

@@ -27,7 +27,7 @@ pub const LAKE_SCHEDULER: &str = "LAKE_SCHEDULER";
 /// with each operator's rows, time and memory.
 pub const LAKE_EXPLAIN_ANALYZE: &str = "LAKE_EXPLAIN_ANALYZE";
 /// A hook for tests only: the named point (`committed:<table>`, `committing:<table>`,
-/// `bronze.reading`, `bronze.batch_taken`) aborts the process there, as SIGKILL would;
+/// `bronze.reading`, `bronze.batch_taken`, `silver.pinned`) aborts the process there, as SIGKILL would;
 /// `pause:<point>` stops it there until it gets SIGCONT (see [`crate::fault`]).
 pub const LAKE_TEST_FAULT: &str = "LAKE_TEST_FAULT";
 /// object_store's setting for an atomic create-if-absent on S3. When unset, the jobs use S3

@@ -42,10 +42,11 @@ pub enum LakeError {
     #[error("{message}")]
     Busy { message: String },
 
-    /// This run lost its lease (another run took it over, or it could not be renewed): it
-    /// stopped before its next commit.
+    /// Another run took over this run's work: it took over its lease (this run stalled, or its
+    /// lease could not be renewed), or wrote what this run was about to write. This run stopped
+    /// before its next commit.
     #[error("{message}")]
-    LeaseLost { message: String },
+    Superseded { message: String },
 
     /// Reading an input object failed in a way that is not a data problem.
     #[error("{location}: {message}")]
@@ -82,7 +83,7 @@ impl LakeError {
     pub fn exit_code(&self) -> Exit {
         match self {
             LakeError::Config { .. } => Exit::Config,
-            LakeError::Busy { .. } | LakeError::LeaseLost { .. } => Exit::Busy,
+            LakeError::Busy { .. } | LakeError::Superseded { .. } => Exit::Busy,
             _ => Exit::Failed,
         }
     }

@@ -7,6 +7,8 @@
 //! known to be gone only when the reader shares the holder's boot and pid namespace and finds
 //! no process with that pid and start time. Anything else is left to the lease's expiry.
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 
 use crate::env::host_name;
@@ -53,12 +55,19 @@ impl Identity {
             (Some(b), Some(n), (Some(hb), Some(hn))) => *b == hb && *n == hn,
             _ => false,
         };
-        if !comparable {
+        // where /proc hides other processes (hidepid), an absent one tells nothing
+        if !comparable || !Path::new("/proc/1").exists() {
             return false;
         }
-        match start_ticks(self.pid) {
-            None => true,
-            Some(now) => self.started.is_some_and(|then| then != now),
+        let proc = Path::new("/proc").join(self.pid.to_string());
+        match std::fs::metadata(&proc) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+            Err(_) => false,
+            // the pid is in use: by the holder, unless another process got it since
+            Ok(_) => match (start_ticks(self.pid), self.started) {
+                (Some(now), Some(then)) => now != then,
+                _ => false,
+            },
         }
     }
 }

@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
@@ -53,9 +53,9 @@ const SLACK: Duration = Duration::from_secs(2);
 /// Times a run writes its lease and looks for overlapping ones before it gives up (exit 4).
 const ATTEMPTS: u32 = 3;
 
-/// How long a fenced lease's folder is kept, in TTLs, so that its stalled holder's renewal
-/// still finds it taken over.
-const FENCED_KEPT_TTLS: u32 = 10;
+/// How long a fenced lease's folder is kept, so that its holder, should it wake up from a long
+/// stall, finds its lease taken over when it next renews.
+const FENCED_KEPT: Duration = Duration::from_secs(24 * 3600);
 
 /// What part of its layer a run writes, as far as other runs of the job are concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -152,13 +152,14 @@ impl Version {
 }
 
 /// A run found dead that this run took over (or found taken over): its commits are to be
-/// fenced off in every table of the job before this run reads anything ([`crate::fence`]).
+/// fenced off in every table of the job before this run reads anything ([`crate::guard`]).
 #[derive(Debug, Clone)]
 pub struct Dead {
     pub run_id: String,
     pub hold: Hold,
     /// The version that says it is dead.
     pub(crate) seq: u64,
+    pub(crate) ttl_ms: u64,
 }
 
 /// The leases of one job: `<lake>/_leases/<job>/`.
@@ -261,6 +262,45 @@ impl Leases {
         Ok((newest.into_values().collect(), strays))
     }
 
+    /// The newest version of a run's lease as it is now, from one a listing found (which its
+    /// holder may have replaced since): `None` when the lease is gone (released).
+    async fn newest_of(
+        &self,
+        listed: &Newest,
+    ) -> Result<Option<(Newest, std::result::Result<Version, String>)>> {
+        let mut current = Newest {
+            run_id: listed.run_id.clone(),
+            seq: listed.seq,
+            meta: listed.meta.clone(),
+        };
+        for _ in 0..ATTEMPTS {
+            let store = self.folder.store();
+            match self.read(&current.meta.location).await? {
+                Ok(version) => return Ok(Some((current, Ok(version)))),
+                Err(why) if store.head(&current.meta.location).await.is_ok() => {
+                    return Ok(Some((current, Err(why))));
+                }
+                // replaced since the listing: look again at that run's folder
+                Err(_) => {
+                    let folder = self.folder.child(&current.run_id)?;
+                    let listed = folder.list().await?;
+                    let Some(meta) = listed
+                        .into_iter()
+                        .max_by(|a, b| a.location.cmp(&b.location))
+                    else {
+                        return Ok(None);
+                    };
+                    let name = folder.relative(&meta.location);
+                    let seq = name.strip_suffix(".json").and_then(|n| n.parse().ok());
+                    current.seq = seq.unwrap_or(current.seq);
+                    current.meta = meta;
+                }
+            }
+        }
+        let why = "it kept changing while being read".to_string();
+        Ok(Some((current, Err(why))))
+    }
+
     /// Deletes the versions of `run_id`'s lease older than `seq` (best effort: they are
     /// superseded, and a listing reads only the newest).
     async fn prune(&self, run_id: &str, seq: u64) {
@@ -334,14 +374,34 @@ impl Leases {
 pub struct Health {
     url: String,
     ttl: Duration,
-    /// When the last successful write of the lease started (the store's time of it is later).
-    renewed: Mutex<Instant>,
+    /// When the last successful write of the lease started, by [`since_boot`] (the store's
+    /// time of it is later).
+    renewed: Mutex<Duration>,
     lost: AtomicBool,
 }
 
+/// Time since the machine booted, suspended time included (`CLOCK_BOOTTIME`): a suspended VM
+/// or a machine asleep shows here as time passed, where the monotonic clock stood still.
+pub(crate) fn since_boot() -> Duration {
+    #[cfg(target_os = "linux")]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime only writes the timespec it is given, which lives here
+        if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } == 0 {
+            let nanos = ts.tv_nsec.clamp(0, 999_999_999) as u32;
+            return Duration::new(ts.tv_sec.max(0) as u64, nanos);
+        }
+    }
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed()
+}
+
 impl Health {
-    /// A lease of `ttl` at `url`, last written at `renewed`.
-    pub(crate) fn new(url: String, ttl: Duration, renewed: Instant) -> Self {
+    /// A lease of `ttl` at `url`, last written at `renewed` (by [`since_boot`]).
+    pub(crate) fn new(url: String, ttl: Duration, renewed: Duration) -> Self {
         Self {
             url,
             ttl,
@@ -362,7 +422,8 @@ impl Health {
                 self.url
             ));
         }
-        let since = self.renewed.lock().map(|r| r.elapsed()).unwrap_or_default();
+        let renewed = self.renewed.lock().map(|r| *r).unwrap_or_default();
+        let since = since_boot().saturating_sub(renewed);
         (since > self.ttl - self.ttl / 6).then(|| {
             format!(
                 "this run's lease {} was last renewed {:.0} s ago, close to its {ttl:.0} s TTL \
@@ -442,7 +503,7 @@ impl Lease {
         };
         let epoch = leases.next_epoch().await?;
         // the confirmation: a run that took this lease over meanwhile wrote this version first
-        let renewed = Instant::now();
+        let renewed = since_boot();
         seq += 1;
         version.epoch = Some(epoch);
         version.nonce = nonce();
@@ -464,7 +525,7 @@ impl Lease {
             seq: seq.clone(),
             health: health.clone(),
         };
-        let heartbeat = tokio::spawn(renewal.on_schedule(renewed));
+        let heartbeat = tokio::spawn(renewal.on_schedule(Instant::now()));
         tracing::info!(lease = %url, epoch, "lease taken: this run writes {hold}");
         Ok(Taken {
             lease: Lease {
@@ -491,7 +552,7 @@ impl Lease {
             let version = Version {
                 run_id: d.run_id.clone(),
                 hold: d.hold,
-                ttl_ms: 0,
+                ttl_ms: d.ttl_ms,
                 holder: Identity::current(),
                 epoch: None,
                 state: State::Fenced {
@@ -562,33 +623,32 @@ async fn look(leases: &Leases, run_id: &str, hold: Hold) -> Result<Look> {
         });
     };
     let mut dead = Vec::new();
-    for other in newest.iter().filter(|n| n.run_id != run_id) {
-        let version = match leases.read(&other.meta.location).await? {
-            Ok(v) => v,
-            // released meanwhile
-            Err(_)
-                if leases
-                    .folder
-                    .store()
-                    .head(&other.meta.location)
-                    .await
-                    .is_err() =>
-            {
-                continue;
-            }
+    for listed in newest.iter().filter(|n| n.run_id != run_id) {
+        // the version listed may be gone by now: its holder renewed (and pruned it) or released
+        let Some((other, version)) = leases.newest_of(listed).await? else {
+            continue;
+        };
+        let version = match version {
+            Ok(version) => version,
             Err(why) => return Ok(Look::Busy(unreadable(leases, &other.meta.location, &why))),
         };
+        let other = &other;
         match &version.state {
             State::Fenced { .. } => {
-                if stale(now, other, version.ttl().max(DEFAULT_LEASE_TTL)) {
+                let kept = chrono::Duration::from_std(FENCED_KEPT).unwrap_or(chrono::Duration::MAX);
+                if now - other.meta.last_modified > kept {
                     leases.remove(&other.run_id).await;
                 }
             }
-            State::Dead { .. } => dead.push(Dead {
+            // its fences are owed by whoever overlaps it: a run that does not would fence a
+            // live run that took it over with the same hold
+            State::Dead { .. } if version.hold.overlaps(&hold) => dead.push(Dead {
                 run_id: version.run_id,
                 hold: version.hold,
                 seq: other.seq,
+                ttl_ms: version.ttl_ms,
             }),
+            State::Dead { .. } => {}
             State::Held => {
                 let expired = now > other.meta.last_modified + version.ttl() + SLACK;
                 let live = !expired && !version.holder.is_gone();
@@ -618,6 +678,7 @@ async fn look(leases: &Leases, run_id: &str, hold: Hold) -> Result<Look> {
                             run_id: version.run_id,
                             hold: version.hold,
                             seq: other.seq + 1,
+                            ttl_ms: version.ttl_ms,
                         });
                     }
                     // it renewed at the last moment: it is alive
@@ -627,12 +688,6 @@ async fn look(leases: &Leases, run_id: &str, hold: Hold) -> Result<Look> {
         }
     }
     Ok(Look::Clear(dead))
-}
-
-/// Whether a lease's newest version is older than `kept` times [`FENCED_KEPT_TTLS`].
-fn stale(now: DateTime<Utc>, lease: &Newest, ttl: Duration) -> bool {
-    let kept = chrono::Duration::from_std(ttl * FENCED_KEPT_TTLS).unwrap_or(chrono::Duration::MAX);
-    now - lease.meta.last_modified > kept
 }
 
 fn busy(leases: &Leases, other: &Newest, version: &Version, hold: Hold) -> LakeError {
@@ -682,15 +737,17 @@ impl Renewal {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            let started = Instant::now();
+            let started = since_boot();
             let seq = self.seq.load(Ordering::SeqCst) + 1;
-            self.version.nonce = nonce();
+            // the nonce changes only once a version is written: an attempt whose answer was
+            // lost is found as this run's own by the next one
             let renewed = tokio::time::timeout(ttl / 6, self.leases.write(seq, &self.version));
             match renewed.await {
                 Ok(Ok(Wrote::Written)) => {
                     if let Ok(mut at) = self.health.renewed.lock() {
                         *at = started;
                     }
+                    self.version.nonce = nonce();
                     self.seq.store(seq, Ordering::SeqCst);
                     self.leases.prune(&self.version.run_id, seq).await;
                 }
@@ -835,6 +892,35 @@ mod tests {
         let c = c.unwrap_or_else(|e| panic!("{e}"));
         assert!(c.dead.is_empty(), "{:?}", c.dead);
         c.lease.release().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_holder_that_renewed_since_the_listing_is_read_at_its_new_version_not_taken_for_gone()
+    {
+        let dir = temp("renewed");
+        let root = local(&dir);
+        let a = Lease::acquire(&root, "silver", Hold::All, "run-a", TTL).await;
+        let a = a.unwrap_or_else(|e| panic!("{e}"));
+        let leases = Leases::open(&root, "silver").unwrap_or_else(|e| panic!("{e}"));
+        let (listed, _) = leases.list().await.unwrap_or_else(|e| panic!("{e}"));
+        let listed = listed.into_iter().find(|n| n.run_id == "run-a");
+        let listed = listed.unwrap_or_else(|| panic!("run-a listed"));
+        // run-a renews, and prunes the version the listing saw
+        tokio::time::sleep(TTL / 3 + Duration::from_millis(500)).await;
+        let found = leases
+            .newest_of(&listed)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (newest, version) = found.unwrap_or_else(|| panic!("run-a's lease was taken for gone"));
+        assert!(newest.seq > listed.seq, "read at its new version");
+        assert!(version.is_ok_and(|v| v.state == State::Held));
+        a.lease.release().await;
+        let released = leases
+            .newest_of(&newest)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(released.is_none(), "a released lease is gone");
         let _ = std::fs::remove_dir_all(dir);
     }
 

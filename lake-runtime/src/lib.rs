@@ -53,4 +53,4 @@ pub use session::session;
 pub use sql::{Counts, Sql, counts, int64_column, register_view, text_column};
 pub use store::Location;
 pub use stream::{BatchReceiver, BatchSender, batch_channel};
-pub use write::{BRONZE_TXN, Commit, GOLD_TXN, SILVER_TXN, WriteMode, Written, conform};
+pub use write::{BRONZE_TXN, Commit, GOLD_TXN, Requires, SILVER_TXN, WriteMode, Written, conform};

@@ -121,7 +121,7 @@ where
     };
     tracing::info!(run_id = %run.id, lake = %run.cfg.lake, landing = %run.cfg.landing, "{job} started");
     let outcome = under_lease(&run, hold, body).await;
-    finish(&run, version, hold, outcome).await
+    finish(&run, version, outcome).await
 }
 
 impl Run {
@@ -153,7 +153,7 @@ where
     let outcome = body(run.clone()).await;
     let outcome = match (outcome, held.problem()) {
         // whatever failed, the run failed because it lost its lease
-        (Err(e), Some(problem)) => Err(LakeError::LeaseLost {
+        (Err(e), Some(problem)) => Err(LakeError::Superseded {
             message: format!("{problem} (what failed: {e})"),
         }),
         (outcome, _) => outcome,
@@ -235,12 +235,7 @@ const DEBUG_BUILD_ROWS: u64 = 1_000_000;
 
 /// Ends a run: the run record (appended to `meta.runs`, printed as the last stdout line), the
 /// one-line summary on stderr, and the exit code.
-async fn finish(
-    run: &Run,
-    version: &'static str,
-    hold: Hold,
-    outcome: Result<Summary>,
-) -> ExitCode {
+async fn finish(run: &Run, version: &'static str, outcome: Result<Summary>) -> ExitCode {
     let seconds = run.started.elapsed().as_secs_f64();
     let empty = Summary::default();
     let (summary, error, exit) = match &outcome {
@@ -273,7 +268,7 @@ async fn finish(
     let json = serde_json::to_string(&record).unwrap_or_default();
     // A failed store would fail this write too, after its retries: skip it then.
     let store_down = matches!(outcome, Err(LakeError::Store { .. }));
-    if !store_down && let Err(e) = append_run_record(run, hold, &record, &json).await {
+    if !store_down && let Err(e) = append_run_record(run, &record, &json).await {
         tracing::warn!("could not append the run record to meta.runs: {e}");
     }
     let job = run.job;
@@ -312,15 +307,10 @@ fn quarantine_over(summary: &Summary, max: Option<f64>) -> Option<String> {
     })
 }
 
-/// Appends the run record to `meta.runs`, once: the commit carries the run's own transaction
-/// (`lake.runs.<job>.<hold>`), so one retried after a lost answer conflicts with itself and is
+/// Appends the run record to `meta.runs`, once: the commit carries a transaction of the job's
+/// (`lake.runs.<job>.<n>`), so one retried after a lost answer conflicts with itself and is
 /// found in the log instead of landing twice.
-async fn append_run_record(
-    run: &Run,
-    hold: Hold,
-    record: &RunRecord<'_>,
-    json: &str,
-) -> Result<()> {
+async fn append_run_record(run: &Run, record: &RunRecord<'_>, json: &str) -> Result<()> {
     let def = &lake_schema::META_RUNS;
     let ts = |s: &str| {
         DateTime::parse_from_rfc3339(s)
@@ -353,12 +343,22 @@ async fn append_run_record(
     let df = ctx
         .read_batch(batch)
         .map_err(LakeError::query("run record"))?;
+    // one of a few transactions per job: concurrent runs seldom share one, and one that does
+    // (and loses the race) appends again
+    let bucket = crate::functions::fnv1a(run.id.bytes()) % RUN_RECORD_TRANSACTIONS;
     let commit = Commit::new(&run.id).unfenced().txn(
-        format!("lake.runs.{}.{}", run.job, hold.key()),
+        format!("lake.runs.{}.{bucket}", run.job),
         run.started_micros(),
     );
-    run.lake
-        .write(&ctx, def, df, WriteMode::Append, &commit)
-        .await?;
-    Ok(())
+    let append = || {
+        run.lake
+            .write(&ctx, def, df.clone(), WriteMode::Append, &commit)
+    };
+    match append().await {
+        Ok(_) => Ok(()),
+        Err(_) => append().await.map(|_| ()),
+    }
 }
+
+/// How many transactions the run records of a job spread over.
+const RUN_RECORD_TRANSACTIONS: u64 = 16;

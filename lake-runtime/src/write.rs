@@ -66,13 +66,51 @@ pub const GOLD_TXN: &str = "lake.gold";
 /// transactions (`txn` actions) it sets. A transaction `(app_id, version)` says "this table
 /// holds everything of `app_id` up to `version`" and commits atomically with the rows, which is
 /// how a job re-run after a crash knows what each table already has.
+///
+/// A commit may also *require* something of the transactions of the snapshot it is built on
+/// (see [`Requires`]): what the run read the table's state as. A commit that sets the same
+/// transaction also fails when a concurrent commit set it (Delta's check), so that state
+/// cannot change under it unseen.
 #[derive(Debug, Clone)]
 pub struct Commit {
     pub run_id: String,
     pub txns: Vec<(String, i64)>,
+    pub requires: Vec<(String, Requires)>,
     /// Whether the run's fence applies: every commit of a run but its run record, which is
     /// appended after the lease is given back.
     pub fenced: bool,
+}
+
+/// What a commit requires of an application transaction of the table (`None`: absent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requires {
+    /// Exactly this version: what the run planned from.
+    Exactly(Option<i64>),
+    /// Below this version (or absent): e.g. a lane does not hold the batch being landed yet.
+    Below(i64),
+    /// At most this version (or absent): the table holds nothing newer than what the run read.
+    AtMost(i64),
+}
+
+impl Requires {
+    fn holds(self, held: Option<i64>) -> bool {
+        match self {
+            Requires::Exactly(v) => held == v,
+            Requires::Below(v) => held.is_none_or(|h| h < v),
+            Requires::AtMost(v) => held.is_none_or(|h| h <= v),
+        }
+    }
+}
+
+impl std::fmt::Display for Requires {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Requires::Exactly(None) => write!(f, "none"),
+            Requires::Exactly(Some(v)) => write!(f, "{v}"),
+            Requires::Below(v) => write!(f, "below {v}"),
+            Requires::AtMost(v) => write!(f, "at most {v}"),
+        }
+    }
 }
 
 impl Commit {
@@ -80,12 +118,19 @@ impl Commit {
         Self {
             run_id: run_id.to_string(),
             txns: Vec::new(),
+            requires: Vec::new(),
             fenced: true,
         }
     }
 
     pub fn txn(mut self, app_id: impl Into<String>, version: i64) -> Self {
         self.txns.push((app_id.into(), version));
+        self
+    }
+
+    /// Requires `requires` of the table's transaction `app_id` when the commit is built.
+    pub fn requires(mut self, app_id: impl Into<String>, requires: Requires) -> Self {
+        self.requires.push((app_id.into(), requires));
         self
     }
 
@@ -176,6 +221,7 @@ impl Lake {
         if let Some(fence) = &stamp.fence {
             check_fence(fence, &name, &table).await?;
         }
+        check_requirements(commit, &name, &table).await?;
         let base = table.version();
         let df = conform(df, def)?;
         explain_analyze(&name, &df).await;
@@ -194,7 +240,7 @@ impl Lake {
         };
         let written = match written {
             Ok(written) => written,
-            Err(e) => self.settle(def, base, &stamp, e).await?,
+            Err(e) => self.settle(def, base, (commit, &stamp), e).await?,
         };
         tracing::info!(table = %name, version = written.version, rows = written.rows, "committed");
         crate::fault::point(&format!("committed:{name}"));
@@ -207,7 +253,7 @@ impl Lake {
         &self,
         def: &TableDef,
         base: Option<u64>,
-        stamp: &Stamp,
+        (commit, stamp): (&Commit, &Stamp),
         error: LakeError,
     ) -> Result<Written> {
         if let Ok(Some(written)) = self.find_commit(def, base, &stamp.token).await {
@@ -219,14 +265,22 @@ impl Lake {
             return Ok(written);
         }
         if let Some(message) = self.guard().problem() {
-            return Err(LakeError::LeaseLost { message });
+            return Err(LakeError::Superseded { message });
         }
-        if let Some(fence) = &stamp.fence
-            && let Ok(Some(table)) = self.table(def).await
-            && let Err(fenced @ LakeError::LeaseLost { .. }) =
-                check_fence(fence, &def.qualified_name(), &table).await
-        {
-            return Err(fenced);
+        // the state the commit was built on changed under it: it is another run's work now
+        if let Ok(Some(table)) = self.table(def).await {
+            let name = def.qualified_name();
+            if let Some(fence) = &stamp.fence
+                && let Err(fenced @ LakeError::Superseded { .. }) =
+                    check_fence(fence, &name, &table).await
+            {
+                return Err(fenced);
+            }
+            if let Err(moved @ LakeError::Superseded { .. }) =
+                check_requirements(commit, &name, &table).await
+            {
+                return Err(moved);
+            }
         }
         Err(error)
     }
@@ -453,7 +507,7 @@ impl Deltalake {
 /// problem, or another run fenced it off (the table holds its fence at a higher epoch).
 async fn check_fence(fence: &Fence, name: &str, table: &DeltaTable) -> Result<()> {
     if let Some(message) = fence.health.problem() {
-        return Err(LakeError::LeaseLost { message });
+        return Err(LakeError::Superseded { message });
     }
     let held = table
         .snapshot()
@@ -462,7 +516,7 @@ async fn check_fence(fence: &Fence, name: &str, table: &DeltaTable) -> Result<()
         .await
         .map_err(LakeError::delta(name))?;
     match held {
-        Some(epoch) if epoch > fence.epoch => Err(LakeError::LeaseLost {
+        Some(epoch) if epoch > fence.epoch => Err(LakeError::Superseded {
             message: format!(
                 "{name}: another run took over this run's lease and fenced it off (the table \
                  holds {} at epoch {epoch}, this run has {}): this run stalled for longer than \
@@ -473,6 +527,31 @@ async fn check_fence(fence: &Fence, name: &str, table: &DeltaTable) -> Result<()
         }),
         _ => Ok(()),
     }
+}
+
+/// Refuses a commit whose requirements the table as loaded does not meet: another run wrote
+/// what this one was about to write (it stalled, or a run ran beside it).
+async fn check_requirements(commit: &Commit, name: &str, table: &DeltaTable) -> Result<()> {
+    for (app_id, requires) in &commit.requires {
+        let held = table
+            .snapshot()
+            .map_err(LakeError::delta(name))?
+            .transaction_version(table.log_store().as_ref(), app_id)
+            .await
+            .map_err(LakeError::delta(name))?;
+        if !requires.holds(held) {
+            let held = held.map_or("none".to_string(), |h| h.to_string());
+            return Err(LakeError::Superseded {
+                message: format!(
+                    "{name}: the table holds {app_id} at {held} where this run requires \
+                     {requires}: another run wrote it since this run read it (this run stalled, \
+                     or another ran beside it). This run stopped before committing; what it \
+                     committed before is kept. Run it again (exit 4: retry later)"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Versions searched back for a commit whose answer was lost.
@@ -594,7 +673,7 @@ pub fn conform(df: DataFrame, def: &TableDef) -> Result<DataFrame> {
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use async_trait::async_trait;
     use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
@@ -744,7 +823,8 @@ mod tests {
     }
 
     fn fence(epoch: u64) -> Arc<Fence> {
-        let health = Health::new("test".into(), Duration::from_secs(600), Instant::now());
+        let renewed = crate::lease::since_boot();
+        let health = Health::new("test".into(), Duration::from_secs(600), renewed);
         Arc::new(Fence::new("bronze", Hold::All, epoch, Arc::new(health)))
     }
 
@@ -811,6 +891,7 @@ mod tests {
             run_id: "a".into(),
             hold: Hold::All,
             seq: 1,
+            ttl_ms: 600_000,
         };
         lake.guard().set(Some(b));
         lake.fence_off("bronze", &[def], &[dead], 2, "b")
@@ -828,7 +909,7 @@ mod tests {
             )
             .await;
         match refused {
-            Err(LakeError::LeaseLost { message }) => {
+            Err(LakeError::Superseded { message }) => {
                 assert!(message.contains("fenced it off"), "{message}")
             }
             other => panic!("a fenced-off run committed: {other:?}"),

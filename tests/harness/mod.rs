@@ -119,7 +119,12 @@ pub fn run_seed(
     mode: Mode,
 ) -> Outcome {
     let s3 = matches!(store, Store::S3(_));
-    let plan = schedule::draw(seed, pool.objects.len(), !mode.compat, s3, mode.compat);
+    let faults = schedule::Faults {
+        stalls: !mode.compat,
+        store: s3,
+        compat: mode.compat,
+    };
+    let plan = schedule::draw(seed, &pool.objects, faults);
     let world = World::new(store, dir.clone(), &format!("chaos-{seed}"), mode.compat);
     let mut outcome = Outcome {
         seed,

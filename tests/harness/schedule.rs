@@ -128,12 +128,21 @@ const BACKFILLS: &[(&str, &str)] = &[
     ("2007-07", "2030-12"),
 ];
 
-/// Draws a schedule over a pool of `objects` objects. `stalls` and `store` say whether lease
-/// stalls and store faults may be drawn; `compat` keeps to what earlier versions of the jobs
-/// had (no `committing:` or `pause:` points).
-pub fn draw(seed: u64, objects: usize, stalls: bool, store: bool, compat: bool) -> Vec<Step> {
+/// What may be drawn besides runs and deliveries.
+#[derive(Debug, Clone, Copy)]
+pub struct Faults {
+    /// Runs stalled past their lease.
+    pub stalls: bool,
+    /// The store failing (S3 only).
+    pub store: bool,
+    /// Only what earlier versions of the jobs had: no `committing:` or `pause:` points.
+    pub compat: bool,
+}
+
+/// Draws a schedule over a pool of objects (paths below the pool, `lastfm/plays-0.tsv`).
+pub fn draw(seed: u64, objects: &[String], faults: Faults) -> Vec<Step> {
     let mut rng = Rng::new(seed);
-    let mut order: Vec<usize> = (0..objects).collect();
+    let mut order: Vec<usize> = (0..objects.len()).collect();
     for i in (1..order.len()).rev() {
         order.swap(i, rng.below(i as u64 + 1) as usize);
     }
@@ -144,6 +153,8 @@ pub fn draw(seed: u64, objects: usize, stalls: bool, store: bool, compat: bool) 
     let mut stalled = 0;
     // a consumer often runs right after its producer failed: where batches are half done
     let mut next: Option<Job> = None;
+    // the sources of the last delivery: bronze has something to land for them
+    let mut fresh: Vec<String> = Vec::new();
     for n in 0..steps {
         // the first step delivers; later deliveries land between runs
         let deliver = n == 0 || (delivered < deliveries && rng.chance(0.3));
@@ -154,6 +165,12 @@ pub fn draw(seed: u64, objects: usize, stalls: bool, store: bool, compat: bool) 
                 1 + rng.below(order.len() as u64 / 3 + 1) as usize
             };
             let taken: Vec<usize> = order.drain(..share.min(order.len())).collect();
+            fresh = taken
+                .iter()
+                .filter_map(|&i| objects[i].split('/').next().map(String::from))
+                .collect();
+            fresh.sort();
+            fresh.dedup();
             delivered += 1;
             plan.push(Step::Deliver(taken));
         }
@@ -168,7 +185,11 @@ pub fn draw(seed: u64, objects: usize, stalls: bool, store: bool, compat: bool) 
             }
         }
         for launch in &mut group {
-            launch.fault = fault(&mut rng, launch.job, stalls && stalled < 1, store, compat);
+            let may = Faults {
+                stalls: faults.stalls && stalled < 1,
+                ..faults
+            };
+            launch.fault = fault(&mut rng, launch.job, may, &fresh);
             if matches!(launch.fault, Fault::Stall { .. }) {
                 stalled += 1;
             }
@@ -229,16 +250,22 @@ fn variant(rng: &mut Rng, job: Job) -> Variant {
     }
 }
 
-fn fault(rng: &mut Rng, job: Job, stalls: bool, store: bool, compat: bool) -> Fault {
+/// A fault for a run of `job`; `fresh` are the sources bronze has something new of.
+fn fault(rng: &mut Rng, job: Job, faults: Faults, fresh: &[String]) -> Fault {
+    let Faults {
+        stalls,
+        store,
+        compat,
+    } = faults;
     let roll = rng.below(100);
     match roll {
         0..=44 => Fault::None,
-        45..=69 => Fault::Crash(point(rng, job, compat)),
+        45..=69 => Fault::Crash(point(rng, job, compat, fresh)),
         70..=79 => Fault::Kill {
             after_ms: rng.millis(100, 4000),
         },
         80..=89 if stalls => Fault::Stall {
-            at: (!compat && rng.chance(0.6)).then(|| point(rng, job, compat)),
+            at: (!compat && rng.chance(0.6)).then(|| point(rng, job, compat, fresh)),
             after_ms: rng.millis(100, 3000),
         },
         90..=99 if store => Fault::Store {
@@ -257,8 +284,9 @@ fn fault(rng: &mut Rng, job: Job, stalls: bool, store: bool, compat: bool) -> Fa
     }
 }
 
-/// A named fault point of `job`: around its claims and commits.
-fn point(rng: &mut Rng, job: Job, compat: bool) -> String {
+/// A named fault point of `job`: around its claims and commits; for bronze, mostly around the
+/// tables of the sources it has something new of (where a crash leaves a batch half done).
+fn point(rng: &mut Rng, job: Job, compat: bool, fresh: &[String]) -> String {
     let layer = match job {
         Job::Bronze => Layer::Bronze,
         Job::Silver => Layer::Silver,
@@ -272,7 +300,19 @@ fn point(rng: &mut Rng, job: Job, compat: bool) -> String {
             points.push("bronze.batch_taken".into());
         }
     }
+    let focus = job == Job::Bronze && !fresh.is_empty() && rng.chance(0.7);
+    let of_fresh = |name: &str| {
+        fresh
+            .iter()
+            .any(|f| name.starts_with(&format!("bronze.{f}_")))
+    };
+    if focus {
+        points.clear();
+    }
     for def in CATALOGUE.iter().filter(|d| d.layer == layer) {
+        if focus && !of_fresh(&def.qualified_name()) {
+            continue;
+        }
         points.push(format!("committed:{}", def.qualified_name()));
         if !compat {
             points.push(format!("committing:{}", def.qualified_name()));

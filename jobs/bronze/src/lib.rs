@@ -30,7 +30,7 @@ use futures::{FutureExt, TryStreamExt};
 use lake_runtime::batches::{LaneMarks, Listed, mark};
 use lake_runtime::progress::{Progress, Unit};
 use lake_runtime::{
-    Input, LakeError, Location, Part, Registry, Result, Run, Summary, WriteMode, Written,
+    Input, LakeError, Location, Part, Registry, Requires, Result, Run, Summary, WriteMode, Written,
     batch_channel, lane, session,
 };
 use lake_schema::TableDef;
@@ -363,7 +363,11 @@ async fn land_batch(
         run_id: run.id.as_str().into(),
         ingested_at: run.started_micros(),
     };
-    let commit = run.commit().txn(lane, batch);
+    // a table that holds the batch already (another run finished it) refuses it
+    let commit = run
+        .commit()
+        .txn(lane, batch)
+        .requires(lane, Requires::Below(batch));
     let mut aborts = Vec::new();
     let mut writers: Vec<BoxFuture<'_, Result<Option<Written>>>> = Vec::new();
     let mut open = |def: &'static TableDef| {

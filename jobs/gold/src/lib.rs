@@ -16,8 +16,8 @@ use std::sync::Arc;
 use datafusion::prelude::{DataFrame, SessionContext};
 use lake_runtime::progress::{Progress, Unit};
 use lake_runtime::{
-    ClusterArgs, Compute, Days, GOLD_TXN, Input, Lake, LakeError, Refresh, Result, Run, Scope, Sql,
-    Summary, WriteMode, Written, catalog, session,
+    ClusterArgs, Compute, Days, GOLD_TXN, Input, Lake, LakeError, Refresh, Requires, Result, Run,
+    Scope, Sql, Summary, WriteMode, Written, catalog, session,
 };
 use lake_schema::{Layer, TableDef};
 
@@ -213,8 +213,11 @@ impl<'a> Gold<'a> {
             _ => false,
         };
         if up_to_date {
+            // never over what a run computed from newer versions
             for (app, version) in &self.txns {
-                commit = commit.txn(app, *version);
+                commit = commit
+                    .txn(app, *version)
+                    .requires(app, Requires::AtMost(*version));
             }
         }
         self.lake.write(&self.ctx, def, df, mode, &commit).await

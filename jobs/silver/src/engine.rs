@@ -13,8 +13,8 @@ use lake_runtime::batches::{LaneMarks, mark};
 use lake_runtime::lake::register_provider;
 use lake_runtime::progress::{Progress, Unit};
 use lake_runtime::{
-    Days, Input, LakeError, Month, Months, Part, Refresh, Registry, Result, Run, SILVER_TXN, Scope,
-    Summary, Written, counts, register_view,
+    Days, Input, LakeError, Month, Months, Part, Refresh, Registry, Requires, Result, Run,
+    SILVER_TXN, Scope, Summary, Written, counts, register_view,
 };
 use lake_schema::Layer;
 use serde_json::{Map, Value, json};
@@ -26,10 +26,24 @@ use crate::source::{Checked, Kind, Reconcile, Source, Table};
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Target {
     pub scope: Scope,
-    /// A part of a split (`--part`): its scope is its range; `empty` when it has no month.
-    pub part: Option<(Part, bool)>,
-    /// The bronze batches a part reads: up to its split's plan's, whatever came since.
+    /// A part of a split (`--part`): its scope is its range.
+    pub part: Option<PartOf>,
+    /// Read the bronze batches up to this one only (planning a split reads up to its batch).
     pub through: Option<i64>,
+}
+
+/// A part of a split as a run carries it out.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PartOf {
+    pub part: Part,
+    /// The split leaves it no month.
+    pub empty: bool,
+    /// The batch the split was cut from, which the part's marker records: what the plain run
+    /// takes the table's state to be when every part's marker says it. The part reads up to
+    /// the source's mark now, which may be more: a table holding more than its marker says is
+    /// still right (the plain run replaces again the months of the batches since), and one
+    /// holding less would lose what a plain run consumed meanwhile.
+    pub plan_batch: i64,
 }
 
 /// One source's run: its checked views and what was done to each table.
@@ -37,7 +51,7 @@ pub(crate) struct Engine<'a> {
     run: &'a Run,
     ctx: &'a SessionContext,
     scope: Scope,
-    part: Option<(Part, bool)>,
+    part: Option<PartOf>,
     /// The last split planned (`silver/_splits/`), when this run may take the state of its
     /// parts' tables from their markers.
     split: Option<&'a Split>,
@@ -64,6 +78,8 @@ impl<'a> Engine<'a> {
         source: &'static Source,
         summary: &mut Summary,
     ) -> Result<Option<Engine<'a>>> {
+        // the floor before the snapshots: every claim at or below it was complete before them
+        let floor = registry.floor().await?;
         let mut pinned = Vec::new();
         for def in source.inputs {
             pinned.push((*def, run.lake.pin(ctx, def).await?));
@@ -89,9 +105,9 @@ impl<'a> Engine<'a> {
                     .get("newest"),
             );
         }
-        // the claims listed after the snapshots were taken: every batch they hold rows of was
+        lake_runtime::fault::point("silver.pinned");
+        // the claims above it listed after the snapshots: every batch they hold rows of was
         // claimed before, so none is missed
-        let floor = registry.floor().await?;
         let listed = registry.since(floor).await?;
         let tables = bronze().map(|(d, p)| (d.qualified_name(), p.table.clone()));
         let mut marks = LaneMarks::new(tables.collect());
@@ -152,11 +168,13 @@ impl<'a> Engine<'a> {
         );
         let mut built = Vec::new();
         for table in self.source.tables {
-            let refresh = self.plan(table).await?;
+            // what the table holds of bronze, as this run plans from it
+            let recorded = self.run.lake.txn_version(table.def, SILVER_TXN).await?;
+            let refresh = self.plan(table, recorded).await?;
             let name = table.def.qualified_name();
             tracing::info!(table = %name, "{}", refresh.describe());
             summary.detail(&format!("{name} refresh"), refresh.describe());
-            let written = self.write(table, &refresh).await?;
+            let written = self.write(table, &refresh, recorded).await?;
             progress.inc(1);
             if let Some(w) = &written {
                 match table.kind {
@@ -215,14 +233,14 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// What this run does to `table`.
-    async fn plan(&self, table: &Table) -> Result<Refresh> {
+    /// What this run does to `table`, which holds bronze up to `recorded`.
+    async fn plan(&self, table: &Table, recorded: Option<i64>) -> Result<Refresh> {
         Ok(match (self.scope, table.kind) {
             (Scope::Full, _) => Refresh::Full,
             (Scope::Range(..), Kind::Daily { column, .. }) => self.range(Some(column)),
             (Scope::Range(..), kind) if kind.is_dated() => self.range(None),
             (Scope::Range(..), _) => Refresh::NotInScope,
-            (Scope::Changed, kind) => match self.held(table).await? {
+            (Scope::Changed, kind) => match self.held(table, recorded).await? {
                 Held::Nothing => Refresh::Full,
                 Held::ByParts(held) if held >= self.mark => Refresh::Consumed,
                 Held::Recorded(held) if held >= self.mark => Refresh::UpToDate,
@@ -245,7 +263,7 @@ impl<'a> Engine<'a> {
     /// What a range run (a backfill or a part) rebuilds: its days of daily tables (by the date
     /// `column`), its months of the others; nothing for a part with no month.
     fn range(&self, daily: Option<&'static str>) -> Refresh {
-        let empty = matches!(self.part, Some((_, true)));
+        let empty = self.part.is_some_and(|p| p.empty);
         let Scope::Range(from, to) = self.scope else {
             return Refresh::NotInScope;
         };
@@ -266,9 +284,8 @@ impl<'a> Engine<'a> {
     /// The newest bronze batch `table` holds everything of: what the last run over all changes
     /// recorded or, when the parts of the last split together rebuilt it from a newer batch
     /// (their markers agree), that batch.
-    async fn held(&self, table: &Table) -> Result<Held> {
+    async fn held(&self, table: &Table, held: Option<i64>) -> Result<Held> {
         let lake = &self.run.lake;
-        let held = lake.txn_version(table.def, SILVER_TXN).await?;
         let recorded = held.map_or(Held::Nothing, Held::Recorded);
         let Some(split) = self
             .split
@@ -340,9 +357,15 @@ impl<'a> Engine<'a> {
         Ok(days)
     }
 
-    /// Carries out `refresh` of `table` in one commit; `None` when nothing is written. Either
-    /// way the table is registered as it now is, for the tables built after it to read.
-    async fn write(&self, table: &Table, refresh: &Refresh) -> Result<Option<Written>> {
+    /// Carries out `refresh` of `table` (planned when it held bronze up to `recorded`) in one
+    /// commit; `None` when nothing is written. Either way the table is registered as it now is,
+    /// for the tables built after it to read.
+    async fn write(
+        &self,
+        table: &Table,
+        refresh: &Refresh,
+        recorded: Option<i64>,
+    ) -> Result<Option<Written>> {
         let Some(mode) = refresh.write_mode() else {
             self.run.lake.register(self.ctx, table.def).await?;
             return Ok(None);
@@ -368,15 +391,22 @@ impl<'a> Engine<'a> {
                 .and_then(|df| df.with_column("quarantined_at", lit(at)))
                 .map_err(err)?;
         }
-        // a backfill does not consume new batches: only runs over all changes record them; a
-        // part records its marker on the tables whose state the parts together make
+        // a run over all changes records what it consumed, if the table still holds what it
+        // planned from; a backfill consumes nothing, and its rows must be at least as new as
+        // what the table holds; a part records its marker on the tables whose state the parts
+        // together make
         let mut commit = self.run.commit();
         if !matches!(self.scope, Scope::Range(..)) {
-            commit = commit.txn(SILVER_TXN, self.mark);
-        } else if let Some((part, _)) = self.part
-            && matches!(table.kind, Kind::Monthly { .. } | Kind::Daily { .. })
-        {
-            commit = commit.txn(part_txn(part), self.mark);
+            commit = commit
+                .txn(SILVER_TXN, self.mark)
+                .requires(SILVER_TXN, Requires::Exactly(recorded));
+        } else {
+            commit = commit.requires(SILVER_TXN, Requires::AtMost(self.mark));
+            if let Some(part) = self.part
+                && matches!(table.kind, Kind::Monthly { .. } | Kind::Daily { .. })
+            {
+                commit = commit.txn(part_txn(part.part), part.plan_batch);
+            }
         }
         let written = self
             .run
@@ -398,7 +428,8 @@ impl<'a> Engine<'a> {
             Scope::Changed => {
                 let mut oldest = Some(i64::MAX);
                 for t in self.source.tables {
-                    let held = self.held(t).await?.batch();
+                    let recorded = self.run.lake.txn_version(t.def, SILVER_TXN).await?;
+                    let held = self.held(t, recorded).await?.batch();
                     oldest = oldest.zip(held).map(|(a, b)| a.min(b));
                 }
                 oldest.map_or(Refresh::Full, Refresh::After)

@@ -28,7 +28,7 @@ use datafusion::prelude::SessionContext;
 use lake_runtime::{Part, Registry, Result, Run, Scope, Summary, session};
 use serde_json::json;
 
-use engine::{Engine, Target};
+use engine::{Engine, PartOf, Target};
 use parts::{Plans, Split, part_txn};
 use source::Kind;
 
@@ -134,8 +134,12 @@ async fn plan_part(
     let (from, to) = range.unwrap_or((None, None));
     Ok(Target {
         scope: Scope::Range(from, to),
-        part: Some((part, range.is_none())),
-        through: Some(split.through_batch),
+        part: Some(PartOf {
+            part,
+            empty: range.is_none(),
+            plan_batch: split.through_batch,
+        }),
+        through: None,
     })
 }
 
