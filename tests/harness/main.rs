@@ -92,7 +92,7 @@ fn main() -> ExitCode {
     let remote = s3.map(Store::S3);
     let store_of = |seed: u64| match (args.store.as_str(), &remote) {
         ("s3", Some(s3)) => s3,
-        ("mixed", Some(s3)) if seed % 3 == 0 => s3,
+        ("mixed", Some(s3)) if seed.is_multiple_of(3) => s3,
         _ => &local,
     };
     let cleans: Vec<(&'static str, Clean)> = [Some(&local), remote.as_ref()]

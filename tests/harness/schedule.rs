@@ -196,7 +196,7 @@ pub fn draw(seed: u64, objects: &[String], faults: Faults) -> Vec<Step> {
         }
         let failed = group.iter().find(|l| l.fault != Fault::None).map(|l| l.job);
         next = match failed {
-            Some(Job::Bronze) if rng.chance(0.6) => Some(Job::Silver),
+            Some(Job::Bronze) if rng.chance(0.85) => Some(Job::Silver),
             Some(Job::Silver) if rng.chance(0.4) => Some(Job::Gold),
             _ => None,
         };

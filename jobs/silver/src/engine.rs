@@ -13,10 +13,10 @@ use lake_runtime::batches::{LaneMarks, mark};
 use lake_runtime::lake::register_provider;
 use lake_runtime::progress::{Progress, Unit};
 use lake_runtime::{
-    Days, Input, LakeError, Month, Months, Part, Refresh, Registry, Requires, Result, Run,
-    SILVER_TXN, Scope, Summary, Written, counts, register_view,
+    Days, Input, LakeError, Month, Months, Part, Readable, Refresh, Registry, Requires, Result,
+    Run, SILVER_TXN, Scope, Summary, Written, counts, register_view,
 };
-use lake_schema::Layer;
+use lake_schema::{Layer, TableDef};
 use serde_json::{Map, Value, json};
 
 use crate::parts::{Split, part_txn};
@@ -93,47 +93,10 @@ impl<'a> Engine<'a> {
             name: d.qualified_name(),
             version: p.version,
         }));
-        let mut newest = 0;
-        for (def, _) in bronze() {
-            let df = frame(ctx, &def.qualified_name()).await?;
-            let max_batch = df
-                .aggregate(vec![], vec![max(col("batch")).alias("newest")])
-                .map_err(LakeError::query(def.qualified_name()))?;
-            newest = newest.max(
-                counts(max_batch, "newest bronze batch")
-                    .await?
-                    .get("newest"),
-            );
-        }
-        lake_runtime::fault::point("silver.pinned");
-        // the claims above it listed after the snapshots: every batch they hold rows of was
-        // claimed before, so none is missed
-        let listed = registry.since(floor).await?;
-        let tables = bronze().map(|(d, p)| (d.qualified_name(), p.table.clone()));
-        let mut marks = LaneMarks::new(tables.collect());
-        let found = mark(&listed, source.name, &mut marks, floor, newest).await?;
-        let through = target
-            .through
-            .map_or(found.through, |t| t.min(found.through));
         let mut details = Map::new();
-        if let Some(held_back) = found.held_back.filter(|_| through == found.through) {
-            tracing::warn!(
-                "{}: {held_back}; this run takes in the batches up to {through} only",
-                source.name
-            );
-            details.insert("held_back_by".into(), held_back.to_json());
-        }
-        for (def, table) in &pinned {
-            if def.column("batch").is_some() {
-                let upto = col("batch").lt_eq(lit(through));
-                let narrowed = ctx
-                    .read_table(table.provider.clone())
-                    .and_then(|df| df.filter(upto))
-                    .map_err(LakeError::query(def.qualified_name()))?
-                    .into_view();
-                register_provider(ctx, def, narrowed)?;
-            }
-        }
+        let mark = consumption_mark(ctx, registry, floor, source, &pinned, &mut details).await?;
+        let mark = target.through.map_or(mark, |t| t.min(mark));
+        narrow_to(ctx, &pinned, mark)?;
         for view in source.shared {
             register_view(ctx, view.name, view.plan(ctx).await?)?;
         }
@@ -153,7 +116,7 @@ impl<'a> Engine<'a> {
             split,
             source,
             checked,
-            mark: through,
+            mark,
             details,
         }))
     }
@@ -584,6 +547,62 @@ impl<'a> Engine<'a> {
             .map_err(err)?;
         Ok(counts(df, &name).await?.get("rows").max(0) as u64)
     }
+}
+
+/// The source's consumption mark, from the snapshots of its inputs `pinned` and the claims
+/// above `floor` (read before the snapshots): the highest bronze batch at or below which every
+/// claimed batch of the source is complete. What holds it back, if anything, goes to the log
+/// and to `details.held_back_by`.
+async fn consumption_mark(
+    ctx: &SessionContext,
+    registry: &Registry,
+    floor: i64,
+    source: &Source,
+    pinned: &[(&TableDef, Readable)],
+    details: &mut Map<String, Value>,
+) -> Result<i64> {
+    let bronze = || pinned.iter().filter(|(d, _)| d.layer == Layer::Bronze);
+    // the newest batch a snapshot holds rows of: the mark of a lake older than the claims
+    let mut newest = 0;
+    for (def, _) in bronze() {
+        let df = frame(ctx, &def.qualified_name()).await?;
+        let max_batch = df
+            .aggregate(vec![], vec![max(col("batch")).alias("newest")])
+            .map_err(LakeError::query(def.qualified_name()))?;
+        let n = counts(max_batch, "newest bronze batch").await?;
+        newest = newest.max(n.get("newest"));
+    }
+    lake_runtime::fault::point("silver.pinned");
+    // the claims above the floor, listed after the snapshots: every batch they hold rows of
+    // was claimed before, so none is missed
+    let listed = registry.since(floor).await?;
+    let tables = bronze().map(|(d, p)| (d.qualified_name(), p.table.clone()));
+    let mut marks = LaneMarks::new(tables.collect());
+    let found = mark(&listed, source.name, &mut marks, floor, newest).await?;
+    if let Some(held_back) = &found.held_back {
+        tracing::warn!(
+            "{}: {held_back}; this run takes in the batches up to {} only",
+            source.name,
+            found.through
+        );
+        details.insert("held_back_by".into(), held_back.to_json());
+    }
+    Ok(found.through)
+}
+
+/// Registers each of the inputs `pinned` that has a `batch` column narrowed to the batches up
+/// to `mark`: what every query of the run reads.
+fn narrow_to(ctx: &SessionContext, pinned: &[(&TableDef, Readable)], mark: i64) -> Result<()> {
+    for (def, table) in pinned.iter().filter(|(d, _)| d.column("batch").is_some()) {
+        let upto = col("batch").lt_eq(lit(mark));
+        let narrowed = ctx
+            .read_table(table.provider.clone())
+            .and_then(|df| df.filter(upto))
+            .map_err(LakeError::query(def.qualified_name()))?
+            .into_view();
+        register_provider(ctx, def, narrowed)?;
+    }
+    Ok(())
 }
 
 /// What a table holds of bronze.
