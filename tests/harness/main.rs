@@ -15,10 +15,12 @@ struct Args {
     jobs: usize,
     mode: Mode,
     verbose: bool,
+    /// Print each seed's schedule, run nothing.
+    plan: bool,
 }
 
 const USAGE: &str = "usage: lake-chaos [--seed N | --seeds N | --seeds FROM..TO] \
-[--store local|s3|mixed] [--jobs N] [--compat] [--verbose]
+[--store local|s3|mixed] [--jobs N] [--compat] [--verbose] [--plan]
 
   --seeds N      seeds 1 to N (default 20); FROM..TO: those seeds
   --seed N       one seed, to replay it
@@ -27,7 +29,8 @@ const USAGE: &str = "usage: lake-chaos [--seed N | --seeds N | --seeds FROM..TO]
   --jobs N       seeds run at the same time (default 1)
   --compat       only what earlier versions of the jobs had (no stalls, no new fault points):
                  to run the harness on their binaries (LAKE_TEST_BIN_DIR)
-  --verbose      print every seed's schedule, not only the failing ones";
+  --verbose      print every seed's schedule, not only the failing ones
+  --plan         print each seed's schedule and run nothing";
 
 fn parse() -> Result<Args, String> {
     let mut args = Args {
@@ -36,6 +39,7 @@ fn parse() -> Result<Args, String> {
         jobs: 1,
         mode: Mode::default(),
         verbose: false,
+        plan: false,
     };
     let mut it = std::env::args().skip(1);
     let number = |v: Option<String>| -> Result<u64, String> {
@@ -58,6 +62,7 @@ fn parse() -> Result<Args, String> {
             "--jobs" => args.jobs = number(it.next())?.max(1) as usize,
             "--compat" => args.mode.compat = true,
             "--verbose" => args.verbose = true,
+            "--plan" => args.plan = true,
             _ => return Err(USAGE.to_string()),
         }
     }
@@ -78,6 +83,15 @@ fn main() -> ExitCode {
     let started = Instant::now();
     let work = TempDir::new("chaos");
     let pool = Pool::generate(&work.join("pool"));
+    if args.plan {
+        for &seed in &args.seeds {
+            println!("seed {seed}:");
+            for step in lake_tests::harness::plan(seed, &pool, true, args.mode) {
+                println!("  {step}");
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
     let s3 = match args.store.as_str() {
         "local" => None,
         _ => match S3::get() {

@@ -109,6 +109,16 @@ pub struct Mode {
     pub compat: bool,
 }
 
+/// The schedule of seed `seed` over `pool` (with store faults when it runs on S3).
+pub fn plan(seed: u64, pool: &Pool, s3: bool, mode: Mode) -> Vec<Step> {
+    let faults = schedule::Faults {
+        stalls: !mode.compat,
+        store: s3,
+        compat: mode.compat,
+    };
+    schedule::draw(seed, &pool.objects, faults)
+}
+
 /// Runs seed `seed` on `store` in `dir` and checks the lake against `clean`.
 pub fn run_seed(
     seed: u64,
@@ -118,13 +128,7 @@ pub fn run_seed(
     dir: PathBuf,
     mode: Mode,
 ) -> Outcome {
-    let s3 = matches!(store, Store::S3(_));
-    let faults = schedule::Faults {
-        stalls: !mode.compat,
-        store: s3,
-        compat: mode.compat,
-    };
-    let plan = schedule::draw(seed, &pool.objects, faults);
+    let plan = plan(seed, pool, matches!(store, Store::S3(_)), mode);
     let world = World::new(store, dir.clone(), &format!("chaos-{seed}"), mode.compat);
     let mut outcome = Outcome {
         seed,

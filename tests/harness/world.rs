@@ -48,21 +48,29 @@ impl Pool {
         let _ = std::fs::remove_dir_all(dir);
         let plays = dir.join("lastfm");
         std::fs::create_dir_all(&plays).expect("pool folder");
-        for (n, start) in ["2005-02-14", "2006-06-01", "2008-01-01"]
-            .iter()
-            .enumerate()
-        {
+        // plays a year apart, each file within ten months: a batch of one file touches months
+        // no other batch touches
+        let starts = [
+            "2005-02-14",
+            "2006-03-01",
+            "2007-04-01",
+            "2008-05-01",
+            "2009-06-01",
+        ];
+        for (n, start) in starts.iter().enumerate() {
             let generated = dir.join(format!(".gen-{n}"));
             let seed = (n + 1).to_string();
             let args = [
                 "--rows",
-                "500",
+                "400",
                 "--users",
                 "12",
                 "--seed",
                 &seed,
                 "--start",
                 start,
+                "--months",
+                "10",
                 "--bad-rate",
                 "0.01",
                 "--dup-rate",
