@@ -484,3 +484,52 @@ fn a_part_carried_out_after_a_plain_run_consumed_more_never_rolls_its_months_bac
     run("silver", dir.path(), &args, &[]).ok();
     assert_eq!(count(&lake, "silver.lastfm_listens"), want);
 }
+
+#[test]
+fn a_part_of_an_older_split_never_writes_over_a_part_of_a_newer_one() {
+    let dir = TempDir::new("two-splits");
+    let landing = lastfm_landing(&dir, 1, 4000);
+    let (lake, args) = lake_of(&dir, &landing);
+    let args = strs(&args);
+    let part = |i: &'static str| [&args[..], &["--part", i]].concat();
+    run("bronze", dir.path(), &args, &[]).ok();
+    run("silver", dir.path(), &part("0/2"), &[]).ok();
+    // part 1 of the first split stops before its commit…
+    let older = pause_at(
+        "silver",
+        dir.path(),
+        &part("1/2"),
+        &[],
+        "committing:silver.lastfm_listens",
+    );
+    // …while bronze grows and part 0, done with the first split, carries out a second one
+    let more = dir.join("more");
+    lake_gen(
+        "lastfm",
+        &more,
+        &[
+            "--rows",
+            "2000",
+            "--users",
+            "20",
+            "--seed",
+            "9",
+            "--start",
+            "2006-01-01",
+        ],
+    );
+    std::fs::copy(more.join(PLAYS), landing.join("lastfm/plays-more.tsv")).expect("deliver");
+    run("bronze", dir.path(), &args, &[]).ok();
+    let newer = run("silver", dir.path(), &part("0/2"), &[]).ok();
+    assert_eq!(newer.detail("part")["through_batch"], 2, "{}", newer.stdout);
+    let woke = older.resume();
+    assert_eq!(woke.code, 4, "{}", woke.stderr);
+    assert!(woke.stderr.contains("lake.silver.part"), "{}", woke.stderr);
+    // its retry carries out the second split; the plain run finds the parts' state
+    run("silver", dir.path(), &part("1/2"), &[]).ok();
+    run("silver", dir.path(), &args, &[]).ok();
+    assert_eq!(
+        count(&lake, "silver.lastfm_listens"),
+        clean_listens(&landing)
+    );
+}

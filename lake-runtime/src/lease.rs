@@ -728,6 +728,17 @@ struct Renewal {
 }
 
 impl Renewal {
+    /// Writes version `seq`, if this run's newest version `seq - 1` is still there: a lease
+    /// whose folder was removed (its run was fenced off long ago) is not taken back.
+    async fn renew(&self, seq: u64) -> Result<Wrote> {
+        let newest = self.leases.path(&self.version.run_id, seq - 1)?;
+        match self.leases.folder.store().head(&newest).await {
+            Ok(_) => self.leases.write(seq, &self.version).await,
+            Err(object_store::Error::NotFound { .. }) => Ok(Wrote::Taken),
+            Err(e) => Err(LakeError::store(self.leases.url(&newest))(e)),
+        }
+    }
+
     /// Renews the lease every third of its TTL from `start`, each attempt bounded to a sixth
     /// of it, until it finds the lease taken over.
     async fn on_schedule(mut self, start: Instant) {
@@ -735,18 +746,22 @@ impl Renewal {
         let every = ttl / 3;
         let mut ticks = tokio::time::interval_at((start + every).into(), every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // when the first attempt with the current nonce started: a later attempt may find
+        // that one's version written, which dates from then
+        let mut first_attempt: Option<Duration> = None;
         loop {
             ticks.tick().await;
-            let started = since_boot();
+            let started = *first_attempt.get_or_insert_with(since_boot);
             let seq = self.seq.load(Ordering::SeqCst) + 1;
             // the nonce changes only once a version is written: an attempt whose answer was
             // lost is found as this run's own by the next one
-            let renewed = tokio::time::timeout(ttl / 6, self.leases.write(seq, &self.version));
+            let renewed = tokio::time::timeout(ttl / 6, self.renew(seq));
             match renewed.await {
                 Ok(Ok(Wrote::Written)) => {
                     if let Ok(mut at) = self.health.renewed.lock() {
                         *at = started;
                     }
+                    first_attempt = None;
                     self.version.nonce = nonce();
                     self.seq.store(seq, Ordering::SeqCst);
                     self.leases.prune(&self.version.run_id, seq).await;

@@ -213,11 +213,13 @@ impl<'a> Gold<'a> {
             _ => false,
         };
         if up_to_date {
-            // never over what a run computed from newer versions
             for (app, version) in &self.txns {
-                commit = commit
-                    .txn(app, *version)
-                    .requires(app, Requires::AtMost(*version));
+                commit = commit.txn(app, *version);
+                // never over what a run computed from newer versions; but a full refresh is
+                // the way out when a silver table was rebuilt and its versions began again
+                if self.scope != Scope::Full {
+                    commit = commit.requires(app, Requires::AtMost(*version));
+                }
             }
         }
         self.lake.write(&self.ctx, def, df, mode, &commit).await

@@ -368,7 +368,15 @@ impl<'a> Engine<'a> {
             if let Some(part) = self.part
                 && matches!(table.kind, Kind::Monthly { .. } | Kind::Daily { .. })
             {
-                commit = commit.txn(part_txn(part.part), part.plan_batch);
+                // never over a newer split's part (it rebuilt some of these months from more);
+                // and never a marker above what this run read (a source counted late)
+                let count = part.part.count;
+                for index in 0..count {
+                    let sibling = part_txn(Part { index, count });
+                    commit = commit.requires(sibling, Requires::AtMost(part.plan_batch));
+                }
+                let marker = part.plan_batch.min(self.mark);
+                commit = commit.txn(part_txn(part.part), marker);
             }
         }
         let written = self
