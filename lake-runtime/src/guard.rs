@@ -75,9 +75,8 @@ impl Guard {
     }
 }
 
-/// The lake's store: writes pass only while the run's lease is sound (writes to the leases
-/// themselves always pass; data files are invisible until committed, so only the puts, copies
-/// and renames that make things visible are checked).
+/// The lake's store: writes that make something visible pass only while the run's lease is
+/// sound ([`makes_visible`]).
 #[derive(Debug)]
 pub struct Guarded {
     inner: Arc<dyn ObjectStore>,
@@ -90,7 +89,7 @@ impl Guarded {
     }
 
     fn check(&self, location: &Path) -> object_store::Result<()> {
-        if location.as_ref().split('/').any(|part| part == "_leases") {
+        if !makes_visible(location) {
             return Ok(());
         }
         match self.guard.problem() {
@@ -101,6 +100,18 @@ impl Guarded {
             }),
         }
     }
+}
+
+/// Whether a write to `location` can change what a reader sees: not a lease's (the run's own
+/// bookkeeping), not a table's data file (a reader sees it only once a commit names it; a
+/// stalled run's files stay orphans that `lake vacuum` removes). Letting a data file finish also
+/// spares deltalake's writer a failed upload it cannot abort cleanly.
+fn makes_visible(location: &Path) -> bool {
+    let parts: Vec<&str> = location.as_ref().split('/').collect();
+    if parts.contains(&"_leases") {
+        return false;
+    }
+    parts.contains(&"_delta_log") || !location.as_ref().ends_with(".parquet")
 }
 
 impl fmt::Display for Guarded {
@@ -186,5 +197,28 @@ impl ObjectStore for Guarded {
     ) -> object_store::Result<()> {
         self.check(to)?;
         self.inner.rename_opts(from, to, options).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commits_claims_and_deliverables_make_things_visible_data_files_and_leases_do_not() {
+        for visible in [
+            "silver/lastfm_listens/_delta_log/00000000000000000003.json",
+            "silver/lastfm_listens/_delta_log/00000000000000000010.checkpoint.parquet",
+            "meta/bronze_batches/7.json",
+            "gold/lastfm/top_songs.tsv",
+        ] {
+            assert!(makes_visible(&Path::from(visible)), "{visible}");
+        }
+        for invisible in [
+            "silver/lastfm_listens/year=2009/month=5/part-00000-1f.c000.snappy.parquet",
+            "_leases/silver/20261207T093048Z-8a95deee/000002.json",
+        ] {
+            assert!(!makes_visible(&Path::from(invisible)), "{invisible}");
+        }
     }
 }

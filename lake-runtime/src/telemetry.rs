@@ -22,8 +22,29 @@ pub fn init(format: LogFormat) {
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal());
     crate::progress::init(format == LogFormat::Text);
+    quiet_caught_panics();
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+}
+
+/// deltalake's writer aborts a file whose upload failed as it completed, and catches the panic
+/// object_store's `BufWriter::abort` raises for it by design (deltalake-core's
+/// `upload_parquet_file`, which then warns and returns the upload's error). The default hook
+/// would still print that caught panic and its backtrace as if the job had crashed; it goes to
+/// the debug log instead. Every other panic reaches the default hook.
+fn quiet_caught_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let in_buffered_writer = info.location().is_some_and(|l| {
+            l.file().contains("object_store") && l.file().ends_with("buffered.rs")
+        });
+        let shut_down = info.payload().downcast_ref::<&str>() == Some(&"Already shut down");
+        if in_buffered_writer && shut_down {
+            tracing::debug!("an upload that failed as it completed could not be aborted: {info}");
+        } else {
+            default(info)
+        }
+    }));
 }

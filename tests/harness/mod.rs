@@ -17,7 +17,7 @@ pub mod world;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use schedule::{Fault, Job, Launch, Step, Variant};
@@ -92,7 +92,7 @@ impl Outcome {
         if !self.passed() {
             let _ = writeln!(
                 out,
-                "  the lake is kept in {}\n  replay: {}",
+                "  the lake and each run's log (logs/) are kept in {}\n  replay: {}",
                 self.dir.display(),
                 self.replay()
             );
@@ -215,8 +215,31 @@ pub fn run_seed(
     }
     if outcome.passed() {
         let _ = std::fs::remove_dir_all(&outcome.dir);
+    } else {
+        keep_logs(&outcome.dir, &ended);
     }
     outcome
+}
+
+/// Writes each run's log next to the lake a failing seed leaves, `logs/<n> <label>.log`, in the
+/// order the runs ended.
+fn keep_logs(dir: &Path, ended: &[Ended]) {
+    let logs = dir.join("logs");
+    let _ = std::fs::create_dir_all(&logs);
+    for (n, done) in ended.iter().enumerate() {
+        let name: String = done
+            .label
+            .chars()
+            .map(|c| {
+                if c.is_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let _ = std::fs::write(logs.join(format!("{n:02}-{name}.log")), &done.stderr);
+    }
 }
 
 /// Runs bronze, silver and gold plainly until each succeeds: nothing else runs now, so each
@@ -233,9 +256,7 @@ fn quiesce(world: &World, outcome: &mut Outcome) -> Vec<Ended> {
                 .log
                 .push(format!("quiescence: {} → exit {code}", job.name()));
             if done.stderr.contains("panicked") {
-                outcome
-                    .problems
-                    .push(format!("{} panicked:\n{}", done.label, tail(&done.stderr)));
+                outcome.problems.push(panicked(&done));
             }
             ended.push(done);
             match code {
@@ -259,7 +280,7 @@ fn quiesce(world: &World, outcome: &mut Outcome) -> Vec<Ended> {
 /// quarantine (3); exactly 0 for a run without a fault that ran alone.
 fn check_exit(done: &Ended, solo: bool, problems: &mut Vec<String>) {
     if done.stderr.contains("panicked") {
-        problems.push(format!("{} panicked:\n{}", done.label, tail(&done.stderr)));
+        problems.push(panicked(&done));
     }
     let allowed = match (&done.fault, solo) {
         (Fault::None, true) => done.code == 0,
@@ -359,6 +380,22 @@ fn why(done: &Ended) -> String {
         .unwrap_or_default();
     let short: String = error.chars().skip_while(|c| *c != ' ').take(160).collect();
     format!(" ({})", short.trim())
+}
+
+/// What a run that panicked said: the panic with what it logged just before, then how its log
+/// ended.
+fn panicked(done: &Ended) -> String {
+    let lines: Vec<&str> = done.stderr.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.contains("panicked"))
+        .unwrap_or(0);
+    let message = lines[at.saturating_sub(12)..lines.len().min(at + 4)].join("\n");
+    format!(
+        "{} panicked:\n{message}\n...\n{}",
+        done.label,
+        tail(&done.stderr)
+    )
 }
 
 /// The last lines of a run's log.
