@@ -89,8 +89,8 @@ impl Files {
         Ok(())
     }
 
-    /// Gives up the open file (its upload is aborted; files already closed are orphans that
-    /// `lake vacuum` removes).
+    /// Gives up the open file (its upload is aborted; files already closed stay behind as
+    /// orphans no commit names, which no reader sees).
     async fn abort(&mut self) {
         if let Some((_, writer)) = self.open.take()
             && let Err(e) = writer.abort().await

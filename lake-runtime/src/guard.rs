@@ -25,7 +25,7 @@ use futures::stream::BoxStream;
 use object_store::path::Path;
 use object_store::{
     CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, UploadPart,
 };
 
 use crate::lease::{Health, Hold};
@@ -76,42 +76,81 @@ impl Guard {
 }
 
 /// The lake's store: writes that make something visible pass only while the run's lease is
-/// sound ([`makes_visible`]).
+/// sound ([`Guarded::makes_visible`]); a multipart upload is checked as it starts and again as it
+/// completes (the moment its object appears).
 #[derive(Debug)]
 pub struct Guarded {
     inner: Arc<dyn ObjectStore>,
     guard: Arc<Guard>,
+    /// The lake's `_leases` folder.
+    leases: Path,
 }
 
 impl Guarded {
-    pub fn new(inner: Arc<dyn ObjectStore>, guard: Arc<Guard>) -> Self {
-        Self { inner, guard }
+    /// `inner` guarded by `guard`; `leases` is the lake's `_leases` folder in `inner`.
+    pub fn new(inner: Arc<dyn ObjectStore>, guard: Arc<Guard>, leases: Path) -> Self {
+        Self {
+            inner,
+            guard,
+            leases,
+        }
     }
 
     fn check(&self, location: &Path) -> object_store::Result<()> {
-        if !makes_visible(location) {
+        if !self.makes_visible(location) {
             return Ok(());
         }
-        match self.guard.problem() {
-            None => Ok(()),
-            Some(problem) => Err(object_store::Error::Generic {
-                store: "lake",
-                source: problem.into(),
-            }),
+        refuse_if_unsound(&self.guard)
+    }
+
+    /// Whether a write to `location` can change what a reader sees: not a lease's (the run's
+    /// own bookkeeping), not a table's data file (a reader sees it only once a commit names it;
+    /// a stalled run's files stay orphans, uncommitted, that no reader lists). Letting a data
+    /// file finish also spares deltalake's writer a failed upload it cannot abort cleanly.
+    fn makes_visible(&self, location: &Path) -> bool {
+        if location.prefix_matches(&self.leases) {
+            return false;
         }
+        location.parts().any(|part| part.as_ref() == "_delta_log")
+            || !location.as_ref().ends_with(".parquet")
     }
 }
 
-/// Whether a write to `location` can change what a reader sees: not a lease's (the run's own
-/// bookkeeping), not a table's data file (a reader sees it only once a commit names it; a
-/// stalled run's files stay orphans that `lake vacuum` removes). Letting a data file finish also
-/// spares deltalake's writer a failed upload it cannot abort cleanly.
-fn makes_visible(location: &Path) -> bool {
-    let parts: Vec<&str> = location.as_ref().split('/').collect();
-    if parts.contains(&"_leases") {
-        return false;
+fn refuse_if_unsound(guard: &Guard) -> object_store::Result<()> {
+    match guard.problem() {
+        None => Ok(()),
+        Some(problem) => Err(object_store::Error::Generic {
+            store: "lake",
+            source: problem.into(),
+        }),
     }
-    parts.contains(&"_delta_log") || !location.as_ref().ends_with(".parquet")
+}
+
+/// A guarded multipart upload: its object appears only if the lease is still sound when it
+/// completes; otherwise the upload is aborted.
+#[derive(Debug)]
+struct GuardedUpload {
+    inner: Box<dyn MultipartUpload>,
+    guard: Arc<Guard>,
+}
+
+#[async_trait]
+impl MultipartUpload for GuardedUpload {
+    fn put_part(&mut self, data: PutPayload) -> UploadPart {
+        self.inner.put_part(data)
+    }
+
+    async fn complete(&mut self) -> object_store::Result<PutResult> {
+        if let Err(refused) = refuse_if_unsound(&self.guard) {
+            let _ = self.inner.abort().await;
+            return Err(refused);
+        }
+        self.inner.complete().await
+    }
+
+    async fn abort(&mut self) -> object_store::Result<()> {
+        self.inner.abort().await
+    }
 }
 
 impl fmt::Display for Guarded {
@@ -137,7 +176,15 @@ impl ObjectStore for Guarded {
         location: &Path,
         opts: PutMultipartOptions,
     ) -> object_store::Result<Box<dyn MultipartUpload>> {
-        self.inner.put_multipart_opts(location, opts).await
+        self.check(location)?;
+        let upload = self.inner.put_multipart_opts(location, opts).await?;
+        if !self.makes_visible(location) {
+            return Ok(upload);
+        }
+        Ok(Box::new(GuardedUpload {
+            inner: upload,
+            guard: self.guard.clone(),
+        }))
     }
 
     async fn get_opts(
@@ -202,23 +249,72 @@ impl ObjectStore for Guarded {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::time::Duration;
 
-    #[test]
-    fn commits_claims_and_deliverables_make_things_visible_data_files_and_leases_do_not() {
+    use object_store::memory::InMemory;
+    use object_store::{ObjectStoreExt as _, WriteMultipart};
+
+    use super::*;
+    use crate::lease::since_boot;
+
+    /// A store of a lake at `root` (under a folder named `_leases`, which must not matter) and
+    /// its guard, the run's lease sound.
+    fn guarded(root: &str) -> (Guarded, Arc<Guard>) {
+        let guard = Arc::new(Guard::default());
+        let store = Guarded::new(
+            Arc::new(InMemory::new()),
+            guard.clone(),
+            Path::from(format!("{root}/_leases")),
+        );
+        (store, guard)
+    }
+
+    /// The run's lease: sound, or last renewed when the machine booted (long past its TTL).
+    fn lease(guard: &Guard, sound: bool) {
+        let renewed = if sound { since_boot() } else { Duration::ZERO };
+        let health = Arc::new(Health::new("lease".into(), Duration::from_secs(3), renewed));
+        guard.set(Some(Arc::new(Fence::new("gold", Hold::All, 2, health))));
+    }
+
+    #[tokio::test]
+    async fn a_run_whose_lease_is_unsound_makes_nothing_visible_but_may_finish_data_files() {
+        let root = "srv/_leases/lake";
+        let (store, guard) = guarded(root);
+        lease(&guard, false);
         for visible in [
             "silver/lastfm_listens/_delta_log/00000000000000000003.json",
             "silver/lastfm_listens/_delta_log/00000000000000000010.checkpoint.parquet",
             "meta/bronze_batches/7.json",
             "gold/lastfm/top_songs.tsv",
         ] {
-            assert!(makes_visible(&Path::from(visible)), "{visible}");
+            let path = Path::from(format!("{root}/{visible}"));
+            assert!(store.put(&path, "x".into()).await.is_err(), "{visible}");
+            assert!(store.put_multipart(&path).await.is_err(), "{visible}");
         }
         for invisible in [
             "silver/lastfm_listens/year=2009/month=5/part-00000-1f.c000.snappy.parquet",
-            "_leases/silver/20261207T093048Z-8a95deee/000002.json",
+            "_leases/gold/20261207T093048Z-8a95deee/000002.json",
         ] {
-            assert!(!makes_visible(&Path::from(invisible)), "{invisible}");
+            let path = Path::from(format!("{root}/{invisible}"));
+            assert!(store.put(&path, "x".into()).await.is_ok(), "{invisible}");
         }
+    }
+
+    #[tokio::test]
+    async fn an_upload_begun_before_the_lease_failed_does_not_appear() {
+        let (store, guard) = guarded("lake");
+        lease(&guard, true);
+        let path = Path::from("lake/gold/deezer/user_top50_20261206.txt");
+        let mut upload = WriteMultipart::new(store.put_multipart(&path).await.unwrap());
+        upload.write(b"user\tsong\n");
+        lease(&guard, false);
+        assert!(upload.finish().await.is_err());
+        assert!(store.head(&path).await.is_err(), "the file must not appear");
+
+        lease(&guard, true);
+        let mut upload = WriteMultipart::new(store.put_multipart(&path).await.unwrap());
+        upload.write(b"user\tsong\n");
+        upload.finish().await.unwrap();
+        assert!(store.head(&path).await.is_ok());
     }
 }

@@ -64,14 +64,20 @@ pub struct Readable {
     pub table: Option<DeltaTable>,
 }
 
+/// `root` with its store guarded by `guard` (see [`Guarded`]).
+fn guarded(root: Location, guard: &Arc<Guard>) -> Location {
+    let leases = root.file_path("_leases");
+    let guard = guard.clone();
+    root.wrapped(|store| Arc::new(Guarded::new(store, guard, leases)))
+}
+
 impl Lake {
     pub async fn open(cfg: &LakeConfig) -> Result<Self> {
         deltalake::aws::register_handlers(None);
         let guard = Arc::new(Guard::default());
         let root = Location::open(&cfg.lake, cfg).await?;
-        let fenced = guard.clone();
         Ok(Self {
-            root: root.wrapped(|store| Arc::new(Guarded::new(store, fenced))),
+            root: guarded(root, &guard),
             guard,
             parquet: WriterProperties::builder()
                 .set_compression(cfg.parquet_compression)
@@ -89,9 +95,8 @@ impl Lake {
     #[cfg(test)]
     pub(crate) fn over(root: Location) -> Self {
         let guard = Arc::new(Guard::default());
-        let fenced = guard.clone();
         Self {
-            root: root.wrapped(|store| Arc::new(Guarded::new(store, fenced))),
+            root: guarded(root, &guard),
             guard,
             parquet: WriterProperties::builder().build(),
             snapshot_scans: false,

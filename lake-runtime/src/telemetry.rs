@@ -32,8 +32,8 @@ pub fn init(format: LogFormat) {
 /// deltalake's writer aborts a file whose upload failed as it completed, and catches the panic
 /// object_store's `BufWriter::abort` raises for it by design (deltalake-core's
 /// `upload_parquet_file`, which then warns and returns the upload's error). The default hook
-/// would still print that caught panic and its backtrace as if the job had crashed; it goes to
-/// the debug log instead. Every other panic reaches the default hook.
+/// would still print that caught panic and its backtrace as if the job had crashed; it is a
+/// one-line warning instead. Every other panic reaches the default hook.
 fn quiet_caught_panics() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -42,7 +42,8 @@ fn quiet_caught_panics() {
         });
         let shut_down = info.payload().downcast_ref::<&str>() == Some(&"Already shut down");
         if in_buffered_writer && shut_down {
-            tracing::debug!("an upload that failed as it completed could not be aborted: {info}");
+            let at = info.location().map(|l| l.to_string()).unwrap_or_default();
+            tracing::warn!("an upload that failed as it completed could not be aborted ({at})");
         } else {
             default(info)
         }

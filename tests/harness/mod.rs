@@ -280,7 +280,7 @@ fn quiesce(world: &World, outcome: &mut Outcome) -> Vec<Ended> {
 /// quarantine (3); exactly 0 for a run without a fault that ran alone.
 fn check_exit(done: &Ended, solo: bool, problems: &mut Vec<String>) {
     if done.stderr.contains("panicked") {
-        problems.push(panicked(&done));
+        problems.push(panicked(done));
     }
     let allowed = match (&done.fault, solo) {
         (Fault::None, true) => done.code == 0,
