@@ -11,9 +11,10 @@
 //! commit whose application transaction a concurrent commit changed). Runs on disjoint holds
 //! have fences of their own and never conflict.
 //!
-//! Besides, the lake's store refuses every write but the lease's own once the lease has a
-//! problem (lost, or not renewed for most of its TTL): such a run stops at its next commit with
-//! exit 4, even inside deltalake's own writes ([`Guarded`]).
+//! Besides, once the lease has a problem (lost, or not renewed for most of its TTL) the lake's
+//! store refuses every write that would make something visible (a commit, a claim, a plan, a
+//! deliverable; not a data file no commit names yet, nor the lease's own): such a run stops at its
+//! next commit with exit 4, even inside deltalake's own writes ([`Guarded`]).
 
 use std::fmt;
 use std::ops::Range;
@@ -258,7 +259,7 @@ mod tests {
     use crate::lease::since_boot;
 
     /// A store of a lake at `root` (under a folder named `_leases`, which must not matter) and
-    /// its guard, the run's lease sound.
+    /// its guard, before any lease.
     fn guarded(root: &str) -> (Guarded, Arc<Guard>) {
         let guard = Arc::new(Guard::default());
         let store = Guarded::new(
