@@ -30,22 +30,38 @@ fn crash(job: &str, dir: &TempDir, args: &[&str], point: &str) {
 /// Last.fm plays in `files` files (generated with other seeds) and one profiles file.
 fn lastfm_landing(dir: &TempDir, files: u32, rows: u32) -> std::path::PathBuf {
     let landing = dir.join("landing");
-    let out = landing.join("lastfm");
-    std::fs::create_dir_all(&out).expect("mkdir");
+    std::fs::create_dir_all(landing.join("lastfm")).expect("mkdir");
     for n in 0..files {
-        let generated = dir.join(&format!("gen-{n}"));
-        let (rows, seed) = (rows.to_string(), (n + 1).to_string());
-        lake_gen(
-            "lastfm",
-            &generated,
-            &["--rows", &rows, "--users", "20", "--seed", &seed],
-        );
-        std::fs::copy(generated.join(PLAYS), out.join(format!("plays-{n}.tsv"))).expect("copy");
-        if n == 0 {
-            std::fs::copy(generated.join(PROFILES), out.join(PROFILES)).expect("copy");
-        }
+        deliver_plays(dir, &landing, &format!("plays-{n}.tsv"), rows, n + 1, None);
     }
+    let generated = dir.join("gen-1-plays-0.tsv");
+    std::fs::copy(
+        generated.join(PROFILES),
+        landing.join("lastfm").join(PROFILES),
+    )
+    .expect("copy");
     landing
+}
+
+/// Delivers `rows` Last.fm plays (generator seed `seed`, from the day `start` if given) into
+/// `landing` as the object `lastfm/<name>`, new or replacing one.
+fn deliver_plays(
+    dir: &TempDir,
+    landing: &std::path::Path,
+    name: &str,
+    rows: u32,
+    seed: u32,
+    start: Option<&str>,
+) {
+    let generated = dir.join(&format!("gen-{seed}-{name}"));
+    let (rows, seed) = (rows.to_string(), seed.to_string());
+    let mut args = vec!["--rows", &rows, "--users", "20", "--seed", &seed];
+    if let Some(start) = start {
+        args.extend(["--start", start]);
+    }
+    lake_gen("lastfm", &generated, &args);
+    let to = landing.join("lastfm").join(name);
+    std::fs::copy(generated.join(PLAYS), to).expect("deliver");
 }
 
 /// `silver.lastfm_listens` of one clean bronze and silver run over `landing`.
@@ -227,13 +243,7 @@ fn an_object_changed_after_its_claim_is_never_landed_under_the_claimed_identity(
         "committed:meta.landed_objects",
     );
     // the object is replaced by another delivery under the same name
-    let other = dir.join("other");
-    lake_gen(
-        "lastfm",
-        &other,
-        &["--rows", "1500", "--users", "20", "--seed", "77"],
-    );
-    std::fs::copy(other.join(PLAYS), landing.join("lastfm/plays-0.tsv")).expect("replace");
+    deliver_plays(&dir, &landing, "plays-0.tsv", 1500, 77, None);
     let first = stalled.resume().ok();
     assert!(
         first.stderr.contains("changed after it was claimed"),
@@ -272,22 +282,14 @@ fn parts_started_on_either_side_of_a_delivery_cut_one_plan_and_the_lake_is_whole
     run("bronze", dir.path(), &args, &[]).ok();
     let first = run("silver", dir.path(), &part("0/2"), &[]).ok();
     // a delivery lands between the parts' starts
-    let later = dir.join("later");
-    lake_gen(
-        "lastfm",
-        &later,
-        &[
-            "--rows",
-            "2000",
-            "--users",
-            "20",
-            "--seed",
-            "8",
-            "--start",
-            "2010-01-01",
-        ],
+    deliver_plays(
+        &dir,
+        &landing,
+        "plays-later.tsv",
+        2000,
+        8,
+        Some("2010-01-01"),
     );
-    std::fs::copy(later.join(PLAYS), landing.join("lastfm/plays-later.tsv")).expect("deliver");
     run("bronze", dir.path(), &args, &[]).ok();
     let second = run("silver", dir.path(), &part("1/2"), &[]).ok();
     let (a, b) = (first.detail("part"), second.detail("part"));
@@ -362,13 +364,7 @@ fn a_batch_number_taken_by_a_run_that_died_before_claiming_objects_holds_nothing
     let (lake, args) = lake_of(&dir, &landing);
     let args = strs(&args);
     run("bronze", dir.path(), &args, &[]).ok();
-    let more = dir.join("more");
-    lake_gen(
-        "lastfm",
-        &more,
-        &["--rows", "1000", "--users", "20", "--seed", "3"],
-    );
-    std::fs::copy(more.join(PLAYS), landing.join("lastfm/plays-more.tsv")).expect("deliver");
+    deliver_plays(&dir, &landing, "plays-more.tsv", 1000, 3, None);
     // the run dies between taking its batch number and recording the batch's objects
     crash("bronze", &dir, &args, "bronze.batch_taken");
     let silver = run("silver", dir.path(), &args, &[]).ok();
@@ -406,22 +402,14 @@ fn a_batch_landed_while_silver_reads_is_taken_in_by_the_next_silver_run() {
     // silver has taken its snapshot of bronze, and stops there…
     let reading = pause_at("silver", dir.path(), &args, &[], "silver.pinned");
     // …while bronze lands a second batch (and notes it complete)
-    let more = dir.join("more");
-    lake_gen(
-        "lastfm",
-        &more,
-        &[
-            "--rows",
-            "1500",
-            "--users",
-            "20",
-            "--seed",
-            "5",
-            "--start",
-            "2010-01-01",
-        ],
+    deliver_plays(
+        &dir,
+        &landing,
+        "plays-more.tsv",
+        1500,
+        5,
+        Some("2010-01-01"),
     );
-    std::fs::copy(more.join(PLAYS), landing.join("lastfm/plays-more.tsv")).expect("deliver");
     run("bronze", dir.path(), &args, &[]).ok();
     let first = reading.resume().ok();
     assert_eq!(
@@ -454,22 +442,14 @@ fn a_part_carried_out_after_a_plain_run_consumed_more_never_rolls_its_months_bac
         "committing:silver.lastfm_listens",
     );
     // a delivery in the months of part 1, consumed by a plain run
-    let more = dir.join("more");
-    lake_gen(
-        "lastfm",
-        &more,
-        &[
-            "--rows",
-            "1500",
-            "--users",
-            "20",
-            "--seed",
-            "6",
-            "--start",
-            "2008-06-01",
-        ],
+    deliver_plays(
+        &dir,
+        &landing,
+        "plays-more.tsv",
+        1500,
+        6,
+        Some("2008-06-01"),
     );
-    std::fs::copy(more.join(PLAYS), landing.join("lastfm/plays-more.tsv")).expect("deliver");
     run("bronze", dir.path(), &args, &[]).ok();
     run("silver", dir.path(), &args, &[]).ok();
     // part 1's retry carries out the split it belongs to, over what the lake holds now
@@ -503,22 +483,14 @@ fn a_part_of_an_older_split_never_writes_over_a_part_of_a_newer_one() {
         "committing:silver.lastfm_listens",
     );
     // …while bronze grows and part 0, done with the first split, carries out a second one
-    let more = dir.join("more");
-    lake_gen(
-        "lastfm",
-        &more,
-        &[
-            "--rows",
-            "2000",
-            "--users",
-            "20",
-            "--seed",
-            "9",
-            "--start",
-            "2006-01-01",
-        ],
+    deliver_plays(
+        &dir,
+        &landing,
+        "plays-more.tsv",
+        2000,
+        9,
+        Some("2006-01-01"),
     );
-    std::fs::copy(more.join(PLAYS), landing.join("lastfm/plays-more.tsv")).expect("deliver");
     run("bronze", dir.path(), &args, &[]).ok();
     let newer = run("silver", dir.path(), &part("0/2"), &[]).ok();
     assert_eq!(newer.detail("part")["through_batch"], 2, "{}", newer.stdout);

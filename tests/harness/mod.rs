@@ -187,27 +187,11 @@ pub fn run_seed(
             background.into_iter().partition(Proc::finished);
         background = still;
         for p in finished {
-            let done = p.wait();
-            outcome.log.push(format!(
-                "(woke up) {} → exit {}{}",
-                done.label,
-                done.code,
-                why(&done)
-            ));
-            check_exit(&done, false, &mut outcome.problems);
-            ended.push(done);
+            woke_up(p, &mut outcome, &mut ended);
         }
     }
     for p in background {
-        let done = p.wait();
-        outcome.log.push(format!(
-            "(woke up) {} → exit {}{}",
-            done.label,
-            done.code,
-            why(&done)
-        ));
-        check_exit(&done, false, &mut outcome.problems);
-        ended.push(done);
+        woke_up(p, &mut outcome, &mut ended);
     }
     ended.extend(quiesce(&world, &mut outcome));
     if outcome.problems.is_empty() {
@@ -219,6 +203,19 @@ pub fn run_seed(
         keep_logs(&outcome.dir, &ended);
     }
     outcome
+}
+
+/// Collects a run that stalled and ran on in the background.
+fn woke_up(p: Proc, outcome: &mut Outcome, ended: &mut Vec<Ended>) {
+    let done = p.wait();
+    outcome.log.push(format!(
+        "(woke up) {} → exit {}{}",
+        done.label,
+        done.code,
+        why(&done)
+    ));
+    check_exit(&done, false, &mut outcome.problems);
+    ended.push(done);
 }
 
 /// Writes each run's log next to the lake a failing seed leaves, `logs/<n> <label>.log`, in the
