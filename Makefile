@@ -8,6 +8,7 @@
 #                                      LocalStack itself
 #   make chaos SEEDS=N                 the randomized fault harness on seeds 1..N (default 20;
 #                                      every third on LocalStack, STORE=local|s3 to choose);
+#                                      SEEDS=301..400 a range; PROFILE=release is ~3x faster;
 #                                      make chaos SEED=17 STORE=local replays one seed
 #   make infra-check                   the checks of infra/ (Docker, Terraform, Kubernetes,
 #                                      Airflow, least privilege on LocalStack)
