@@ -8,12 +8,16 @@ if py=$(tests/interop/setup.sh); then
 else
   echo "warning: interop engines could not be installed; the tests that need them will skip (or fail under CI)" >&2
 fi
-if ! command -v chromium >/dev/null; then
-  # the report test opens the report in a real headless browser: Debian's chromium
-  echo "installing chromium (Debian package) for the report test" >&2
+# the report test opens the report in a real headless browser (Debian's chromium); the
+# instruction budgets are counted by valgrind's callgrind
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v valgrind >/dev/null || missing+=(valgrind)
+if ((${#missing[@]})); then
+  echo "installing ${missing[*]} (Debian packages) for the report test and the instruction budgets" >&2
   sudo=$([ "$(id -u)" = 0 ] || echo sudo)
-  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium; } >&2; then
-    echo "warning: chromium could not be installed; the report test will skip (or fail under CI)" >&2
+  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"; } >&2; then
+    echo "warning: ${missing[*]} could not be installed; the tests that need them will skip (or fail under CI)" >&2
   fi
 fi
 export LAKE_TEST_S3_ENDPOINT=${LAKE_TEST_S3_ENDPOINT:-http://127.0.0.1:4566}

@@ -127,7 +127,17 @@ impl Ran {
 /// environment plus `env`.
 pub fn spawn(job: &str, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
     let mut cmd = Command::new(bin(job));
-    cmd.current_dir(cwd).args(args);
+    cmd.args(args);
+    as_a_user(&mut cmd, cwd, env);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd.spawn().expect("start job binary")
+}
+
+/// Sets `cmd` (a job, or a tool that starts one) to run in `cwd` with a clean lake environment
+/// plus `env`, as [`spawn`] starts a job.
+pub fn as_a_user(cmd: &mut Command, cwd: &Path, env: &[(&str, &str)]) {
+    cmd.current_dir(cwd);
     for var in [
         "LAKE_ROOT",
         "LAKE_LANDING",
@@ -141,9 +151,6 @@ pub fn spawn(job: &str, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> std:
     // never let the AWS SDK look for an instance role
     cmd.env("AWS_EC2_METADATA_DISABLED", "true");
     cmd.envs(env.iter().copied());
-    cmd.stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    cmd.spawn().expect("start job binary")
 }
 
 /// Waits for a started job and collects what it left behind.
