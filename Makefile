@@ -22,6 +22,8 @@
 #                                      Deezer logs against DuckDB, Polars and pandas, and on a week
 #                                      of eventsim against DuckDB (bench/bench.py;
 #                                      BENCH_ARGS="--all-peers --readme ..." passes options)
+#   make flamegraphs                   where each job's time goes at Last.fm 1x: one flame graph
+#                                      a job (perf record), into docs/perf/flame-<job>.svg
 #
 # LAKE and LANDING become --lake/--landing only when set, so LAKE_ROOT/LAKE_LANDING and
 # lake.toml still apply otherwise. PROFILE=release builds optimised binaries (slower to build).
@@ -53,7 +55,7 @@ JOB_ARGS = $(if $(LAKE),--lake $(LAKE)) $(if $(LANDING),--landing $(LANDING))
 SAMPLE_DEP = $(if $(LANDING)$(LAKE_LANDING),,$(SAMPLE_SOURCES:%=landing/%))
 SAMPLE_SOURCES = lastfm sparkify deezer eventsim
 
-.PHONY: build bronze silver gold sample test chaos infra-check localstack-up localstack-down catalogue lint bench
+.PHONY: build bronze silver gold sample test chaos infra-check localstack-up localstack-down catalogue lint bench flamegraphs
 
 FEATURES = $(if $(CLUSTER),--features gold/cluster$(,)lake/cluster)
 , = ,
@@ -113,3 +115,7 @@ lint:
 bench:
 	$(MAKE) build PROFILE=release
 	bench/run.sh $(BENCH_ARGS)
+
+flamegraphs:
+	$(MAKE) build PROFILE=release
+	bench/flamegraphs.sh

@@ -396,3 +396,41 @@ fn generated_data_with_bad_and_duplicate_lines_equals_duckdb_and_polars() {
         }
     }
 }
+
+#[test]
+fn the_like_for_like_duckdb_lake_of_make_bench_has_the_pipelines_tables_and_answer() {
+    let dir = TempDir::new("lake-peer");
+    let landing = dir.join("landing");
+    let generated = ["--rows", "30000", "--users", "25", "--seed", "12"];
+    lake_gen("lastfm", &landing.join("lastfm"), &generated);
+    let args = local_args(&dir, &landing);
+    pipeline(dir.path(), &strs(&args), &[]);
+    let Some(py) = python() else { return };
+    let (peer, out) = (repo().join("bench/medallion_duckdb.py"), dir.join("peer"));
+    let said = python_output(
+        &py,
+        &[
+            peer.to_str().unwrap_or_default(),
+            landing.to_str().unwrap_or_default(),
+            out.to_str().unwrap_or_default(),
+        ],
+        &[],
+    );
+    let said: serde_json::Value = String::from_utf8_lossy(&said)
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .expect("medallion_duckdb.py prints its rows as JSON");
+    let tables = said["rows"].as_object().expect("rows by table");
+    assert!(tables.len() >= 8, "{said}");
+    let lake = dir.join("lake").display().to_string();
+    for (table, rows) in tables {
+        let ours = lake_column(&lake, &format!("SELECT count(*) FROM {table}"));
+        assert_eq!(ours, [rows.to_string()], "rows of {table}");
+    }
+    let answer = |p: std::path::PathBuf| std::fs::read_to_string(p).expect("an answer file");
+    assert_eq!(
+        answer(dir.join("lake/gold/lastfm/top_songs.tsv")),
+        answer(out.join("gold/top_songs.tsv"))
+    );
+}

@@ -221,8 +221,7 @@ pub fn written_by(job: &str) -> Vec<&'static TableDef> {
         .iter()
         .copied()
         .filter(|d| {
-            let claims =
-                job == "bronze" && d.qualified_name() == META_LANDED_OBJECTS.qualified_name();
+            let claims = job == "bronze" && d.is(&META_LANDED_OBJECTS);
             (Some(d.layer) == layer && d.layer != Layer::Meta) || claims
         })
         .collect()

@@ -165,6 +165,12 @@ impl TableDef {
         }
     }
 
+    /// Whether `other` names the same table (layer, source and name), without building either
+    /// name: cheap enough for a per-record check.
+    pub fn is(&self, other: &TableDef) -> bool {
+        self.layer == other.layer && self.source == other.source && self.name == other.name
+    }
+
     /// The table's name in SQL without the layer, e.g. `lastfm_listens`.
     pub fn sql_name(&self) -> String {
         match self.source {

@@ -47,7 +47,7 @@ pub struct Derived {
 impl PartialEq for Target {
     /// Targets are the same when they fill the same table.
     fn eq(&self, other: &Self) -> bool {
-        self.def.qualified_name() == other.def.qualified_name()
+        self.def.is(other.def)
     }
 }
 
