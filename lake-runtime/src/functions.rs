@@ -21,6 +21,9 @@
 //! - `unquote(text)`: `text` without one pair of surrounding double quotes, if it has them.
 //! - `stable_id(value, ...)`: a non-negative 64-bit id of its arguments' text (FNV-1a, fixed
 //!   for good: the same in every run, release and engine version), for surrogate keys.
+//! - `week_ending(timestamp)`: the Sunday (UTC) that ends the Monday-to-Sunday week of a UTC
+//!   timestamp, as a date: what `CAST(date_trunc('week', t) AS DATE) + INTERVAL '6' DAY` gives,
+//!   by arithmetic on the day number (a fifth of gold's time at 1× went to `date_trunc`).
 //! - `key_hash(value, ...)`: a 64-bit hash of its arguments, the same in every run. Equal
 //!   arguments give equal hashes; unequal ones almost always differ, so it narrows a search for
 //!   equal rows, which must still compare the values.
@@ -69,12 +72,26 @@ pub fn register(ctx: &SessionContext) {
     // without a copy
     const TEXT: DataType = DataType::Utf8View;
     let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-    udf(ctx, "parse_utc_timestamp", &[TEXT], utc, |args| {
+    udf(ctx, "parse_utc_timestamp", &[TEXT], utc.clone(), |args| {
         let out: TimestampMicrosecondArray = strings(args, 0)?
             .iter()
             .map(|v| v.and_then(parse_utc_seconds).map(|s| s * 1_000_000))
             .collect();
         Ok(ColumnarValue::Array(Arc::new(out.with_timezone("UTC"))))
+    });
+    udf(ctx, "week_ending", &[utc.clone()], Date32, |args| {
+        let arrays = ColumnarValue::values_to_arrays(args)?;
+        let times = arrays[0]
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .ok_or_else(|| {
+                datafusion::error::DataFusionError::Plan(format!(
+                    "week_ending takes a UTC timestamp in microseconds, not {}",
+                    arrays[0].data_type()
+                ))
+            })?;
+        let out: Date32Array = times.unary_opt(week_ending);
+        Ok(ColumnarValue::Array(Arc::new(out)))
     });
     udf(ctx, "is_blank", &[TEXT], Boolean, |args| {
         let out: BooleanArray = strings(args, 0)?
@@ -344,6 +361,16 @@ fn strings(args: &[ColumnarValue], i: usize) -> Result<StringViewArray> {
         .unwrap_or_else(|| StringViewArray::new_null(array.len())))
 }
 
+/// The day number (days since 1970-01-01) of the Sunday ending the Monday-to-Sunday week of
+/// `micros` (microseconds since the epoch, UTC); `None` past the range of a date.
+pub fn week_ending(micros: i64) -> Option<i32> {
+    const MICROS_A_DAY: i64 = 86_400_000_000;
+    let day = micros.div_euclid(MICROS_A_DAY);
+    // 1970-01-01 was a Thursday: day 0 is the fourth day of its week
+    let since_monday = (day + 3).rem_euclid(7);
+    i32::try_from(day - since_monday + 6).ok()
+}
+
 /// Seconds since the epoch for exactly `YYYY-MM-DDTHH:MM:SSZ`, else `None`.
 pub fn parse_utc_seconds(s: &str) -> Option<i64> {
     let b = s.as_bytes();
@@ -436,6 +463,25 @@ mod tests {
             type_error("x", "array", "string").as_deref(),
             Some("x is an array, expected string")
         );
+    }
+
+    #[test]
+    fn a_week_ends_on_its_sunday_whatever_the_day_and_side_of_the_epoch() {
+        let date =
+            |d: i32| NaiveDate::from_num_days_from_ce_opt(d + 719_163).map(|d| d.to_string());
+        let micros = |text: &str| parse_utc_seconds(text).map(|s| s * 1_000_000);
+        for (at, sunday) in [
+            ("2009-05-04T00:00:00Z", "2009-05-10"), // a Monday
+            ("2009-05-10T23:59:59Z", "2009-05-10"), // its Sunday's last second
+            ("2009-05-11T00:00:00Z", "2009-05-17"), // the next Monday
+            ("1970-01-01T00:00:00Z", "1970-01-04"), // the epoch, a Thursday
+            ("1969-12-29T00:00:00Z", "1970-01-04"), // that week's Monday, before the epoch
+            ("1969-12-28T23:59:59Z", "1969-12-28"), // the Sunday before it
+            ("2005-02-14T12:00:00Z", "2005-02-20"),
+        ] {
+            let ends = micros(at).and_then(week_ending).and_then(date);
+            assert_eq!(ends.as_deref(), Some(sunday), "{at}");
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 -- (`artist name — track name`), each week dated by its Sunday (UTC); users without a country are
 -- left out.
 SELECT
-  CAST(date_trunc('week', l.played_at) AS DATE) + INTERVAL '6' DAY AS chart_date,
+  week_ending(l.played_at) AS chart_date,
   u.country AS key,
   l.artist_name || ' — ' || l.track_name AS song,
   count(*) AS streams
