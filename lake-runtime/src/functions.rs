@@ -71,15 +71,15 @@ pub fn register(ctx: &SessionContext) {
     // inputs are string views: a scan's columns come as they are, plain strings are viewed
     // without a copy
     const TEXT: DataType = DataType::Utf8View;
-    let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-    udf(ctx, "parse_utc_timestamp", &[TEXT], utc.clone(), |args| {
+    let utc = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    udf(ctx, "parse_utc_timestamp", &[TEXT], utc(), |args| {
         let out: TimestampMicrosecondArray = strings(args, 0)?
             .iter()
             .map(|v| v.and_then(parse_utc_seconds).map(|s| s * 1_000_000))
             .collect();
         Ok(ColumnarValue::Array(Arc::new(out.with_timezone("UTC"))))
     });
-    udf(ctx, "week_ending", &[utc.clone()], Date32, |args| {
+    udf(ctx, "week_ending", &[utc()], Date32, |args| {
         let arrays = ColumnarValue::values_to_arrays(args)?;
         let times = arrays[0]
             .as_any()
