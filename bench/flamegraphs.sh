@@ -5,7 +5,7 @@
 # sampling every thread, and draws one flame graph per job into docs/perf/flame-<job>.svg.
 # Stacks are unwound from the binaries' unwind tables (--call-graph dwarf), so the release build
 # needs no debug information or frame pointers. Installs what it lacks: Debian's linux-perf, and
-# inferno (the flame graph drawer, from crates.io) under ~/.cache/lakehouse-jobs/tools.
+# inferno (the flame graph drawer, by cargo install) under ~/.cache/lakehouse-jobs/tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${CARGO_TARGET_DIR:-target}/release
@@ -22,7 +22,7 @@ if ! command -v perf >/dev/null; then
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq linux-perf >&2
 fi
 if [[ ! -x $tools/inferno-flamegraph ]]; then
-  echo "installing inferno (crates.io) into $tools, once" >&2
+  echo "installing inferno (cargo install) into $tools, once" >&2
   cargo install --locked --quiet inferno --root "$(dirname "$tools")"
 fi
 if [[ ! -f $landing/.made ]]; then
