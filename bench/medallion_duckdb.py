@@ -41,8 +41,11 @@ def main():
     import duckdb
 
     con = duckdb.connect()
-    con.execute(f"SET threads={a.threads}; SET memory_limit='{a.memory_limit}'; SET preserve_insertion_order=true")
     out = a.out.rstrip("/")
+    # spills go under OUT (DuckDB's default is .tmp in the working directory, a clone's root
+    # when `make bench` runs it)
+    con.execute(f"SET threads={a.threads}; SET memory_limit='{a.memory_limit}'; SET preserve_insertion_order=true; "
+                f"SET temp_directory='{out}/.spill'")
     for d in ("bronze", "silver", "gold"):
         os.makedirs(f"{out}/{d}", exist_ok=True)
     files = sorted(glob.glob(f"{a.landing}/lastfm/**/*.tsv", recursive=True))
