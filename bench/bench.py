@@ -603,6 +603,9 @@ def main():
     ap.add_argument("--data", type=Path, default=HERE / "data", help="generated landing data (kept)")
     ap.add_argument("--results", type=Path, default=HERE / "results")
     ap.add_argument("--readme", action="store_true", help="put the table into README.md")
+    ap.add_argument("--landing-only", action="store_true",
+                    help="make the landing of the first of --scales (once, as a run would) and print its folder; "
+                         "measure nothing (bench/flamegraphs.sh profiles the jobs on it)")
     ap.add_argument("--sources", default="lastfm,deezer,eventsim", help="comma-separated: lastfm, deezer, eventsim")
     ap.add_argument("--deezer-streams", type=int, default=10_000_000, help="Deezer streams a day")
     ap.add_argument("--deezer-users", type=int, default=1_000_000)
@@ -620,6 +623,12 @@ def main():
     for tool in ["lake-gen", *STAGES]:
         if not (args.bin / tool).is_file():
             raise SystemExit(f"bench: {args.bin / tool} is missing; build with `cargo build --release`")
+    if args.landing_only:
+        form, short = disk_plan(args, scales[0])
+        if short:
+            raise SystemExit(f"bench: scale {scales[0]:g}×: {short}")
+        print(landing_for(args, scales[0], gzip=form == "gzip")[0])
+        return
     args.work.mkdir(parents=True, exist_ok=True)
     args.results.mkdir(parents=True, exist_ok=True)
     started = datetime.now(timezone.utc)

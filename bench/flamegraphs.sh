@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make flamegraphs`: where each job's time goes at Last.fm 1×, as pictures. Runs bronze, silver
 # and gold (release build) one after the other on a fresh lake over the benchmark's 1× landing
-# (made by lake-gen as `make bench` makes it, and shared with it), each under `perf record`
+# (bench.py makes it, once, and `make bench` uses the same), each under `perf record`
 # sampling every thread, and draws one flame graph per job into docs/perf/flame-<job>.svg.
 # Stacks are unwound from the binaries' unwind tables (--call-graph dwarf), so the release build
 # needs no debug information or frame pointers. Installs what it lacks: Debian's linux-perf, and
@@ -11,9 +11,7 @@ cd "$(dirname "$0")/.."
 bin=${CARGO_TARGET_DIR:-target}/release
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/lakehouse-jobs
 tools=$cache/tools/bin
-rows=${ROWS:-19150868} users=992 seed=7
-landing=bench/data/lastfm-$rows-seed$seed
-work=${FLAME_WORK:-bench/data/flame}
+work=${FLAME_WORK:-bench/work/flame}
 out=docs/perf
 
 if ! command -v perf >/dev/null; then
@@ -25,12 +23,7 @@ if [[ ! -x $tools/inferno-flamegraph ]]; then
   echo "installing inferno (cargo install) into $tools, once" >&2
   cargo install --locked --quiet inferno --root "$(dirname "$tools")"
 fi
-if [[ ! -f $landing/.made ]]; then
-  echo "generating $rows plays into $landing (once; make bench uses the same)" >&2
-  rm -rf "$landing"
-  "$bin/lake-gen" lastfm "$landing/lastfm" --rows "$rows" --users $users --seed $seed >/dev/null
-  touch "$landing/.made"
-fi
+landing=$(python3 bench/bench.py --bin "$bin" --scales 1 --landing-only)
 
 rm -rf "$work" && mkdir -p "$work" "$out"
 for job in bronze silver gold; do
@@ -46,7 +39,7 @@ for job in bronze silver gold; do
   # --no-inline: resolving inlined frames runs addr2line per address, for many minutes
   perf script --no-inline -i "$work/$job.perf" 2>/dev/null |
     "$tools/inferno-collapse-perf" --all |
-    "$tools/inferno-flamegraph" --title "$job, Last.fm 1× ($rows plays): $summary" \
+    "$tools/inferno-flamegraph" --title "$job, Last.fm 1×: $summary" \
       --subtitle "perf record -F 99 --call-graph dwarf, every thread; made by make flamegraphs on $(date -u +%F)" \
       --width 1600 >"$out/flame-$job.svg"
   echo "flamegraphs: $out/flame-$job.svg ($summary)" >&2
