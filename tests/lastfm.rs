@@ -172,6 +172,72 @@ fn a_new_delivery_recharts_only_the_weeks_of_the_months_it_changed() {
 }
 
 #[test]
+fn a_delivery_of_later_plays_rebuilds_sessions_from_the_first_one_it_reaches() {
+    let dir = TempDir::new("later-sessions");
+    let landing = hand_landing_copy(&dir);
+    let args = local_args(&dir, &landing);
+    // a session that starts at the end of March, and one earlier in the month
+    std::fs::write(
+        landing.join("lastfm/plays-march.tsv"),
+        "user_000002\t2009-03-31T23:50:00Z\t\tCake\t\tJolene\n\
+         user_000002\t2009-03-31T23:59:59Z\t\tThe Knife\t\tHeartbeats\n\
+         user_000005\t2009-03-05T09:00:00Z\t\tCake\t\tJolene\n",
+    )
+    .expect("the March plays");
+    pipeline(dir.path(), &strs(&args), &[]);
+    // April's delivery: a play that continues the March session (601 s after its last play),
+    // and a second session of a user whose first one is in January
+    std::fs::write(
+        landing.join("lastfm/plays-april.tsv"),
+        "user_000002\t2009-04-01T00:10:00Z\t\tCake\t\tJolene\n\
+         user_000003\t2009-04-02T10:00:00Z\t\tZed\t\tWinner Song\n",
+    )
+    .expect("the April plays");
+    let [_, silver, gold] = pipeline(dir.path(), &strs(&args), &[]);
+    assert_eq!(
+        silver.detail("silver.lastfm_listens refresh"),
+        "months replaced: 2009-04"
+    );
+    // the March session it continues is rebuilt, with its month; the sessions before are kept
+    assert_eq!(
+        gold.detail("gold.lastfm_sessions refresh"),
+        "months replaced: 2009-03 onwards",
+        "{}",
+        gold.stdout
+    );
+    let lake = dir.join("lake").display().to_string();
+    let rows = lake_column(
+        &lake,
+        "SELECT user_id || ' ' || CAST(session_number AS VARCHAR) || ' ' \
+         || CAST(started_at AS VARCHAR) || ' ' || CAST(play_count AS VARCHAR) \
+         FROM gold.lastfm_sessions WHERE year = 2009 AND month >= 3 ORDER BY 1",
+    );
+    assert_eq!(
+        rows,
+        [
+            "user_000002 2 2009-03-31T23:50:00Z 3",
+            "user_000003 2 2009-04-02T10:00:00Z 1",
+            "user_000005 2 2009-03-05T09:00:00Z 1",
+        ],
+        "the continued session has the April play; numbers go on from the kept sessions"
+    );
+    assert_eq!(
+        gold.rows_written("gold.lastfm_sessions"),
+        3,
+        "only the rows of March onwards are written"
+    );
+    // the same gold as one run over both deliveries
+    let once = TempDir::new("later-sessions-once");
+    pipeline(once.path(), &strs(&local_args(&once, &landing)), &[]);
+    let gold_only = |lake: &TempDir| {
+        let mut all = snapshot(&lake.join("lake").display().to_string(), &[], RUN_COLUMNS);
+        all.retain(|table, _| table.starts_with("gold."));
+        all
+    };
+    assert_same_lake(&gold_only(&dir), &gold_only(&once), "delivered twice");
+}
+
+#[test]
 fn the_original_tar_gz_lands_like_the_plain_files() {
     let dir = TempDir::new("tar");
     let src = dir.join("lastfm-dataset-1K");

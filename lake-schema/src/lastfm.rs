@@ -157,9 +157,17 @@ pub const GOLD_LASTFM_SESSIONS: TableDef = TableDef {
     source: Some(LASTFM),
     name: "sessions",
     doc: "Listening sessions: a play continues its user's session when it starts at most 1200 s after \
-          the previous play's start (1200 s continues, 1201 s starts a new session).",
-    columns: &SESSION_COLUMNS,
-    partition_by: &[],
+          the previous play's start (1200 s continues, 1201 s starts a new session). Partitioned by the month \
+          a session starts in: a delivery of later plays rewrites the months from the first session it can \
+          reach, not every session.",
+    columns: &concat::<5, 2, 7>(
+        SESSION_COLUMNS,
+        [
+            col("year", Int32, "Year of `started_at` (partition)."),
+            col("month", Int32, "Month of `started_at` (partition)."),
+        ],
+    ),
+    partition_by: &["year", "month"],
 };
 
 pub const GOLD_LASTFM_TOP_SESSIONS: TableDef = TableDef {

@@ -18,15 +18,15 @@ use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
 use lake_runtime::progress::Progress;
 use lake_runtime::{
-    Days, GOLD_TXN, LakeError, Month, Refresh, Result, SILVER_TXN, Scope, Sql, Summary, WriteMode,
-    Written, int64_column, register_view, session, sql, text_column,
+    Days, LakeError, Month, Refresh, Result, SILVER_TXN, Scope, Sql, Summary, WriteMode, Written,
+    int64_column, register_view, sql, text_column,
 };
 use lake_schema::{Layer, TableDef};
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 use crate::sources::{Chart, ChartDates, Charts, Spans};
-use crate::{Built, Gold};
+use crate::{Built, Changes, Gold};
 
 /// The chart SQL, the same for every source: the 50 songs with most streams per chart date and
 /// key over `window_streams`.
@@ -165,38 +165,13 @@ impl Gold<'_> {
     /// months (a new delivery of plays: the weeks it falls in) or was rewritten with the same
     /// rows (silver rebuilds the users with every delivery); all weeks again otherwise.
     async fn changed_weeks(&self, def: &TableDef) -> Result<Refresh> {
-        let mut months = BTreeSet::new();
-        let mut changed = false;
-        let local = session(&self.run.cfg);
-        for (app, version) in &self.txns {
-            let Some(recorded) = self.run.lake.txn_version(def, app).await? else {
-                return Ok(Refresh::Full);
-            };
-            if recorded == *version {
-                continue;
-            }
-            changed = true;
-            let input = app.strip_prefix(&format!("{GOLD_TXN}:")).and_then(|name| {
-                self.source
-                    .inputs
-                    .iter()
-                    .find(|d| d.qualified_name() == name)
-            });
-            let Some(input) = input else {
-                return Ok(Refresh::Full);
-            };
-            match self.run.lake.changed_months(input, recorded).await? {
-                Some(changed) => months.extend(changed),
-                None if self.run.lake.same_rows(&local, input, recorded).await? => {}
-                None => return Ok(Refresh::Full),
-            }
-        }
-        if !changed {
-            return Ok(Refresh::UpToDate);
-        }
-        Ok(Refresh::Days {
-            days: Days::each(months.into_iter().flat_map(sundays_over)),
-            column: "chart_date",
+        Ok(match self.changes(def, |_| true).await? {
+            Changes::Nothing => Refresh::UpToDate,
+            Changes::Unknown => Refresh::Full,
+            Changes::Months(months) => Refresh::Days {
+                days: Days::each(months.into_iter().flat_map(sundays_over)),
+                column: "chart_date",
+            },
         })
     }
 

@@ -10,14 +10,15 @@ pub mod charts;
 pub mod sessions;
 pub mod sources;
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use datafusion::prelude::{DataFrame, SessionContext};
 use lake_runtime::progress::{Progress, Unit};
 use lake_runtime::{
-    ClusterArgs, Compute, Days, GOLD_TXN, Input, Lake, LakeError, Refresh, Requires, Result, Run,
-    Scope, Sql, Summary, WriteMode, Written, catalog, session,
+    ClusterArgs, Compute, Days, GOLD_TXN, Input, Lake, LakeError, Month, Refresh, Requires, Result,
+    Run, Scope, Sql, Summary, WriteMode, Written, catalog, session,
 };
 use lake_schema::{Layer, TableDef};
 
@@ -93,6 +94,16 @@ impl Built {
     }
 }
 
+/// What changed below a gold table since it was built ([`Gold::changes`]).
+pub(crate) enum Changes {
+    /// Nothing: every input is at the version the table was built from.
+    Nothing,
+    /// The rows of these months (none: the inputs that changed hold the same rows).
+    Months(BTreeSet<Month>),
+    /// Something the logs cannot place in months: build the table in full.
+    Unknown,
+}
+
 /// One source's gold run.
 pub(crate) struct Gold<'a> {
     run: &'a Run,
@@ -147,8 +158,9 @@ impl<'a> Gold<'a> {
     }
 
     /// What this run does to `def`: tables computed from other input versions are recomputed
-    /// in full (sessions are numbered over each user's whole history and rankings span every
-    /// session, so a change anywhere can change any row); a backfill replaces days.
+    /// in full (rankings span every session, so a change anywhere can change any row; the
+    /// sessions and the weekly charts narrow this down, see [`Gold::changes`]); a backfill
+    /// replaces days.
     async fn plan(&self, def: &TableDef) -> Result<Refresh> {
         Ok(match self.scope {
             Scope::Full => Refresh::Full,
@@ -165,6 +177,52 @@ impl<'a> Gold<'a> {
                 }
                 Refresh::UpToDate
             }
+        })
+    }
+
+    /// What changed below `def` since it was built, as the Delta logs of its inputs say: the
+    /// months whose files changed in the inputs `by_month` accepts (partitioned by the month
+    /// of the time `def`'s rows are placed by); an input rewritten with the same rows (silver
+    /// rebuilds the users with every delivery) changes nothing; any other change is
+    /// [`Changes::Unknown`].
+    pub(crate) async fn changes(
+        &self,
+        def: &TableDef,
+        by_month: impl Fn(&TableDef) -> bool,
+    ) -> Result<Changes> {
+        let mut months = BTreeSet::new();
+        let mut changed = false;
+        let local = session(&self.run.cfg);
+        for (app, version) in &self.txns {
+            let Some(recorded) = self.run.lake.txn_version(def, app).await? else {
+                return Ok(Changes::Unknown);
+            };
+            if recorded == *version {
+                continue;
+            }
+            changed = true;
+            let input = app.strip_prefix(&format!("{GOLD_TXN}:")).and_then(|name| {
+                self.source
+                    .inputs
+                    .iter()
+                    .find(|d| d.qualified_name() == name)
+            });
+            let Some(input) = input else {
+                return Ok(Changes::Unknown);
+            };
+            let in_months = match by_month(input) {
+                true => self.run.lake.changed_months(input, recorded).await?,
+                false => None,
+            };
+            match in_months {
+                Some(changed) => months.extend(changed),
+                None if self.run.lake.same_rows(&local, input, recorded).await? => {}
+                None => return Ok(Changes::Unknown),
+            }
+        }
+        Ok(match changed {
+            true => Changes::Months(months),
+            false => Changes::Nothing,
         })
     }
 
@@ -209,7 +267,7 @@ impl<'a> Gold<'a> {
         let mut commit = self.run.commit();
         let up_to_date = match refresh {
             Refresh::Full => true,
-            Refresh::Days { .. } => self.scope == Scope::Changed,
+            Refresh::Days { .. } | Refresh::Months(_) => self.scope == Scope::Changed,
             _ => false,
         };
         if up_to_date {

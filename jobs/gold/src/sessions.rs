@@ -1,25 +1,41 @@
 //! Listening sessions over a source's plays, the same SQL for every source: sessions, the 50
 //! longest, the 10 songs most played in them, delivered as `<lake>/gold/<source>/top_songs.tsv`.
+//!
+//! A run after a delivery does not sessionize every play again. Plays before the earliest
+//! month the delivery changed are as they were, and so is every session that ended more than
+//! the session gap before that month: no play from then on can continue it. The run keeps
+//! those sessions, reads only the plays after each user's last kept one, numbers the sessions
+//! it finds on from there, and replaces the months from the first session it rebuilds.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use bytes::Bytes;
+use chrono::{DateTime, NaiveTime};
 use datafusion::arrow::array::RecordBatch;
-use datafusion::prelude::col;
+use datafusion::functions_aggregate::expr_fn::{count, max, min};
+use datafusion::logical_expr::JoinType;
+use datafusion::prelude::{DataFrame, SessionContext, col, lit};
+use datafusion::scalar::ScalarValue;
 use lake_runtime::progress::Progress;
 use lake_runtime::{
-    LakeError, Result, Sql, Summary, int64_column, register_view, sql, text_column,
+    LakeError, Month, Months, Refresh, Result, Scope, Sql, Summary, Written, conform, counts,
+    int64_column, register_view, sql, text_column,
 };
+use lake_schema::TableDef;
 
 use crate::sources::Sessions;
-use crate::{Built, Gold};
+use crate::{Built, Changes, Gold};
 
 pub const SESSIONS: Sql = sql!("sessions");
 pub const TOP_SESSIONS: Sql = sql!("top_sessions");
 pub const TOP_SONGS: Sql = sql!("top_songs");
 
 pub const TOP_SONGS_FILE: &str = "top_songs.tsv";
+
+/// The longest gap between the starts of two plays of one session, in seconds: the rule of
+/// `sessions.sql`, which a run after a delivery needs to know how far back a new play reaches.
+const SESSION_GAP_SECONDS: i64 = 1200;
 
 impl Gold<'_> {
     /// Builds sessions, top sessions and top songs in turn, each step reading the table the one
@@ -32,35 +48,88 @@ impl Gold<'_> {
         summary: &mut Summary,
     ) -> Result<Built> {
         register_view(&self.ctx, "plays", tables.plays.plan(&self.ctx).await?)?;
-        let mut written = Vec::new();
+        let sessions = self.build_sessions(tables, summary).await?;
+        let read = match sessions {
+            Some(_) => self.session_plays().await?,
+            None => 0,
+        };
+        let mut written: Vec<Written> = sessions.into_iter().collect();
+        progress.inc(1);
+        self.register_built(tables.sessions, "sessions").await?;
         for (sql, def, next_view) in [
-            (&SESSIONS, tables.sessions, "sessions"),
             (&TOP_SESSIONS, tables.top_sessions, "top_sessions"),
             (&TOP_SONGS, tables.top_songs, "top_songs"),
         ] {
             written.extend(self.build_table(sql, def, summary).await?);
             progress.inc(1);
-            self.lake.register(&self.ctx, def).await?;
-            let table = self
-                .ctx
-                .table(def.qualified_name())
-                .await
-                .map_err(LakeError::query(def.qualified_name()))?;
-            register_view(&self.ctx, next_view, table)?;
+            self.register_built(def, next_view).await?;
         }
-        let read = if written.is_empty() {
-            0
-        } else {
-            self.plays().await?
-        };
         self.deliver(tables, out, summary).await?;
         Ok(Built { written, read })
     }
 
-    /// The plays the tables were computed from.
-    async fn plays(&self) -> Result<u64> {
-        let err = LakeError::query("plays");
-        let plays = self.ctx.table("plays").await.map_err(&err)?;
+    /// Registers the table `def` as it now is as the view `name`, for the steps after it.
+    async fn register_built(&self, def: &TableDef, name: &str) -> Result<()> {
+        self.lake.register(&self.ctx, def).await?;
+        let table = self
+            .ctx
+            .table(def.qualified_name())
+            .await
+            .map_err(LakeError::query(def.qualified_name()))?;
+        register_view(&self.ctx, name, table)
+    }
+
+    /// Plans and writes the sessions table in one commit; `None` when it is left alone.
+    async fn build_sessions(
+        &self,
+        tables: &Sessions,
+        summary: &mut Summary,
+    ) -> Result<Option<Written>> {
+        let def = tables.sessions;
+        let (refresh, cut) = self.plan_sessions(tables).await?;
+        self.describe(def, &refresh, summary);
+        let Some(mode) = refresh.write_mode() else {
+            return Ok(None);
+        };
+        let df = sessions_from(&self.ctx, def, cut).await?;
+        self.write(def, df, mode, &refresh).await.map(Some)
+    }
+
+    /// What this run does to the sessions table, and the time it rebuilds the sessions from
+    /// (`None`: all of them). A run over all changes after a delivery rebuilds from the first
+    /// month the delivery changed, or from the start of an earlier session one of that month's
+    /// plays could continue; everything else rebuilds in full, as the other tables do.
+    async fn plan_sessions(&self, tables: &Sessions) -> Result<(Refresh, Option<i64>)> {
+        let def = tables.sessions;
+        let refresh = self.plan(def).await?;
+        if refresh != Refresh::Full || self.scope != Scope::Changed {
+            return Ok((refresh, None));
+        }
+        let by_month = |input: &TableDef| tables.months_of.is_some_and(|m| m.is(input));
+        let first = match self.changes(def, by_month).await? {
+            Changes::Nothing => return Ok((Refresh::UpToDate, None)),
+            Changes::Unknown => return Ok((Refresh::Full, None)),
+            Changes::Months(months) => months.first().copied(),
+        };
+        let Some(first) = first else {
+            // the inputs were rewritten with the same rows: a commit of none records them
+            return Ok((Refresh::Months(Months::each([])), None));
+        };
+        self.register_built(def, "sessions").await?;
+        let from = first.first_day().and_time(NaiveTime::MIN).and_utc();
+        let cut = first_reached(&self.ctx, from.timestamp_micros()).await?;
+        let month =
+            DateTime::from_timestamp_micros(cut).map_or(first, |t| Month::of(t.date_naive()));
+        Ok((
+            Refresh::Months(Months::of_range(Some(month), None)),
+            Some(cut),
+        ))
+    }
+
+    /// The plays the sessions were computed from.
+    async fn session_plays(&self) -> Result<u64> {
+        let err = LakeError::query("session_plays");
+        let plays = self.ctx.table("session_plays").await.map_err(&err)?;
         Ok(plays.count().await.map_err(err)? as u64)
     }
 
@@ -139,6 +208,94 @@ fn escape(s: &str) -> std::borrow::Cow<'_, str> {
         .into()
 }
 
+/// Where a run whose plays changed from `from` on (microseconds) rebuilds the sessions from:
+/// `from`, or the start of the first session of the `sessions` view that ended at most the
+/// session gap before it (a play at `from` could continue it).
+pub async fn first_reached(ctx: &SessionContext, from: i64) -> Result<i64> {
+    let reach = timestamp(from - SESSION_GAP_SECONDS * 1_000_000);
+    let err = LakeError::query("sessions a delivery can reach");
+    let reached = ctx
+        .table("sessions")
+        .await
+        .and_then(|df| df.filter(col("ended_at").gt_eq(lit(reach))))
+        .and_then(|df| {
+            df.aggregate(
+                vec![],
+                vec![
+                    count(lit(1)).alias("sessions"),
+                    min(col("started_at")).alias("first"),
+                ],
+            )
+        })
+        .map_err(err)?;
+    let n = counts(reached, "sessions a delivery can reach").await?;
+    Ok(match n.get("sessions") {
+        0 => from,
+        _ => n.get("first").min(from),
+    })
+}
+
+/// The sessions of a run, over the view `plays`, in the columns of `def`. With no `cut`, those
+/// of every play. With one, the sessions of the `sessions` view that started before it are
+/// kept as they are, and the plays after each user's last kept session are sessionized and
+/// numbered on after them; both are returned (a write replacing months keeps the rows of
+/// its months).
+pub async fn sessions_from(
+    ctx: &SessionContext,
+    def: &TableDef,
+    cut: Option<i64>,
+) -> Result<DataFrame> {
+    let err = LakeError::query(SESSIONS.path);
+    let plays = ctx.table("plays").await.map_err(&err)?;
+    let per_user = |df: DataFrame, last: &str| {
+        df.aggregate(
+            vec![col("user_id")],
+            vec![
+                count(lit(1)).alias("sessions"),
+                max(col(last)).alias("last_ended_at"),
+            ],
+        )
+    };
+    let Some(cut) = cut else {
+        let none = per_user(plays.clone().filter(lit(false)).map_err(&err)?, "played_at");
+        register_view(ctx, "earlier", none.map_err(&err)?)?;
+        register_view(ctx, "session_plays", plays)?;
+        return conform(SESSIONS.plan(ctx).await?, def);
+    };
+    let at = lit(timestamp(cut));
+    let kept = ctx
+        .table("sessions")
+        .await
+        .and_then(|df| df.filter(col("started_at").lt(at.clone())))
+        .map_err(&err)?;
+    let earlier = per_user(kept.clone(), "ended_at").map_err(&err)?;
+    let reach = earlier
+        .clone()
+        .select(vec![
+            col("user_id").alias("kept_user"),
+            col("last_ended_at"),
+        ])
+        .map_err(&err)?;
+    let after_kept = col("last_ended_at")
+        .is_null()
+        .or(col("played_at").gt(col("last_ended_at")));
+    let later = plays
+        .filter(col("played_at").gt_eq(at))
+        .and_then(|df| df.join(reach, JoinType::Left, &["user_id"], &["kept_user"], None))
+        .and_then(|df| df.filter(after_kept))
+        .and_then(|df| df.select_columns(&["user_id", "played_at"]))
+        .map_err(&err)?;
+    register_view(ctx, "earlier", earlier)?;
+    register_view(ctx, "session_plays", later)?;
+    let found = conform(SESSIONS.plan(ctx).await?, def)?;
+    found.union(conform(kept, def)?).map_err(err)
+}
+
+/// A UTC timestamp literal of `micros`.
+fn timestamp(micros: i64) -> ScalarValue {
+    ScalarValue::TimestampMicrosecond(Some(micros), Some("UTC".into()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,8 +315,14 @@ mod tests {
         use datafusion::catalog::MemTable;
         use datafusion::prelude::SessionContext;
 
-        use super::super::{SESSIONS, TOP_SESSIONS, TOP_SONGS};
+        use datafusion::arrow::array::{AsArray, BooleanArray};
+        use datafusion::arrow::compute::filter_record_batch;
+        use datafusion::arrow::datatypes::TimestampMicrosecondType;
+        use datafusion::prelude::DataFrame;
         use lake_runtime::Sql;
+        use lake_schema::GOLD_LASTFM_SESSIONS;
+
+        use super::super::{TOP_SESSIONS, TOP_SONGS, first_reached, sessions_from};
 
         #[derive(Default, Debug)]
         struct Case {
@@ -226,11 +389,24 @@ mod tests {
         /// Runs `sql` and registers its result as the table `name`; returns it as text rows.
         async fn step(ctx: &SessionContext, sql: &Sql, name: &str) -> Vec<String> {
             let df = ctx.sql(sql.text).await.expect(sql.name);
-            let batches = df.collect().await.expect(sql.name);
+            keep(ctx, df, name).await
+        }
+
+        /// Collects `df` and registers it as the table `name`; returns it as text rows.
+        async fn keep(ctx: &SessionContext, df: DataFrame, name: &str) -> Vec<String> {
+            let schema = Arc::new(df.schema().as_arrow().clone());
+            let batches = df.collect().await.expect(name);
+            let table = MemTable::try_new(schema, vec![batches.clone()]).expect("mem table");
+            ctx.deregister_table(name).expect("deregister");
+            ctx.register_table(name, Arc::new(table)).expect("register");
+            text_rows(&batches)
+        }
+
+        fn text_rows(batches: &[RecordBatch]) -> Vec<String> {
             let options =
                 FormatOptions::default().with_timestamp_tz_format(Some("%Y-%m-%dT%H:%M:%SZ"));
             let mut rows = Vec::new();
-            for b in &batches {
+            for b in batches {
                 let formatters: Vec<_> = b
                     .columns()
                     .iter()
@@ -246,12 +422,21 @@ mod tests {
                     );
                 }
             }
-            let schema = batches
-                .first()
-                .map(|b| b.schema())
-                .unwrap_or_else(|| Arc::new(datafusion::arrow::datatypes::Schema::empty()));
-            let table = MemTable::try_new(schema, vec![batches]).expect("mem table");
-            ctx.register_table(name, Arc::new(table)).expect("register");
+            rows
+        }
+
+        /// The sessions of `ctx`'s `plays` from `cut` (see [`sessions_from`]), registered as
+        /// `sessions`; their rows without the partition columns, sorted.
+        async fn sessions(ctx: &SessionContext, cut: Option<i64>) -> Vec<String> {
+            let df = sessions_from(ctx, &GOLD_LASTFM_SESSIONS, cut)
+                .await
+                .expect("sessions");
+            let mut rows: Vec<String> = keep(ctx, df, "sessions")
+                .await
+                .into_iter()
+                .map(|r| r.split('\t').take(5).collect::<Vec<_>>().join("\t"))
+                .collect();
+            rows.sort();
             rows
         }
 
@@ -262,11 +447,10 @@ mod tests {
             for case in cases {
                 let ctx = SessionContext::new();
                 ctx.register_batch("plays", plays(&case)).expect("plays");
-                let mut sessions = step(&ctx, &SESSIONS, "sessions").await;
+                let sessions = sessions(&ctx, None).await;
                 let _ = step(&ctx, &TOP_SESSIONS, "top_sessions").await;
                 let top_songs = step(&ctx, &TOP_SONGS, "top_songs").await;
                 if let Some(mut expected) = case.sessions {
-                    sessions.sort();
                     expected.sort();
                     assert_eq!(sessions, expected, "sessions: {}", case.name);
                 }
@@ -280,6 +464,56 @@ mod tests {
                         })
                         .collect();
                     assert_eq!(got, expected, "top songs: {}", case.name);
+                }
+            }
+        }
+
+        /// A run after a delivery, whatever the delivery brought from whatever time on, and
+        /// whatever the lake held of that time before: its sessions are those of one run over
+        /// every play.
+        #[tokio::test]
+        async fn sessions_rebuilt_after_a_delivery_equal_the_sessions_of_every_play() {
+            for case in cases() {
+                let all = plays(&case);
+                let times = all.column(1).as_primitive::<TimestampMicrosecondType>();
+                let mut from: Vec<i64> = times.iter().flatten().collect();
+                from.sort();
+                from.dedup();
+                let once = SessionContext::new();
+                once.register_batch("plays", all.clone()).expect("plays");
+                let want = sessions(&once, None).await;
+                for (t, alternate) in from.iter().flat_map(|t| [(*t, false), (*t, true)]) {
+                    // what the lake held: the plays before t, and with `alternate` every
+                    // other play from t on (the delivery brings the others)
+                    let mut n = 0;
+                    let held: BooleanArray = times
+                        .iter()
+                        .map(|p| {
+                            let later = p.is_some_and(|p| p >= t);
+                            n += usize::from(later);
+                            Some(!later || (alternate && n % 2 == 0))
+                        })
+                        .collect();
+                    let before = SessionContext::new();
+                    let held = filter_record_batch(&all, &held).expect("held plays");
+                    before.register_batch("plays", held).expect("plays");
+                    let _ = sessions(&before, None).await;
+                    let after = SessionContext::new();
+                    let held = before.table("sessions").await.expect("held sessions");
+                    let _ = keep(&after, held, "sessions").await;
+                    after.register_batch("plays", all.clone()).expect("plays");
+                    let cut = first_reached(&after, t).await.expect("cut");
+                    assert!(
+                        cut <= t,
+                        "{}: the cut is never after the delivery",
+                        case.name
+                    );
+                    let got = sessions(&after, Some(cut)).await;
+                    assert_eq!(
+                        got, want,
+                        "{}: delivered from {t} (held every other play after: {alternate})",
+                        case.name
+                    );
                 }
             }
         }

@@ -37,6 +37,10 @@ pub struct Source {
 /// for every source; the top songs are delivered as `<lake>/gold/<source>/top_songs.tsv`.
 pub struct Sessions {
     pub plays: Sql,
+    /// The input partitioned by the month of `played_at` (the plays' table), when there is
+    /// one: a run after a delivery rebuilds the sessions from the first month it changed (see
+    /// [`crate::sessions`]); without one, every run after a change rebuilds them in full.
+    pub months_of: Option<&'static TableDef>,
     pub sessions: &'static TableDef,
     pub top_sessions: &'static TableDef,
     pub top_songs: &'static TableDef,
@@ -101,6 +105,7 @@ pub const SOURCES: &[Source] = &[
         inputs: &[&SILVER_LASTFM_LISTENS, &SILVER_LASTFM_USERS],
         sessions: Some(Sessions {
             plays: sql!("plays/lastfm"),
+            months_of: Some(&SILVER_LASTFM_LISTENS),
             sessions: &GOLD_LASTFM_SESSIONS,
             top_sessions: &GOLD_LASTFM_TOP_SESSIONS,
             top_songs: &GOLD_LASTFM_TOP_SONGS,
@@ -124,6 +129,7 @@ pub const SOURCES: &[Source] = &[
         inputs: &[&SILVER_SPARKIFY_SONGPLAYS, &SILVER_SPARKIFY_USERS_HISTORY],
         sessions: Some(Sessions {
             plays: sql!("plays/sparkify"),
+            months_of: Some(&SILVER_SPARKIFY_SONGPLAYS),
             sessions: &GOLD_SPARKIFY_SESSIONS,
             top_sessions: &GOLD_SPARKIFY_TOP_SESSIONS,
             top_songs: &GOLD_SPARKIFY_TOP_SONGS,
@@ -191,6 +197,7 @@ pub const SOURCES: &[Source] = &[
         ],
         sessions: Some(Sessions {
             plays: sql!("plays/eventsim"),
+            months_of: Some(&SILVER_EVENTSIM_LISTEN_EVENTS),
             sessions: &GOLD_EVENTSIM_SESSIONS,
             top_sessions: &GOLD_EVENTSIM_TOP_SESSIONS,
             top_songs: &GOLD_EVENTSIM_TOP_SONGS,
