@@ -9,6 +9,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::streaming::StreamingTable;
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::{DataFrame, SessionContext, ident};
@@ -412,6 +413,25 @@ impl Lake {
         self.write(ctx, def, df, mode, commit).await
     }
 
+    /// Writes the rows of a running query (`rows`, conformed to the table as [`Lake::write`]
+    /// does) in one commit: for a caller that reads the rows on their way too, e.g. into a
+    /// file. The write runs in `ctx`, or in a session of this process when the query ran on a
+    /// cluster.
+    pub async fn write_rows(
+        &self,
+        ctx: &SessionContext,
+        def: &TableDef,
+        rows: SendableRecordBatchStream,
+        mode: WriteMode,
+        commit: &Commit,
+    ) -> Result<Written> {
+        if self.snapshot_scans {
+            return self.write_here(def, rows, mode, commit).await;
+        }
+        let partition = OnceStream::from_stream(rows);
+        self.write_once(ctx, def, partition, mode, commit).await
+    }
+
     /// [`Lake::write`] of a query that runs on a cluster: deltalake's write plan cannot travel
     /// there, so the query runs there and its rows stream back into a write planned here.
     #[cfg(feature = "cluster")]
@@ -427,6 +447,17 @@ impl Lake {
             .execute_stream()
             .await
             .map_err(LakeError::query(&name))?;
+        self.write_here(def, stream, mode, commit).await
+    }
+
+    /// Writes the rows of a query that ran elsewhere (a cluster) in a session of this process.
+    async fn write_here(
+        &self,
+        def: &TableDef,
+        stream: SendableRecordBatchStream,
+        mode: WriteMode,
+        commit: &Commit,
+    ) -> Result<Written> {
         // deltalake's write plan needs its planner
         let state = datafusion::execution::SessionStateBuilder::new()
             .with_default_features()

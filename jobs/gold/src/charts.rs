@@ -13,20 +13,21 @@ use datafusion::arrow::datatypes::{DataType, Date32Type};
 use datafusion::common::ParamValues;
 use datafusion::functions::expr_fn::date_part;
 use datafusion::logical_expr::cast;
-use datafusion::prelude::{DataFrame, col, lit};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
 use lake_runtime::progress::Progress;
 use lake_runtime::{
     Days, LakeError, Month, Refresh, Result, SILVER_TXN, Scope, Sql, Summary, WriteMode, Written,
-    int64_column, register_view, sql, text_column,
+    conform, int64_column, register_view, sql,
 };
 use lake_schema::{Layer, TableDef};
 use serde_json::json;
-use tokio::io::AsyncWriteExt;
 
-use crate::sources::{Chart, ChartDates, Charts, Spans};
-use crate::{Built, Changes, Gold};
+use crate::chart_files::ChartFiles;
+use crate::sources::{Chart, ChartDates, Charts, Pick, Spans};
+use crate::{Built, Changes, Gold, replaced_rows};
 
 /// The chart SQL, the same for every source: the 50 songs with most streams per chart date and
 /// key over `window_streams`.
@@ -34,6 +35,9 @@ pub const TOP50: Sql = sql!("charts/top50");
 
 /// How many days a chart counts: the chart date and the six before it.
 const WINDOW_DAYS: i64 = 7;
+
+/// Chart rows in flight from the table's write to the text files.
+const FILE_BATCHES: usize = 4;
 
 /// A date to chart, with what its window holds.
 #[derive(Debug, Clone)]
@@ -57,23 +61,21 @@ impl Gold<'_> {
         let (refresh, dates) = self.chart_dates(charts).await?;
         let mut written = Vec::new();
         let mut read = 0;
+        let mut files = Vec::new();
         for chart in charts.tables {
             self.describe(chart.def, &refresh, summary);
             if let Some(mode) = refresh.write_mode() {
-                let (table, rows) = self
+                let (table, rows, urls) = self
                     .chart(chart, &dates, charts.dates.spans(), mode, &refresh)
                     .await?;
                 read += rows;
                 written.push(table);
+                files.extend(urls);
             }
             progress.inc(1);
         }
         if dates.is_empty() || refresh.write_mode().is_none() {
             return Ok(Built { written, read });
-        }
-        let mut files = Vec::new();
-        for chart in charts.tables {
-            files.extend(self.chart_files(chart, &dates).await?);
         }
         if let (ChartDates::Logs { log, .. }, Some(mode)) = (&charts.dates, refresh.write_mode()) {
             written.push(self.note_charted(log, &dates, mode, &refresh).await?);
@@ -261,9 +263,10 @@ impl Gold<'_> {
         Ok(charted)
     }
 
-    /// Computes one chart table for the chart dates and writes it in one commit; returns what
-    /// was written and the window rows read. Daily windows overlap, so each date is ranked
-    /// over its own 7 days; weeks do not, so one query ranks them all.
+    /// Computes one chart table for the chart dates and writes it in one commit, with its text
+    /// files when it has some; returns what was written, the window rows read and the files.
+    /// Daily windows overlap, so each date is ranked over its own 7 days; weeks do not, so one
+    /// query ranks them all.
     async fn chart(
         &self,
         chart: &Chart,
@@ -271,7 +274,7 @@ impl Gold<'_> {
         spans: Spans,
         mode: WriteMode,
         refresh: &Refresh,
-    ) -> Result<(Written, u64)> {
+    ) -> Result<(Written, u64, Vec<String>)> {
         let spans: Vec<(NaiveDate, NaiveDate)> = match spans {
             Spans::EachDate => dates
                 .iter()
@@ -304,9 +307,81 @@ impl Gold<'_> {
                 .read_batch(RecordBatch::new_empty(chart.def.arrow_schema()))
                 .map_err(LakeError::query(TOP50.path))?,
         };
-        let written = self.write(chart.def, ranked, mode, refresh).await?;
+        let (written, files) = match chart.file {
+            Some(prefix) => {
+                let dates: Vec<NaiveDate> = dates.iter().map(|d| d.date).collect();
+                self.write_with_files(chart, prefix, ranked, &dates, mode, refresh)
+                    .await?
+            }
+            None => (
+                self.write(chart.def, ranked, mode, refresh).await?,
+                Vec::new(),
+            ),
+        };
         self.lake.register(&self.ctx, chart.def).await?;
-        Ok((written, read))
+        Ok((written, read, files))
+    }
+
+    /// Writes the chart rows `ranked` to the table in one commit and, from the same rows on
+    /// their way (sorted by date, key and rank), the text file of each of `dates`; the files
+    /// become visible once the commit landed. Returns the files' URLs.
+    async fn write_with_files(
+        &self,
+        chart: &Chart,
+        prefix: &'static str,
+        ranked: DataFrame,
+        dates: &[NaiveDate],
+        mode: WriteMode,
+        refresh: &Refresh,
+    ) -> Result<(Written, Vec<String>)> {
+        let def = chart.def;
+        let err = LakeError::query(def.qualified_name());
+        let in_file_order = vec![
+            col("chart_date").sort(true, false),
+            col(chart.key).sort(true, false),
+            col("rank").sort(true, false),
+        ];
+        let rows = conform(replaced_rows(def, ranked, refresh)?, def)?
+            .sort(in_file_order)
+            .map_err(&err)?
+            .execute_stream()
+            .await
+            .map_err(&err)?;
+        let schema = rows.schema();
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<RecordBatch>(FILE_BATCHES);
+        let tapped = rows.then(move |batch| {
+            let tx = tx.clone();
+            async move {
+                if let Ok(b) = &batch {
+                    // a file writer that stopped says why below; the table's write goes on
+                    let _ = tx.send(b.clone()).await;
+                }
+                batch
+            }
+        });
+        let tapped = Box::pin(RecordBatchStreamAdapter::new(schema, tapped));
+        let folder = self
+            .run
+            .lake
+            .root()
+            .child(&format!("gold/{}/charts", self.source.name))?;
+        let mut files = ChartFiles::new(folder, prefix, chart);
+        let fill = async {
+            while let Some(batch) = rx.recv().await {
+                files.add(&batch).await?;
+            }
+            Ok::<(), LakeError>(())
+        };
+        let commit = self.commit(refresh);
+        let write = self.lake.write_rows(&self.ctx, def, tapped, mode, &commit);
+        let (written, filled) = tokio::join!(write, fill);
+        match (written, filled) {
+            (Ok(written), Ok(())) => Ok((written, files.finish(dates).await?)),
+            (Err(e), _) | (Ok(_), Err(e)) => {
+                files.abort().await;
+                Err(e)
+            }
+        }
     }
 
     /// The plan of the charts of the window query bound to `first`..`last`, ranked by `TOP50`,
@@ -333,8 +408,15 @@ impl Gold<'_> {
         };
         register_view(&self.ctx, "window_streams", window)?;
         let part = |p: &str| cast(date_part(lit(p), col("chart_date")), DataType::Int32);
+        // the chart's own planner settings; its views are the session's (one catalogue)
+        let mut state = self.ctx.state();
+        state
+            .config_mut()
+            .options_mut()
+            .optimizer
+            .enable_window_topn = chart.pick == Pick::Bounded;
         let top = TOP50
-            .plan(&self.ctx)
+            .plan(&SessionContext::new_with_state(state))
             .await?
             .select(vec![
                 col("chart_date"),
@@ -347,53 +429,6 @@ impl Gold<'_> {
             ])
             .map_err(LakeError::query(TOP50.path))?;
         Ok((top, read))
-    }
-
-    /// Writes the text file of each chart date of `chart`, when it has one; returns their URLs.
-    async fn chart_files(&self, chart: &Chart, dates: &[ChartDate]) -> Result<Vec<String>> {
-        let Some(prefix) = chart.file else {
-            return Ok(Vec::new());
-        };
-        let folder = self
-            .run
-            .lake
-            .root()
-            .child(&format!("gold/{}/charts", self.source.name))?;
-        let mut urls = Vec::new();
-        for d in dates {
-            let name = format!("{prefix}_{}.txt", d.date.format("%Y%m%d"));
-            let rows = self.chart_rows(chart, d.date).await?;
-            let url = write_chart_file(&folder, &name, rows).await?;
-            tracing::info!(chart = %chart.def.qualified_name(), "{url} written");
-            urls.push(url);
-        }
-        Ok(urls)
-    }
-
-    /// The rows of one chart date, as text, by key in ascending order and then by rank (the
-    /// sort is the plan's last step, so that its one output stream is in that order).
-    async fn chart_rows(&self, chart: &Chart, date: NaiveDate) -> Result<DataFrame> {
-        let text = |c: &str| cast(col(c), DataType::Utf8);
-        self.ctx
-            .table(chart.def.qualified_name())
-            .await
-            .and_then(|df| df.filter(col("chart_date").eq(lit(date_value(date)))))
-            .and_then(|df| {
-                df.select(vec![
-                    text(chart.key).alias("key"),
-                    text(chart.song).alias("song"),
-                    col("streams"),
-                    col(chart.key).alias("key_order"),
-                    col("rank"),
-                ])
-            })
-            .and_then(|df| {
-                df.sort(vec![
-                    col("key_order").sort(true, false),
-                    col("rank").sort(true, false),
-                ])
-            })
-            .map_err(LakeError::query(chart.def.qualified_name()))
     }
 
     /// Records, in the log table, what each chart date was charted from (written as the chart
@@ -517,7 +552,7 @@ fn date_value(d: NaiveDate) -> ScalarValue {
 }
 
 /// The date column `name` of `batch`.
-fn date_column(
+pub(crate) fn date_column(
     batch: &RecordBatch,
     name: &str,
 ) -> std::result::Result<Vec<Option<NaiveDate>>, datafusion::arrow::error::ArrowError> {
@@ -531,64 +566,4 @@ fn date_column(
         .iter()
         .map(|d| d.map(|d| epoch + Duration::days(i64::from(d))))
         .collect())
-}
-
-/// Streams a chart's rows (key, song, streams; sorted by key, then rank) into the text file
-/// `name` under `folder`: one line per key, `key|song:streams,…`, LF line ends. The file
-/// appears whole or not at all (an object store upload completes at once).
-async fn write_chart_file(
-    folder: &lake_runtime::Location,
-    name: &str,
-    rows: DataFrame,
-) -> Result<String> {
-    let path = folder.file_path(name);
-    let url = folder.object_url(&path);
-    let failed = |message: String| LakeError::Io {
-        location: url.clone(),
-        message,
-    };
-    let mut stream = rows
-        .execute_stream()
-        .await
-        .map_err(LakeError::query(name))?;
-    let mut out = object_store::buffered::BufWriter::new(folder.store().clone(), path);
-    let mut line = String::new();
-    let mut current: Option<String> = None;
-    while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(LakeError::query(name))?;
-        let bad = |e: datafusion::arrow::error::ArrowError| LakeError::query(name)(e.into());
-        let key = text_column(&batch, "key").map_err(bad)?;
-        let song = text_column(&batch, "song").map_err(bad)?;
-        let streams = int64_column(&batch, "streams").map_err(bad)?;
-        for i in 0..batch.num_rows() {
-            if current.as_deref() != Some(key.value(i)) {
-                if current.is_some() {
-                    line.push('\n');
-                }
-                line.push_str(key.value(i));
-                line.push('|');
-                current = Some(key.value(i).to_string());
-            } else {
-                line.push(',');
-            }
-            line.push_str(song.value(i));
-            line.push(':');
-            line.push_str(itoa::Buffer::new().format(streams.value(i)));
-        }
-        // hand over whole lines only; the last one may go on in the next batch
-        if let Some(end) = line.rfind('\n') {
-            out.write_all(&line.as_bytes()[..=end])
-                .await
-                .map_err(|e| failed(e.to_string()))?;
-            line.drain(..=end);
-        }
-    }
-    if current.is_some() {
-        line.push('\n');
-    }
-    out.write_all(line.as_bytes())
-        .await
-        .map_err(|e| failed(e.to_string()))?;
-    out.shutdown().await.map_err(|e| failed(e.to_string()))?;
-    Ok(url)
 }

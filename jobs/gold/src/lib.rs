@@ -6,6 +6,7 @@
 //! ([`charts`]: one chart SQL over each source's window of streams, delivered as text files
 //! where a source wants them). A source whose silver tables do not exist yet is skipped.
 
+mod chart_files;
 pub mod charts;
 pub mod sessions;
 pub mod sources;
@@ -17,8 +18,8 @@ use std::sync::Arc;
 use datafusion::prelude::{DataFrame, SessionContext};
 use lake_runtime::progress::{Progress, Unit};
 use lake_runtime::{
-    ClusterArgs, Compute, Days, GOLD_TXN, Input, Lake, LakeError, Month, Refresh, Requires, Result,
-    Run, Scope, Sql, Summary, WriteMode, Written, catalog, session,
+    ClusterArgs, Commit, Compute, Days, GOLD_TXN, Input, Lake, LakeError, Month, Refresh, Requires,
+    Result, Run, Scope, Sql, Summary, WriteMode, Written, catalog, session,
 };
 use lake_schema::{Layer, TableDef};
 
@@ -255,15 +256,18 @@ impl<'a> Gold<'a> {
     async fn write(
         &self,
         def: &TableDef,
-        mut df: DataFrame,
+        df: DataFrame,
         mode: WriteMode,
         refresh: &Refresh,
     ) -> Result<Written> {
-        if let Some(rows) = refresh.replaced() {
-            df = df
-                .filter(rows)
-                .map_err(LakeError::query(def.qualified_name()))?;
-        }
+        let df = replaced_rows(def, df, refresh)?;
+        self.lake
+            .write(&self.ctx, def, df, mode, &self.commit(refresh))
+            .await
+    }
+
+    /// The commit of a write as `refresh` says: see [`Gold::write`].
+    fn commit(&self, refresh: &Refresh) -> Commit {
         let mut commit = self.run.commit();
         let up_to_date = match refresh {
             Refresh::Full => true,
@@ -280,6 +284,17 @@ impl<'a> Gold<'a> {
                 }
             }
         }
-        self.lake.write(&self.ctx, def, df, mode, &commit).await
+        commit
+    }
+}
+
+/// The rows of `df` a write as `refresh` says keeps: those it replaces, when it replaces part
+/// of the table.
+fn replaced_rows(def: &TableDef, df: DataFrame, refresh: &Refresh) -> Result<DataFrame> {
+    match refresh.replaced() {
+        Some(rows) => df
+            .filter(rows)
+            .map_err(LakeError::query(def.qualified_name())),
+        None => Ok(df),
     }
 }

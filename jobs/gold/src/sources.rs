@@ -97,6 +97,20 @@ pub struct Chart {
     /// The text file of each chart date, `<lake>/gold/<source>/charts/<file>_YYYYMMDD.txt`: one
     /// line per key in ascending order, `key|song:streams,…` in rank order.
     pub file: Option<&'static str>,
+    /// How the 50 songs of each key are picked from its counts.
+    pub pick: Pick,
+}
+
+/// How a chart picks each key's 50 songs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    /// A heap of 50 per key fed by every count (DataFusion's `PartitionedTopKExec`): no sort of
+    /// the counts, for charts with few keys (countries).
+    Bounded,
+    /// A sort of every count by key and streams, which spills beyond the memory limit: for
+    /// charts with a key per user. Their heaps cannot spill: at 200,000 users charted on 8
+    /// dates they outgrew the 1 GiB of query memory ("Resources exhausted … PartitionedTopK").
+    Sorted,
 }
 
 pub const SOURCES: &[Source] = &[
@@ -121,6 +135,7 @@ pub const SOURCES: &[Source] = &[
                 key: "country",
                 song: "song",
                 file: None,
+                pick: Pick::Bounded,
             }],
         }),
     },
@@ -176,6 +191,7 @@ pub const SOURCES: &[Source] = &[
                     key: "country",
                     song: "sng_id",
                     file: Some("country_top50"),
+                    pick: Pick::Bounded,
                 },
                 Chart {
                     def: &GOLD_DEEZER_USER_TOP50,
@@ -183,6 +199,7 @@ pub const SOURCES: &[Source] = &[
                     key: "user_id",
                     song: "sng_id",
                     file: Some("user_top50"),
+                    pick: Pick::Sorted,
                 },
             ],
         }),
