@@ -484,6 +484,45 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_table_the_catalogue_now_partitions_is_rebuilt_partitioned_by_an_overwrite_only() {
+        let (lake, ctx, dir) = lake("repartition").await;
+        // an earlier version of the catalogue: the same columns, no partitions
+        const UNPARTITIONED: TableDef = TableDef {
+            partition_by: &[],
+            ..PLAYS
+        };
+        let commit = Commit::new("t");
+        let plays = [(1, 2009, 1), (2, 2009, 2)];
+        lake.write(
+            &ctx,
+            &UNPARTITIONED,
+            rows(&ctx, &plays),
+            WriteMode::Overwrite,
+            &commit,
+        )
+        .await
+        .expect("the old table");
+        let replace = WriteMode::Replace(month(2009, 2));
+        let refused = lake
+            .write(&ctx, &PLAYS, rows(&ctx, &plays[1..]), replace, &commit)
+            .await;
+        assert!(
+            refused.is_err(),
+            "a replace into the old layout: {refused:?}"
+        );
+        assert!(
+            lake.readable(&PLAYS, None).await.is_err(),
+            "reading it says to rebuild"
+        );
+        overwrite(&lake, &ctx, &plays).await;
+        let table = lake.table(&PLAYS).await.ok().flatten().expect("the table");
+        let snapshot = table.snapshot().expect("its snapshot");
+        assert_eq!(snapshot.metadata().partition_columns(), &["year", "month"]);
+        assert_eq!(files(&lake).await.len(), 2, "a file per month");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
     async fn rows_of_many_partitions_in_any_order_give_one_file_per_partition() {
         let (lake, ctx, dir) = lake("order").await;
         let interleaved: Vec<(i64, i32, i32)> = (0..300)

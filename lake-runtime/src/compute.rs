@@ -51,6 +51,11 @@ impl Compute {
         }
     }
 
+    /// Whether the queries run on a cluster: plans must then have a form Ballista can send.
+    pub fn on_cluster(&self) -> bool {
+        self.scheduler.is_some()
+    }
+
     /// A session whose queries run where they should.
     pub async fn session(&self) -> Result<SessionContext> {
         match &self.scheduler {

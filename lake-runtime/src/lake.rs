@@ -290,8 +290,8 @@ impl Lake {
 
     /// Stops with what to do when the table's columns are not the catalogue's.
     fn check_columns(&self, def: &TableDef, table: &DeltaTable) -> Result<()> {
-        let have = column_names(def, table)?;
-        let want: Vec<&str> = def.columns.iter().map(|c| c.name).collect();
+        let have = layout(def, table)?;
+        let want = catalogue_layout(def);
         if have == want {
             return Ok(());
         }
@@ -372,14 +372,29 @@ pub fn register_provider(
     Ok(())
 }
 
-/// The table's column names, in order.
-pub(crate) fn column_names(def: &TableDef, table: &DeltaTable) -> Result<Vec<String>> {
+/// The table's column names, in order, with its partition columns after a `/` (`a, b / b`):
+/// what the catalogue's definition must match.
+pub(crate) fn layout(def: &TableDef, table: &DeltaTable) -> Result<Vec<String>> {
     let snapshot = table
         .snapshot()
         .map_err(LakeError::delta(def.qualified_name()))?;
-    Ok(snapshot
+    let mut layout: Vec<String> = snapshot
         .schema()
         .fields()
         .map(|f| f.name().to_string())
-        .collect())
+        .collect();
+    let partitions = snapshot.metadata().partition_columns();
+    if !partitions.is_empty() {
+        layout.push(format!("/ {}", partitions.join(", ")));
+    }
+    Ok(layout)
+}
+
+/// The layout [`layout`] reads, as the catalogue defines it.
+pub(crate) fn catalogue_layout(def: &TableDef) -> Vec<String> {
+    let mut layout: Vec<String> = def.columns.iter().map(|c| c.name.to_string()).collect();
+    if !def.partition_by.is_empty() {
+        layout.push(format!("/ {}", def.partition_by.join(", ")));
+    }
+    layout
 }

@@ -27,7 +27,7 @@ use parquet::schema::types::ColumnPath;
 use crate::error::{LakeError, Result};
 use crate::explain::explain_analyze;
 use crate::guard::Fence;
-use crate::lake::{Lake, column_names};
+use crate::lake::{Lake, catalogue_layout, layout};
 use crate::lease::Dead;
 use crate::stream::{BatchReceiver, OnceStream};
 
@@ -62,6 +62,13 @@ pub const SILVER_TXN: &str = "lake.silver";
 /// The Delta application id prefix under which each gold table records the version of each
 /// silver table it was computed from (`lake.gold:silver.lastfm_listens`).
 pub const GOLD_TXN: &str = "lake.gold";
+
+/// Whether a write's query can run twice: not when its rows come from a stream read once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replay {
+    Possible,
+    Impossible,
+}
 
 /// What a commit records besides its rows: the run that made it, and the Delta application
 /// transactions (`txn` actions) it sets. A transaction `(app_id, version)` says "this table
@@ -208,6 +215,20 @@ impl Lake {
         mode: WriteMode,
         commit: &Commit,
     ) -> Result<Written> {
+        self.write_query(ctx, def, df, mode, commit, Replay::Possible)
+            .await
+    }
+
+    /// [`Lake::write`]; `replay` says whether the query may run twice (to explain it).
+    async fn write_query(
+        &self,
+        ctx: &SessionContext,
+        def: &TableDef,
+        df: DataFrame,
+        mode: WriteMode,
+        commit: &Commit,
+        replay: Replay,
+    ) -> Result<Written> {
         #[cfg(feature = "cluster")]
         if self.snapshot_scans {
             return self.write_from_cluster(def, df, mode, commit).await;
@@ -225,7 +246,9 @@ impl Lake {
         check_requirements(commit, &name, &table).await?;
         let base = table.version();
         let df = conform(df, def)?;
-        explain_analyze(&name, &df).await;
+        if replay == Replay::Possible {
+            explain_analyze(&name, &df).await;
+        }
         let schema_changed = self.schema_changed(def, &table, &mode)?;
         let props = writer_properties(&self.parquet, def);
         let written = if !schema_changed && crate::clustered::applies(def, &mode) {
@@ -360,11 +383,11 @@ impl Lake {
         Ok(())
     }
 
-    /// Whether the table's columns differ from the catalogue's: only an overwrite may then
-    /// replace its schema; anything else stops with what to do.
+    /// Whether the table's columns or partition columns differ from the catalogue's: only an
+    /// overwrite may then replace its schema; anything else stops with what to do.
     fn schema_changed(&self, def: &TableDef, table: &DeltaTable, mode: &WriteMode) -> Result<bool> {
-        let have = column_names(def, table)?;
-        let want: Vec<&str> = def.columns.iter().map(|c| c.name).collect();
+        let have = layout(def, table)?;
+        let want = catalogue_layout(def);
         let changed = have != want;
         if changed && *mode != WriteMode::Overwrite {
             return Err(LakeError::delta(def.qualified_name())(
@@ -410,7 +433,8 @@ impl Lake {
         let df = ctx
             .read_table(Arc::new(source))
             .map_err(LakeError::query(def.qualified_name()))?;
-        self.write(ctx, def, df, mode, commit).await
+        self.write_query(ctx, def, df, mode, commit, Replay::Impossible)
+            .await
     }
 
     /// Writes the rows of a running query (`rows`, conformed to the table as [`Lake::write`]
@@ -517,7 +541,9 @@ impl Deltalake {
         }
         if self.schema_changed {
             tracing::info!(table = %name, "the catalogue changed this table's columns: replacing its schema in this commit");
-            builder = builder.with_schema_mode(SchemaMode::Overwrite);
+            builder = builder
+                .with_schema_mode(SchemaMode::Overwrite)
+                .with_partition_columns(def.partition_by.iter().copied());
         }
         let table = builder
             .with_input_plan(df.logical_plan().clone())

@@ -1,9 +1,13 @@
 //! The text files of a chart's dates, `<lake>/gold/<source>/charts/<file>_YYYYMMDD.txt`, made
 //! from the chart's rows on their way to the chart table: one pass over the rows writes both.
-//! A file is made visible only once the table's commit landed ([`ChartFiles::finish`]); a
+//! Each file is made on local disk first (a user chart is hundreds of MB a day, and a run may
+//! chart hundreds of days) and uploaded only once the table's commit landed
+//! ([`ChartFiles::finish`]), so a run whose commit fails or is fenced off changes no file; a
 //! failed write gives its files up ([`ChartFiles::abort`]).
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::PathBuf;
 
 use chrono::NaiveDate;
 use datafusion::arrow::array::RecordBatch;
@@ -18,6 +22,8 @@ use crate::sources::Chart;
 /// The files of one chart's dates, filled as its rows go by.
 pub(crate) struct ChartFiles {
     folder: Location,
+    /// Where the files are made before they are uploaded; removed at the end.
+    staging: PathBuf,
     prefix: &'static str,
     table: String,
     key: &'static str,
@@ -27,18 +33,25 @@ pub(crate) struct ChartFiles {
 
 /// One date's file: one line per key in ascending order, `key|song:streams,…` in rank order.
 struct File {
-    url: String,
-    out: BufWriter,
-    /// The text not handed to `out` yet: the line being made, maybe more.
-    line: String,
+    name: String,
+    staged: PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
     /// The key of the line being made.
     key: Option<String>,
 }
 
 impl ChartFiles {
-    pub(crate) fn new(folder: Location, prefix: &'static str, chart: &Chart) -> Self {
+    /// The files of `chart`, made under `staging` (a folder of their own) before they go
+    /// to `folder`.
+    pub(crate) fn new(
+        folder: Location,
+        staging: PathBuf,
+        prefix: &'static str,
+        chart: &Chart,
+    ) -> Self {
         Self {
             folder,
+            staging,
             prefix,
             table: chart.def.qualified_name(),
             key: chart.key,
@@ -49,7 +62,7 @@ impl ChartFiles {
 
     /// Adds the rows of `batch`, which come sorted by chart date, key and rank, to their
     /// dates' files.
-    pub(crate) async fn add(&mut self, batch: &RecordBatch) -> Result<()> {
+    pub(crate) fn add(&mut self, batch: &RecordBatch) -> Result<()> {
         let bad = |e: datafusion::arrow::error::ArrowError| LakeError::query(&self.table)(e.into());
         let dates = date_column(batch, "chart_date").map_err(bad)?;
         let key = text_column(batch, self.key).map_err(bad)?;
@@ -67,91 +80,106 @@ impl ChartFiles {
             let Some(date) = dates[run.start] else {
                 continue;
             };
-            let file = self.file(date);
+            let file = self.file(date)?;
+            let mut text = String::new();
             for i in run {
                 if file.key.as_deref() != Some(key.value(i)) {
                     if file.key.is_some() {
-                        file.line.push('\n');
+                        text.push('\n');
                     }
-                    file.line.push_str(key.value(i));
-                    file.line.push('|');
+                    text.push_str(key.value(i));
+                    text.push('|');
                     file.key = Some(key.value(i).to_string());
                 } else {
-                    file.line.push(',');
+                    text.push(',');
                 }
-                file.line.push_str(song.value(i));
-                file.line.push(':');
-                file.line
-                    .push_str(itoa::Buffer::new().format(streams.value(i)));
+                text.push_str(song.value(i));
+                text.push(':');
+                text.push_str(itoa::Buffer::new().format(streams.value(i)));
             }
-            file.hand_over_lines().await?;
+            file.write(text.as_bytes())?;
         }
         Ok(())
     }
 
     /// The file of `date`, opened when its first row comes.
-    fn file(&mut self, date: NaiveDate) -> &mut File {
-        let (folder, prefix) = (&self.folder, self.prefix);
-        self.files.entry(date).or_insert_with(|| {
-            let path = folder.file_path(&format!("{prefix}_{}.txt", date.format("%Y%m%d")));
-            File {
-                url: folder.object_url(&path),
-                out: BufWriter::new(folder.store().clone(), path),
-                line: String::new(),
-                key: None,
+    fn file(&mut self, date: NaiveDate) -> Result<&mut File> {
+        use std::collections::btree_map::Entry;
+        let name = format!("{}_{}.txt", self.prefix, date.format("%Y%m%d"));
+        match self.files.entry(date) {
+            Entry::Occupied(file) => Ok(file.into_mut()),
+            Entry::Vacant(slot) => {
+                let staged = self.staging.join(&name);
+                let opened = std::fs::create_dir_all(&self.staging)
+                    .and_then(|()| std::fs::File::create(&staged))
+                    .map_err(|e| LakeError::Io {
+                        location: staged.display().to_string(),
+                        message: format!("cannot make a chart file on local disk: {e}"),
+                    })?;
+                Ok(slot.insert(File {
+                    name,
+                    staged,
+                    out: std::io::BufWriter::new(opened),
+                    key: None,
+                }))
             }
-        })
+        }
     }
 
-    /// Makes the files visible, with an empty one for each of `dates` that had no row; their
-    /// URLs, in date order.
+    /// Uploads the files, with an empty one for each of `dates` that had no row, and removes
+    /// the local copies; their URLs, in date order.
     pub(crate) async fn finish(mut self, dates: &[NaiveDate]) -> Result<Vec<String>> {
         for date in dates {
-            self.file(*date);
+            self.file(*date)?;
         }
         let mut urls = Vec::new();
         for (_, mut file) in std::mem::take(&mut self.files) {
             if file.key.is_some() {
-                file.line.push('\n');
+                file.write(b"\n")?;
             }
-            let failed = |e: std::io::Error| LakeError::Io {
-                location: file.url.clone(),
-                message: e.to_string(),
-            };
-            file.out
-                .write_all(file.line.as_bytes())
-                .await
-                .map_err(failed)?;
-            file.out.shutdown().await.map_err(failed)?;
-            tracing::info!(chart = %self.table, "{} written", file.url);
-            urls.push(file.url);
+            file.out.flush().map_err(|e| file.failed(e))?;
+            let url = self.upload(&file).await?;
+            tracing::info!(chart = %self.table, "{url} written");
+            urls.push(url);
         }
+        let _ = std::fs::remove_dir_all(&self.staging);
         Ok(urls)
     }
 
-    /// Gives the files up: none becomes visible.
-    pub(crate) async fn abort(self) {
-        for (_, mut file) in self.files {
-            if let Err(e) = file.out.abort().await {
-                tracing::warn!("could not abort the upload of {}: {e}", file.url);
-            }
-        }
+    /// Uploads one staged file to its place in the lake: the object appears whole.
+    async fn upload(&self, file: &File) -> Result<String> {
+        let path = self.folder.file_path(&file.name);
+        let url = self.folder.object_url(&path);
+        let failed = |e: std::io::Error| LakeError::Io {
+            location: url.clone(),
+            message: format!("cannot upload the chart file: {e}"),
+        };
+        let mut staged = tokio::fs::File::open(&file.staged)
+            .await
+            .map_err(|e| file.failed(e))?;
+        let mut out = BufWriter::new(self.folder.store().clone(), path);
+        tokio::io::copy(&mut staged, &mut out)
+            .await
+            .map_err(failed)?;
+        out.shutdown().await.map_err(failed)?;
+        Ok(url)
+    }
+
+    /// Gives the files up: none is uploaded.
+    pub(crate) fn abort(self) {
+        let _ = std::fs::remove_dir_all(&self.staging);
     }
 }
 
 impl File {
-    /// Hands the whole lines made so far to the upload; the last one may go on.
-    async fn hand_over_lines(&mut self) -> Result<()> {
-        if let Some(end) = self.line.rfind('\n') {
-            self.out
-                .write_all(&self.line.as_bytes()[..=end])
-                .await
-                .map_err(|e| LakeError::Io {
-                    location: self.url.clone(),
-                    message: e.to_string(),
-                })?;
-            self.line.drain(..=end);
+    fn write(&mut self, text: &[u8]) -> Result<()> {
+        self.out.write_all(text).map_err(|e| self.failed(e))
+    }
+
+    fn failed(&self, e: std::io::Error) -> LakeError {
+        LakeError::Io {
+            location: self.staged.display().to_string(),
+            message: format!("cannot write the chart file on local disk: {e}"),
         }
-        Ok(())
     }
 }

@@ -11,6 +11,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Date32Type};
 use datafusion::common::ParamValues;
+use datafusion::error::DataFusionError;
 use datafusion::functions::expr_fn::date_part;
 use datafusion::logical_expr::cast;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -352,11 +353,12 @@ impl Gold<'_> {
         let tapped = rows.then(move |batch| {
             let tx = tx.clone();
             async move {
-                if let Ok(b) = &batch {
-                    // a file writer that stopped says why below; the table's write goes on
-                    let _ = tx.send(b.clone()).await;
-                }
-                batch
+                let b = batch?;
+                // the files stopped (they say why): the write stops too, committing nothing
+                tx.send(b.clone()).await.map_err(|_| {
+                    DataFusionError::Execution("the chart's text files stopped".into())
+                })?;
+                Ok(b)
             }
         });
         let tapped = Box::pin(RecordBatchStreamAdapter::new(schema, tapped));
@@ -365,20 +367,24 @@ impl Gold<'_> {
             .lake
             .root()
             .child(&format!("gold/{}/charts", self.source.name))?;
-        let mut files = ChartFiles::new(folder, prefix, chart);
-        let fill = async {
-            while let Some(batch) = rx.recv().await {
-                files.add(&batch).await?;
+        let staging = std::env::temp_dir().join(format!("lake-{}-{}", self.run.id, def.name));
+        let mut files = ChartFiles::new(folder, staging, prefix, chart);
+        let fill = {
+            let files = &mut files;
+            async move {
+                while let Some(batch) = rx.recv().await {
+                    files.add(&batch)?;
+                }
+                Ok::<(), LakeError>(())
             }
-            Ok::<(), LakeError>(())
         };
         let commit = self.commit(refresh);
         let write = self.lake.write_rows(&self.ctx, def, tapped, mode, &commit);
-        let (written, filled) = tokio::join!(write, fill);
-        match (written, filled) {
+        match tokio::join!(write, fill) {
             (Ok(written), Ok(())) => Ok((written, files.finish(dates).await?)),
-            (Err(e), _) | (Ok(_), Err(e)) => {
-                files.abort().await;
+            // the files' own error first: the write then stopped because of it
+            (_, Err(e)) | (Err(e), Ok(())) => {
+                files.abort();
                 Err(e)
             }
         }
@@ -408,13 +414,15 @@ impl Gold<'_> {
         };
         register_view(&self.ctx, "window_streams", window)?;
         let part = |p: &str| cast(date_part(lit(p), col("chart_date")), DataType::Int32);
-        // the chart's own planner settings; its views are the session's (one catalogue)
+        // the chart's own planner settings; its views are the session's (one catalogue).
+        // The bounded selection (PartitionedTopKExec) has no form Ballista 55 can send to its
+        // executors, so a cluster sorts.
         let mut state = self.ctx.state();
         state
             .config_mut()
             .options_mut()
             .optimizer
-            .enable_window_topn = chart.pick == Pick::Bounded;
+            .enable_window_topn = chart.pick == Pick::Bounded && !self.on_cluster;
         let top = TOP50
             .plan(&SessionContext::new_with_state(state))
             .await?

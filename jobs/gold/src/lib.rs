@@ -99,7 +99,8 @@ impl Built {
 pub(crate) enum Changes {
     /// Nothing: every input is at the version the table was built from.
     Nothing,
-    /// The rows of these months (none: the inputs that changed hold the same rows).
+    /// The rows of these months (none: the inputs that changed hold the same rows, or are
+    /// not read).
     Months(BTreeSet<Month>),
     /// Something the logs cannot place in months: build the table in full.
     Unknown,
@@ -115,6 +116,8 @@ pub(crate) struct Gold<'a> {
     lake: Lake,
     /// The transactions a table computed from the input versions read records.
     txns: Vec<(String, i64)>,
+    /// Whether the queries run on a Ballista cluster.
+    on_cluster: bool,
 }
 
 impl<'a> Gold<'a> {
@@ -155,6 +158,7 @@ impl<'a> Gold<'a> {
             scope,
             ctx,
             txns,
+            on_cluster: compute.on_cluster(),
         }))
     }
 
@@ -182,14 +186,14 @@ impl<'a> Gold<'a> {
     }
 
     /// What changed below `def` since it was built, as the Delta logs of its inputs say: the
-    /// months whose files changed in the inputs `by_month` accepts (partitioned by the month
-    /// of the time `def`'s rows are placed by); an input rewritten with the same rows (silver
-    /// rebuilds the users with every delivery) changes nothing; any other change is
-    /// [`Changes::Unknown`].
+    /// months whose files changed in the inputs `reads` accepts (the others do not matter to
+    /// `def`); an input rewritten with the same rows (silver rebuilds the users with every
+    /// delivery) changes nothing; a change the logs cannot place in months (an input not
+    /// partitioned by month, a version no longer readable) is [`Changes::Unknown`].
     pub(crate) async fn changes(
         &self,
         def: &TableDef,
-        by_month: impl Fn(&TableDef) -> bool,
+        reads: impl Fn(&TableDef) -> bool,
     ) -> Result<Changes> {
         let mut months = BTreeSet::new();
         let mut changed = false;
@@ -211,14 +215,24 @@ impl<'a> Gold<'a> {
             let Some(input) = input else {
                 return Ok(Changes::Unknown);
             };
-            let in_months = match by_month(input) {
-                true => self.run.lake.changed_months(input, recorded).await?,
-                false => None,
-            };
-            match in_months {
-                Some(changed) => months.extend(changed),
-                None if self.run.lake.same_rows(&local, input, recorded).await? => {}
-                None => return Ok(Changes::Unknown),
+            if !reads(input) {
+                continue;
+            }
+            if let Some(changed) = self.run.lake.changed_months(input, recorded).await? {
+                months.extend(changed);
+                continue;
+            }
+            match self.run.lake.same_rows(&local, input, recorded).await {
+                Ok(true) => {}
+                Ok(false) => return Ok(Changes::Unknown),
+                Err(e) => {
+                    tracing::warn!(
+                        "{}: cannot compare {} with its version {recorded} ({e}): rebuilt in full",
+                        def.qualified_name(),
+                        input.qualified_name()
+                    );
+                    return Ok(Changes::Unknown);
+                }
             }
         }
         Ok(match changed {

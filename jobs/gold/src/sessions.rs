@@ -48,11 +48,7 @@ impl Gold<'_> {
         summary: &mut Summary,
     ) -> Result<Built> {
         register_view(&self.ctx, "plays", tables.plays.plan(&self.ctx).await?)?;
-        let sessions = self.build_sessions(tables, summary).await?;
-        let read = match sessions {
-            Some(_) => self.session_plays().await?,
-            None => 0,
-        };
+        let (sessions, read) = self.build_sessions(tables, summary).await?;
         let mut written: Vec<Written> = sessions.into_iter().collect();
         progress.inc(1);
         self.register_built(tables.sessions, "sessions").await?;
@@ -79,20 +75,26 @@ impl Gold<'_> {
         register_view(&self.ctx, name, table)
     }
 
-    /// Plans and writes the sessions table in one commit; `None` when it is left alone.
+    /// Plans and writes the sessions table in one commit (`None` when it is left alone), and
+    /// counts the plays it read.
     async fn build_sessions(
         &self,
         tables: &Sessions,
         summary: &mut Summary,
-    ) -> Result<Option<Written>> {
+    ) -> Result<(Option<Written>, u64)> {
         let def = tables.sessions;
         let (refresh, cut) = self.plan_sessions(tables).await?;
         self.describe(def, &refresh, summary);
         let Some(mode) = refresh.write_mode() else {
-            return Ok(None);
+            return Ok((None, 0));
         };
         let df = sessions_from(&self.ctx, def, cut).await?;
-        self.write(def, df, mode, &refresh).await.map(Some)
+        let written = self.write(def, df, mode, &refresh).await?;
+        let read = match cut.is_some() || refresh == Refresh::Full {
+            true => self.session_plays().await?,
+            false => 0,
+        };
+        Ok((Some(written), read))
     }
 
     /// What this run does to the sessions table, and the time it rebuilds the sessions from
@@ -105,14 +107,16 @@ impl Gold<'_> {
         if refresh != Refresh::Full || self.scope != Scope::Changed {
             return Ok((refresh, None));
         }
-        let by_month = |input: &TableDef| tables.months_of.is_some_and(|m| m.is(input));
-        let first = match self.changes(def, by_month).await? {
+        let first = match self
+            .changes(def, |input| tables.plays_from.is(input))
+            .await?
+        {
             Changes::Nothing => return Ok((Refresh::UpToDate, None)),
             Changes::Unknown => return Ok((Refresh::Full, None)),
             Changes::Months(months) => months.first().copied(),
         };
         let Some(first) = first else {
-            // the inputs were rewritten with the same rows: a commit of none records them
+            // the plays are as they were: a commit of no rows records the inputs read
             return Ok((Refresh::Months(Months::each([])), None));
         };
         self.register_built(def, "sessions").await?;

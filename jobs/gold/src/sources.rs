@@ -37,10 +37,10 @@ pub struct Source {
 /// for every source; the top songs are delivered as `<lake>/gold/<source>/top_songs.tsv`.
 pub struct Sessions {
     pub plays: Sql,
-    /// The input partitioned by the month of `played_at` (the plays' table), when there is
-    /// one: a run after a delivery rebuilds the sessions from the first month it changed (see
-    /// [`crate::sessions`]); without one, every run after a change rebuilds them in full.
-    pub months_of: Option<&'static TableDef>,
+    /// The silver table `plays` reads, partitioned by the month of `played_at`: a run after a
+    /// delivery rebuilds the sessions from the first month it changed there (see
+    /// [`crate::sessions`]), and a change of the source's other inputs leaves them alone.
+    pub plays_from: &'static TableDef,
     pub sessions: &'static TableDef,
     pub top_sessions: &'static TableDef,
     pub top_songs: &'static TableDef,
@@ -104,12 +104,14 @@ pub struct Chart {
 /// How a chart picks each key's 50 songs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pick {
-    /// A heap of 50 per key fed by every count (DataFusion's `PartitionedTopKExec`): no sort of
-    /// the counts, for charts with few keys (countries).
+    /// A heap of 50 rows per key and chart date fed by every count (DataFusion's
+    /// `PartitionedTopKExec`): no sort of the counts. The heaps cannot spill, so only for
+    /// charts whose query ranks few keys: a day's countries (249 codes at most).
     Bounded,
     /// A sort of every count by key and streams, which spills beyond the memory limit: for
-    /// charts with a key per user. Their heaps cannot spill: at 200,000 users charted on 8
-    /// dates they outgrew the 1 GiB of query memory ("Resources exhausted … PartitionedTopK").
+    /// the charts of users (their heaps outgrew the 1 GiB of query memory at 200,000 users
+    /// charted on 8 dates: "Resources exhausted … PartitionedTopK") and for Last.fm's weekly
+    /// country charts, which rank every week at once (525 MB of heaps at 1×, then the same).
     Sorted,
 }
 
@@ -119,7 +121,7 @@ pub const SOURCES: &[Source] = &[
         inputs: &[&SILVER_LASTFM_LISTENS, &SILVER_LASTFM_USERS],
         sessions: Some(Sessions {
             plays: sql!("plays/lastfm"),
-            months_of: Some(&SILVER_LASTFM_LISTENS),
+            plays_from: &SILVER_LASTFM_LISTENS,
             sessions: &GOLD_LASTFM_SESSIONS,
             top_sessions: &GOLD_LASTFM_TOP_SESSIONS,
             top_songs: &GOLD_LASTFM_TOP_SONGS,
@@ -135,7 +137,7 @@ pub const SOURCES: &[Source] = &[
                 key: "country",
                 song: "song",
                 file: None,
-                pick: Pick::Bounded,
+                pick: Pick::Sorted,
             }],
         }),
     },
@@ -144,7 +146,7 @@ pub const SOURCES: &[Source] = &[
         inputs: &[&SILVER_SPARKIFY_SONGPLAYS, &SILVER_SPARKIFY_USERS_HISTORY],
         sessions: Some(Sessions {
             plays: sql!("plays/sparkify"),
-            months_of: Some(&SILVER_SPARKIFY_SONGPLAYS),
+            plays_from: &SILVER_SPARKIFY_SONGPLAYS,
             sessions: &GOLD_SPARKIFY_SESSIONS,
             top_sessions: &GOLD_SPARKIFY_TOP_SESSIONS,
             top_songs: &GOLD_SPARKIFY_TOP_SONGS,
@@ -214,7 +216,7 @@ pub const SOURCES: &[Source] = &[
         ],
         sessions: Some(Sessions {
             plays: sql!("plays/eventsim"),
-            months_of: Some(&SILVER_EVENTSIM_LISTEN_EVENTS),
+            plays_from: &SILVER_EVENTSIM_LISTEN_EVENTS,
             sessions: &GOLD_EVENTSIM_SESSIONS,
             top_sessions: &GOLD_EVENTSIM_TOP_SESSIONS,
             top_songs: &GOLD_EVENTSIM_TOP_SONGS,
