@@ -154,15 +154,7 @@ fn a_new_delivery_recharts_only_the_weeks_of_the_months_it_changed() {
         "{}",
         gold.stdout
     );
-    // the same gold as one run over both deliveries
-    let once = TempDir::new("new-weeks-once");
-    pipeline(once.path(), &strs(&local_args(&once, &landing)), &[]);
-    let gold_only = |lake: &TempDir| {
-        let mut all = snapshot(&lake.join("lake").display().to_string(), &[], RUN_COLUMNS);
-        all.retain(|table, _| table.starts_with("gold."));
-        all
-    };
-    assert_same_lake(&gold_only(&dir), &gold_only(&once), "delivered twice");
+    assert_gold_of_one_run(&dir, &landing, "new-weeks-once");
     // and the next run has nothing to chart
     let [_, _, gold] = pipeline(dir.path(), &strs(&args), &[]);
     assert_eq!(
@@ -226,15 +218,19 @@ fn a_delivery_of_later_plays_rebuilds_sessions_from_the_first_one_it_reaches() {
         3,
         "only the rows of March onwards are written"
     );
-    // the same gold as one run over both deliveries
-    let once = TempDir::new("later-sessions-once");
-    pipeline(once.path(), &strs(&local_args(&once, &landing)), &[]);
+    assert_gold_of_one_run(&dir, &landing, "later-sessions-once");
+}
+
+/// The gold tables of the lake under `dir` are those of one run over all of `landing`.
+fn assert_gold_of_one_run(dir: &TempDir, landing: &Path, tag: &str) {
+    let once = TempDir::new(tag);
+    pipeline(once.path(), &strs(&local_args(&once, landing)), &[]);
     let gold_only = |lake: &TempDir| {
         let mut all = snapshot(&lake.join("lake").display().to_string(), &[], RUN_COLUMNS);
         all.retain(|table, _| table.starts_with("gold."));
         all
     };
-    assert_same_lake(&gold_only(&dir), &gold_only(&once), "delivered twice");
+    assert_same_lake(&gold_only(dir), &gold_only(&once), "delivered twice");
 }
 
 #[test]
