@@ -51,7 +51,7 @@ struct ChartDate {
 }
 
 impl Gold<'_> {
-    /// Charts the dates this run must chart, table by table, then writes their text files and
+    /// Charts the dates this run must chart, table by table, each with its text files, then
     /// notes what each date was charted from.
     pub(crate) async fn charts(
         &self,

@@ -116,8 +116,8 @@ impl Gold<'_> {
             Changes::Months(months) => months.first().copied(),
         };
         let Some(first) = first else {
-            // the plays are as they were: a commit of no rows records the inputs read
-            return Ok((Refresh::Months(Months::each([])), None));
+            // the plays are as they were, and so are the sessions (only another input moved)
+            return Ok((Refresh::UpToDate, None));
         };
         self.register_built(def, "sessions").await?;
         let from = first.first_day().and_time(NaiveTime::MIN).and_utc();
