@@ -63,13 +63,6 @@ pub const SILVER_TXN: &str = "lake.silver";
 /// silver table it was computed from (`lake.gold:silver.lastfm_listens`).
 pub const GOLD_TXN: &str = "lake.gold";
 
-/// Whether a write's query can run twice: not when its rows come from a stream read once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Replay {
-    Possible,
-    Impossible,
-}
-
 /// What a commit records besides its rows: the run that made it, and the Delta application
 /// transactions (`txn` actions) it sets. A transaction `(app_id, version)` says "this table
 /// holds everything of `app_id` up to `version`" and commits atomically with the rows, which is
@@ -215,11 +208,13 @@ impl Lake {
         mode: WriteMode,
         commit: &Commit,
     ) -> Result<Written> {
-        self.write_query(ctx, def, df, mode, commit, Replay::Possible)
-            .await
+        if !self.snapshot_scans {
+            explain_analyze(&def.qualified_name(), &df).await;
+        }
+        self.write_query(ctx, def, df, mode, commit).await
     }
 
-    /// [`Lake::write`]; `replay` says whether the query may run twice (to explain it).
+    /// [`Lake::write`] of a query that may be a stream read once (so it is not explained).
     async fn write_query(
         &self,
         ctx: &SessionContext,
@@ -227,7 +222,6 @@ impl Lake {
         df: DataFrame,
         mode: WriteMode,
         commit: &Commit,
-        replay: Replay,
     ) -> Result<Written> {
         #[cfg(feature = "cluster")]
         if self.snapshot_scans {
@@ -246,9 +240,6 @@ impl Lake {
         check_requirements(commit, &name, &table).await?;
         let base = table.version();
         let df = conform(df, def)?;
-        if replay == Replay::Possible {
-            explain_analyze(&name, &df).await;
-        }
         let schema_changed = self.schema_changed(def, &table, &mode)?;
         let props = writer_properties(&self.parquet, def);
         let written = if !schema_changed && crate::clustered::applies(def, &mode) {
@@ -433,8 +424,7 @@ impl Lake {
         let df = ctx
             .read_table(Arc::new(source))
             .map_err(LakeError::query(def.qualified_name()))?;
-        self.write_query(ctx, def, df, mode, commit, Replay::Impossible)
-            .await
+        self.write_query(ctx, def, df, mode, commit).await
     }
 
     /// Writes the rows of a running query (`rows`, conformed to the table as [`Lake::write`]

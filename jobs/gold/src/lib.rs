@@ -197,7 +197,6 @@ impl<'a> Gold<'a> {
     ) -> Result<Changes> {
         let mut months = BTreeSet::new();
         let mut changed = false;
-        let local = session(&self.run.cfg);
         for (app, version) in &self.txns {
             let Some(recorded) = self.run.lake.txn_version(def, app).await? else {
                 return Ok(Changes::Unknown);
@@ -222,6 +221,7 @@ impl<'a> Gold<'a> {
                 months.extend(changed);
                 continue;
             }
+            let local = session(&self.run.cfg);
             match self.run.lake.same_rows(&local, input, recorded).await {
                 Ok(true) => {}
                 Ok(false) => return Ok(Changes::Unknown),

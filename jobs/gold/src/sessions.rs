@@ -103,9 +103,8 @@ impl Gold<'_> {
     /// plays could continue; everything else rebuilds in full, as the other tables do.
     async fn plan_sessions(&self, tables: &Sessions) -> Result<(Refresh, Option<i64>)> {
         let def = tables.sessions;
-        let refresh = self.plan(def).await?;
-        if refresh != Refresh::Full || self.scope != Scope::Changed {
-            return Ok((refresh, None));
+        if self.scope != Scope::Changed {
+            return Ok((self.plan(def).await?, None));
         }
         let first = match self
             .changes(def, |input| tables.plays_from.is(input))
