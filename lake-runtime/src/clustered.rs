@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
-use datafusion::arrow::compute::{cast, partition};
+use datafusion::arrow::compute::{SortOptions, cast, partition};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::common::DFSchema;
 use datafusion::error::DataFusionError;
@@ -39,6 +39,7 @@ use indexmap::IndexMap;
 use lake_schema::TableDef;
 use parquet::file::properties::WriterProperties;
 
+use crate::copies::{Copies, CopyFilter};
 use crate::error::LakeError;
 use crate::write::{Commit, Stamp, WriteMode, Written};
 
@@ -101,12 +102,12 @@ impl Files {
 }
 
 /// Writes `df` (conformed to `def`, which is partitioned) sorted by partition, and commits the
-/// files it adds and the files `mode` replaces in one commit.
-#[allow(clippy::too_many_arguments)]
+/// files it adds and the files `mode` replaces in one commit. With `copies`, `df` may hold
+/// columns after the catalogue's that order the copies: each partition's rows are sorted by
+/// key and that order too, and only the first of each key's copies is written.
 pub(crate) async fn write(
     ctx: &SessionContext,
-    def: &TableDef,
-    table: &DeltaTable,
+    (def, table, copies): (&TableDef, &DeltaTable, Option<&Copies>),
     df: DataFrame,
     props: WriterProperties,
     mode: &WriteMode,
@@ -127,14 +128,24 @@ pub(crate) async fn write(
         .map(|c| schema.index_of(c).map(|i| (c.to_string(), i)))
         .collect::<Result<_, _>>()
         .map_err(|e| query_err(e.into()))?;
-    let stored: Vec<usize> = (0..schema.fields().len())
+    let stored: Vec<usize> = (0..def.columns.len())
         .filter(|i| partition_by.iter().all(|(_, k)| k != i))
         .collect();
     let file_schema = Arc::new(schema.project(&stored).map_err(|e| query_err(e.into()))?);
     let new_writer = file_writers(table, file_schema, props).map_err(LakeError::delta(&name))?;
     let plan = df.create_physical_plan().await.map_err(&query_err)?;
-    let keys: Vec<usize> = partition_by.iter().map(|(_, k)| *k).collect();
-    let stream = sorted_by_partition(plan, &keys)
+    let mut keys: Vec<usize> = partition_by.iter().map(|(_, k)| *k).collect();
+    let mut first = Vec::new();
+    let copy_filter = match copies {
+        Some(c) => {
+            let index = |c: &&str| schema.index_of(c).map_err(|e| query_err(e.into()));
+            keys.extend(c.key.iter().map(index).collect::<crate::Result<Vec<_>>>()?);
+            first = c.first.iter().map(index).collect::<crate::Result<_>>()?;
+            Some(CopyFilter::new(keys.clone()))
+        }
+        None => None,
+    };
+    let stream = sorted(plan, &keys, &first)
         .and_then(|sorted| execute_stream(sorted, ctx.task_ctx()))
         .map_err(&query_err)?;
     let files = Files {
@@ -144,8 +155,14 @@ pub(crate) async fn write(
         added: Vec::new(),
         rows: 0,
     };
-    let (added, rows) =
-        write_sorted(stream, files, &partition_by, replaced.as_ref(), &name).await?;
+    let (added, rows) = write_sorted(
+        stream,
+        files,
+        &partition_by,
+        (replaced.as_ref(), copy_filter),
+        &name,
+    )
+    .await?;
     let version = commit_files(def, table, mode, (commit, stamp), removed, added, rows)
         .await
         .map_err(LakeError::delta(&name))?;
@@ -156,21 +173,35 @@ pub(crate) async fn write(
     })
 }
 
-/// `plan`'s rows as one stream sorted by the partition columns `keys`, by one sort that spills
+/// `plan`'s rows as one stream sorted by `keys`, the partition columns first, by one sort that spills
 /// beyond the memory limit. One sort rather than one per input partition merged: DataFusion 55's
 /// sorts of a partitioned input, spilling side by side under one memory pool, failed with
 /// "Failed to allocate … for ExternalSorterMerge" (a spilling sort gives its merge memory back
 /// to the pool and asks for it again, apache/datafusion#24739); and on two cores a sort per core
 /// sorted no faster (a stream per core written by a writer each was tried: same time, one more
 /// open file).
-fn sorted_by_partition(
+///
+/// Within a partition, the rows are sorted by the rest of `keys` and then by `first` (nulls
+/// last), when the write drops copies.
+fn sorted(
     plan: Arc<dyn ExecutionPlan>,
     keys: &[usize],
+    first: &[usize],
 ) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
     let schema = plan.schema();
+    let column = |k: usize| Arc::new(Column::new(schema.field(k).name(), k));
+    let nulls_last = SortOptions {
+        descending: false,
+        nulls_first: false,
+    };
     let ordering = keys
         .iter()
-        .map(|k| PhysicalSortExpr::new_default(Arc::new(Column::new(schema.field(*k).name(), *k))));
+        .map(|k| PhysicalSortExpr::new_default(column(*k)))
+        .chain(
+            first
+                .iter()
+                .map(|k| PhysicalSortExpr::new(column(*k), nulls_last)),
+        );
     let ordering = LexOrdering::new(ordering).ok_or_else(|| {
         DataFusionError::Plan("a partitioned table without partition columns".into())
     })?;
@@ -242,17 +273,23 @@ async fn commit_files(
 /// rows written.
 ///
 /// `partition_by` names the partition columns and their indices in the rows; with a replace,
-/// `replaced` is the rows it replaces (and their text), which every row written must be.
+/// `replaced` is the rows it replaces (and their text), which every row written must be; with
+/// `copies`, the rows that repeat the row before them are not written.
 async fn write_sorted(
     mut stream: SendableRecordBatchStream,
     mut files: Files,
     partition_by: &[(String, usize)],
-    replaced: Option<&(Arc<dyn PhysicalExpr>, String)>,
+    (replaced, mut copies): (Option<&(Arc<dyn PhysicalExpr>, String)>, Option<CopyFilter>),
     name: &str,
 ) -> crate::Result<(Vec<Add>, u64)> {
     let streamed: crate::Result<()> = async {
         while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(LakeError::query(name))?;
+            let mut batch = batch.map_err(LakeError::query(name))?;
+            if let Some(copies) = &mut copies {
+                batch = copies
+                    .apply(&batch)
+                    .map_err(|e| LakeError::query(name)(e.into()))?;
+            }
             if let Some((predicate, text)) = replaced {
                 check_replaced(predicate.as_ref(), text, &batch, name)?;
             }
@@ -396,6 +433,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use datafusion::arrow::array::{Int32Array, Int64Array};
+    use datafusion::arrow::datatypes::DataType;
     use datafusion::prelude::{col, lit};
     use lake_schema::{Column, ColumnType, Encoding, Layer};
 
@@ -519,6 +557,91 @@ mod tests {
         let snapshot = table.snapshot().expect("its snapshot");
         assert_eq!(snapshot.metadata().partition_columns(), &["year", "month"]);
         assert_eq!(files(&lake).await.len(), 2, "a file per month");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// The `n` of the rows of `def` in the lake, in order.
+    async fn kept(lake: &Lake, ctx: &SessionContext, def: &TableDef) -> Vec<i64> {
+        let table = lake.readable(def, None).await.expect("the table");
+        let batches = ctx
+            .read_table(table.provider)
+            .and_then(|df| df.sort(vec![col("n").sort(true, false)]))
+            .expect("a query of it")
+            .collect()
+            .await
+            .expect("its rows");
+        batches
+            .iter()
+            .flat_map(|b| {
+                let n = b
+                    .column(0)
+                    .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+                n.values().to_vec()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn copies_in_a_partition_are_dropped_in_the_sort_keeping_the_first_as_a_window_would() {
+        let (lake, ctx, dir) = lake("copies").await;
+        // (n, year, month, key, landed): `key` and `landed` are the query's, not the table's
+        let plays: [(i64, i32, i32, i64, i64); 7] = [
+            (10, 2005, 1, 1, 2),
+            (11, 2005, 1, 1, 1),
+            (12, 2005, 1, 1, 3),
+            (13, 2005, 2, 1, 1),
+            (14, 2005, 1, 2, 5),
+            (15, 2005, 1, 2, 4),
+            (16, 2005, 1, 3, 1),
+        ];
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, false),
+            Field::new("year", DataType::Int32, false),
+            Field::new("month", DataType::Int32, false),
+            Field::new("key", DataType::Int64, false),
+            Field::new("landed", DataType::Int64, false),
+        ]));
+        let int64 = |f: fn(&(i64, i32, i32, i64, i64)) -> i64| -> ArrayRef {
+            Arc::new(Int64Array::from_iter_values(plays.iter().map(f)))
+        };
+        let int32 = |f: fn(&(i64, i32, i32, i64, i64)) -> i32| -> ArrayRef {
+            Arc::new(Int32Array::from_iter_values(plays.iter().map(f)))
+        };
+        let columns = vec![
+            int64(|p| p.0),
+            int32(|p| p.1),
+            int32(|p| p.2),
+            int64(|p| p.3),
+            int64(|p| p.4),
+        ];
+        let batch = RecordBatch::try_new(schema, columns).expect("a batch");
+        let copies = Copies {
+            key: &["key"],
+            first: &["landed"],
+        };
+        const AGAIN: TableDef = TableDef {
+            name: "plays_again",
+            ..PLAYS
+        };
+        // an overwrite sorts by partition; a replace of rows by a value goes through
+        // deltalake's write, which keeps the first copy by a window
+        let by_value = WriteMode::Replace(col("n").gt_eq(lit(0i64)));
+        for (def, mode) in [(&PLAYS, WriteMode::Overwrite), (&AGAIN, by_value)] {
+            assert_eq!(applies(def, &mode), def.name == "plays");
+            let df = ctx.read_batch(batch.clone()).expect("a data frame");
+            let commit = Commit::new("t");
+            let written = lake
+                .write_distinct(&ctx, def, df, mode, &commit, &copies)
+                .await
+                .expect("the write");
+            assert_eq!(written.rows, 4, "{}", def.name);
+            assert_eq!(
+                kept(&lake, &ctx, def).await,
+                [11, 13, 15, 16],
+                "{}",
+                def.name
+            );
+        }
         let _ = std::fs::remove_dir_all(dir);
     }
 

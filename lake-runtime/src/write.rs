@@ -24,6 +24,7 @@ use lake_schema::{ColumnType, Encoding, TableDef};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
+use crate::copies::Copies;
 use crate::error::{LakeError, Result};
 use crate::explain::explain_analyze;
 use crate::guard::Fence;
@@ -208,10 +209,39 @@ impl Lake {
         mode: WriteMode,
         commit: &Commit,
     ) -> Result<Written> {
+        self.write_explained(ctx, def, df, mode, commit, None).await
+    }
+
+    /// [`Lake::write`] keeping one of each row's `copies`: the first, in their order. A
+    /// partitioned write finds the copies in the sort by partition it makes anyway.
+    pub async fn write_distinct(
+        &self,
+        ctx: &SessionContext,
+        def: &TableDef,
+        df: DataFrame,
+        mode: WriteMode,
+        commit: &Commit,
+        copies: &Copies,
+    ) -> Result<Written> {
+        self.write_explained(ctx, def, df, mode, commit, Some(copies))
+            .await
+    }
+
+    /// A write of a query that can run twice: explained first when `LAKE_EXPLAIN_ANALYZE`
+    /// names its table.
+    async fn write_explained(
+        &self,
+        ctx: &SessionContext,
+        def: &TableDef,
+        df: DataFrame,
+        mode: WriteMode,
+        commit: &Commit,
+        copies: Option<&Copies>,
+    ) -> Result<Written> {
         if !self.snapshot_scans {
             explain_analyze(&def.qualified_name(), &df).await;
         }
-        self.write_query(ctx, def, df, mode, commit).await
+        self.write_query(ctx, def, df, mode, commit, copies).await
     }
 
     /// [`Lake::write`] of a query that may be a stream read once (so it is not explained).
@@ -222,9 +252,14 @@ impl Lake {
         df: DataFrame,
         mode: WriteMode,
         commit: &Commit,
+        copies: Option<&Copies>,
     ) -> Result<Written> {
         #[cfg(feature = "cluster")]
         if self.snapshot_scans {
+            let df = match copies {
+                Some(c) => c.keep_first(df, def.partition_by, &def.qualified_name())?,
+                None => df,
+            };
             return self.write_from_cluster(def, df, mode, commit).await;
         }
         let name = def.qualified_name();
@@ -239,11 +274,17 @@ impl Lake {
         }
         check_requirements(commit, &name, &table).await?;
         let base = table.version();
-        let df = conform(df, def)?;
         let schema_changed = self.schema_changed(def, &table, &mode)?;
+        let clustered = !schema_changed && crate::clustered::applies(def, &mode);
+        let df = match copies {
+            Some(c) if clustered => conform_keeping(df, def, &c.extra_columns(def))?,
+            Some(c) => conform(c.keep_first(df, def.partition_by, &name)?, def)?,
+            None => conform(df, def)?,
+        };
         let props = writer_properties(&self.parquet, def);
-        let written = if !schema_changed && crate::clustered::applies(def, &mode) {
-            crate::clustered::write(ctx, def, &table, df, props, &mode, commit, &stamp).await
+        let written = if clustered {
+            let target = (def, &table, copies);
+            crate::clustered::write(ctx, target, df, props, &mode, commit, &stamp).await
         } else {
             let write = Deltalake {
                 table,
@@ -424,7 +465,7 @@ impl Lake {
         let df = ctx
             .read_table(Arc::new(source))
             .map_err(LakeError::query(def.qualified_name()))?;
-        self.write_query(ctx, def, df, mode, commit).await
+        self.write_query(ctx, def, df, mode, commit, None).await
     }
 
     /// Writes the rows of a running query (`rows`, conformed to the table as [`Lake::write`]
@@ -678,6 +719,11 @@ async fn last_commit_rows(table: &DeltaTable) -> Option<u64> {
 /// Selects the catalogue's columns from `df` by name, cast to the catalogue's types (string views
 /// stay views: they are the same strings to Delta and Parquet).
 pub fn conform(df: DataFrame, def: &TableDef) -> Result<DataFrame> {
+    conform_keeping(df, def, &[])
+}
+
+/// [`conform`], keeping the columns `extra` of `df` after the catalogue's as they are.
+fn conform_keeping(df: DataFrame, def: &TableDef, extra: &[&str]) -> Result<DataFrame> {
     let have: HashSet<&str> = df
         .schema()
         .fields()
@@ -713,6 +759,7 @@ pub fn conform(df: DataFrame, def: &TableDef) -> Result<DataFrame> {
             datafusion::logical_expr::cast(ident(c.name), want).alias(c.name)
         }
     });
+    let exprs = exprs.chain(extra.iter().map(|c| ident(*c)));
     df.select(exprs.collect::<Vec<_>>())
         .map_err(LakeError::query(def.qualified_name()))
 }

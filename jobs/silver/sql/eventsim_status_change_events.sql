@@ -1,20 +1,13 @@
 -- silver.eventsim_status_change_events: the valid status changes, each counted once. Fluentd and Kafka deliver
 -- at least once: an event is identified by (ts, sessionId, itemInSession) within its stream, and
--- the first landed copy is kept.
+-- the first landed copy is kept (the table declares that key, `sources.rs`, and the write drops
+-- the copies in its sort by month; `ts` and `batch` are read for it, not written).
 SELECT
   event_time, session_id, item_in_session, user_id, level, first_name, last_name, gender,
   to_timestamp_millis(registration) AS registered_at, city, zip, state, lat, lon, user_agent,
   auth,
-  source_object, source_line,
+  source_object, source_line, ts, batch,
   date_part('year', event_time) AS year,
   date_part('month', event_time) AS month
-FROM (
-  SELECT
-    *,
-    row_number() OVER (
-      PARTITION BY ts, session_id, item_in_session ORDER BY batch, source_object, source_line
-    ) AS copy
-  FROM eventsim_status_change_events_checked
-  WHERE reject_reason IS NULL
-)
-WHERE copy = 1
+FROM eventsim_status_change_events_checked
+WHERE reject_reason IS NULL

@@ -4,8 +4,6 @@
 -- The inner query parses each field once; the outer one names the rule a row breaks.
 SELECT
   *,
-  -- a hash of the play's key: exact copies share it (see lastfm_repeated_keys.sql)
-  key_hash(user_id, played_at, artist_name, track_name) AS key_hash,
   CASE
     WHEN is_blank(user_id) THEN 'user_id is empty or only white space'
     WHEN played_at IS NULL

@@ -21,6 +21,7 @@ use serde_json::{Map, Value, json};
 
 use crate::parts::{Split, part_txn};
 use crate::source::{Checked, Kind, Reconcile, Source, Table};
+use crate::tap::Tap;
 
 /// What a run of silver does, for every source.
 #[derive(Debug, Clone, Copy)]
@@ -130,6 +131,7 @@ impl<'a> Engine<'a> {
             Unit::Steps,
         );
         let mut built = Vec::new();
+        let mut taps = Vec::new();
         for table in self.source.tables {
             // what the table holds of bronze, as this run plans from it
             let recorded = self.run.lake.txn_version(table.def, SILVER_TXN).await?;
@@ -137,7 +139,7 @@ impl<'a> Engine<'a> {
             let name = table.def.qualified_name();
             tracing::info!(table = %name, "{}", refresh.describe());
             summary.detail(&format!("{name} refresh"), refresh.describe());
-            let written = self.write(table, &refresh, recorded).await?;
+            let written = self.write(table, &refresh, recorded, &mut taps).await?;
             progress.inc(1);
             if let Some(w) = &written {
                 match table.kind {
@@ -152,7 +154,7 @@ impl<'a> Engine<'a> {
         let mut reconciled = Map::new();
         for (table, refresh, written) in &built {
             if let (Some(r), Some(w)) = (table.reconcile, written)
-                && let Some(counts) = self.reconcile(table, r, refresh, w).await?
+                && let Some(counts) = self.reconcile(table, (r, &taps), refresh, w).await?
             {
                 reconciled.insert(table.def.qualified_name(), counts);
             }
@@ -322,22 +324,27 @@ impl<'a> Engine<'a> {
 
     /// Carries out `refresh` of `table` (planned when it held bronze up to `recorded`) in one
     /// commit; `None` when nothing is written. Either way the table is registered as it now is,
-    /// for the tables built after it to read.
+    /// for the tables built after it to read. A full rebuild keeps the rejects of the view the
+    /// table reconciles with as it reads it (`taps`), and a full rebuild of the quarantine
+    /// takes them from there when every view was kept so.
     async fn write(
         &self,
         table: &Table,
         refresh: &Refresh,
         recorded: Option<i64>,
+        taps: &mut Vec<Tap>,
     ) -> Result<Option<Written>> {
         let Some(mode) = refresh.write_mode() else {
             self.run.lake.register(self.ctx, table.def).await?;
             return Ok(None);
         };
         self.narrow_inputs(refresh)?;
-        for held in table.held {
-            let err = LakeError::query(held.path);
-            let df = held.plan(self.ctx).await?.cache().await.map_err(err)?;
-            register_view(self.ctx, held.name, df)?;
+        if let Refresh::Full = refresh {
+            match (table.kind, table.reconcile) {
+                (Kind::Rejects, _) => self.take_rejects(taps)?,
+                (_, Some(r)) => self.tap(r.input, taps).await?,
+                _ => {}
+            }
         }
         let err = LakeError::query(table.sql.path);
         let mut df = table.sql.plan(self.ctx).await?;
@@ -379,13 +386,58 @@ impl<'a> Engine<'a> {
                 commit = commit.txn(part_txn(part.part), marker);
             }
         }
-        let written = self
-            .run
-            .lake
-            .write(self.ctx, table.def, df, mode, &commit)
-            .await?;
+        let lake = &self.run.lake;
+        let written = match &table.copies {
+            Some(copies) => {
+                lake.write_distinct(self.ctx, table.def, df, mode, &commit, copies)
+                    .await?
+            }
+            None => lake.write(self.ctx, table.def, df, mode, &commit).await?,
+        };
         self.run.lake.register(self.ctx, table.def).await?;
         Ok(Some(written))
+    }
+
+    /// Reads the checked view `view` through a tap that keeps its rejects, unless it is held in
+    /// memory (read again at no cost) or tapped already.
+    async fn tap(&self, view: &'static Checked, taps: &mut Vec<Tap>) -> Result<()> {
+        let name = view.sql.name;
+        if view.cached || taps.iter().any(|t| t.view() == name) {
+            return Ok(());
+        }
+        let Some((_, df)) = self.checked.iter().find(|(c, _)| c.sql.name == name) else {
+            return Ok(());
+        };
+        let (tap, table) = Tap::over(name, df.clone()).await?;
+        crate::tap::register(self.ctx, name, table)?;
+        taps.push(tap);
+        Ok(())
+    }
+
+    /// Registers the rejects the taps kept in place of their views, when every view not held in
+    /// memory was tapped and read whole: the quarantine then reads no bronze.
+    fn take_rejects(&self, taps: &[Tap]) -> Result<()> {
+        let mut kept = Vec::new();
+        for (view, _) in self.checked.iter().filter(|(c, _)| !c.cached) {
+            let rejects = match taps.iter().find(|t| t.view() == view.sql.name) {
+                Some(tap) => tap.rejects()?,
+                None => None,
+            };
+            match rejects {
+                Some(rejects) => kept.push((view.sql.name, rejects)),
+                None => return Ok(()),
+            }
+        }
+        for (name, rejects) in &kept {
+            crate::tap::register(self.ctx, name, rejects.clone())?;
+        }
+        if !kept.is_empty() {
+            tracing::info!(
+                "{}: the quarantine takes the rejects its tables' passes kept; no bronze is read again",
+                self.source.name
+            );
+        }
+        Ok(())
     }
 
     /// Bronze records of the checked views that this run consumes: those of batches newer
@@ -501,12 +553,18 @@ impl<'a> Engine<'a> {
     async fn reconcile(
         &self,
         table: &Table,
-        r: Reconcile,
+        (r, taps): (Reconcile, &[Tap]),
         refresh: &Refresh,
         written: &Written,
     ) -> Result<Option<Value>> {
         self.narrow_inputs(refresh)?;
+        let tapped = match taps.iter().find(|t| t.view() == r.input.sql.name) {
+            Some(tap) if matches!(refresh, Refresh::Full) => tap.counts()?,
+            _ => None,
+        };
         let (rows_in, rejected) = match refresh {
+            // counted as the table's pass read them
+            _ if tapped.is_some() => tapped.unwrap_or_default(),
             Refresh::Months(_) | Refresh::Days { .. } if r.input.time.is_some() => {
                 self.count(r.input, refresh).await?
             }

@@ -20,6 +20,7 @@ mod engine;
 mod parts;
 pub mod source;
 pub mod sources;
+mod tap;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

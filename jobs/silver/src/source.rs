@@ -2,7 +2,7 @@
 //! the SQL and refresh kind of each, how their counts reconcile, and the figures the run record
 //! reports. The engine ([`crate::engine`]) runs any source declared so.
 
-use lake_runtime::Sql;
+use lake_runtime::{Copies, Sql};
 use lake_schema::TableDef;
 
 /// A source as silver conforms it.
@@ -67,9 +67,8 @@ pub struct Table {
     /// The query whose rows it holds (it may produce more columns; the catalogue's are kept).
     pub sql: Sql,
     pub kind: Kind,
-    /// Views the query reads that are computed first, from the same narrowed inputs, and held
-    /// in memory under their names (small results that the query reads more than once).
-    pub held: &'static [Sql],
+    /// Which of its rows are copies of each other, of which it keeps the first.
+    pub copies: Option<Copies>,
     /// How its counts reconcile with a checked view, when they do.
     pub reconcile: Option<Reconcile>,
 }
@@ -123,13 +122,21 @@ impl Table {
             def,
             sql,
             kind,
-            held: &[],
+            copies: None,
             reconcile: None,
         }
     }
 
-    pub const fn holding(self, held: &'static [Sql]) -> Self {
-        Self { held, ..self }
+    /// Rows with the same `key` are copies: the first in the order `first` is kept.
+    pub const fn once_per(
+        self,
+        key: &'static [&'static str],
+        first: &'static [&'static str],
+    ) -> Self {
+        Self {
+            copies: Some(Copies { key, first }),
+            ..self
+        }
     }
 
     pub const fn reconciled(self, input: &'static Checked, rest: &'static str) -> Self {

@@ -53,7 +53,10 @@ pub const LASTFM_SOURCE: Source = Source {
                 new_rows: &LASTFM_PLAYS,
             },
         )
-        .holding(&[sql!("lastfm_repeated_keys")])
+        .once_per(
+            &["user_id", "played_at", "artist_name", "track_name"],
+            &["source_object", "source_line"],
+        )
         .reconciled(&LASTFM_PLAYS, "duplicates"),
         Table::new(&SILVER_LASTFM_USERS, sql!("lastfm_users"), Kind::Whole)
             .reconciled(&LASTFM_PROFILES, "duplicates"),
@@ -189,13 +192,18 @@ const EVENTSIM_STATUS_CHANGES: Checked =
     eventsim_stream(sql!("eventsim_status_change_events_checked"));
 
 /// A table of one eventsim stream: the months of new events are rebuilt (an event delivered
-/// again is counted once), and its counts reconcile with its bronze stream.
+/// again is counted once, the first landed copy kept), and its counts reconcile with its bronze stream.
 const fn eventsim_table(
     def: &'static lake_schema::TableDef,
     sql: lake_runtime::Sql,
     checked: &'static Checked,
 ) -> Table {
-    Table::new(def, sql, Kind::Monthly { new_rows: checked }).reconciled(checked, "duplicates")
+    Table::new(def, sql, Kind::Monthly { new_rows: checked })
+        .once_per(
+            &["ts", "session_id", "item_in_session"],
+            &["batch", "source_object", "source_line"],
+        )
+        .reconciled(checked, "duplicates")
 }
 
 /// eventsim's four streams, typed, each event once, by month; the rejects of all four.
