@@ -425,7 +425,14 @@ impl<'a> Engine<'a> {
             };
             match rejects {
                 Some(rejects) => kept.push((view.sql.name, rejects)),
-                None => return Ok(()),
+                None => {
+                    tracing::info!(
+                        "{}: the quarantine reads {} again (no table's pass kept all its rejects)",
+                        self.source.name,
+                        view.sql.name
+                    );
+                    return Ok(());
+                }
             }
         }
         for (name, rejects) in &kept {

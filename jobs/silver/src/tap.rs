@@ -10,9 +10,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::{filter_record_batch, is_not_null};
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::catalog::TableProvider;
 use datafusion::catalog::streaming::StreamingTable;
@@ -202,7 +202,7 @@ impl Reading {
         };
         let broken = is_not_null(batch.column(self.reason))?;
         if broken.true_count() > 0 {
-            let rows = filter_record_batch(batch, &broken)?;
+            let rows = compact(filter_record_batch(batch, &broken)?)?;
             self.bytes += rows.get_array_memory_size();
             rejects.push(rows);
         }
@@ -223,6 +223,17 @@ impl Reading {
     }
 }
 
+/// `rows` holding only their own bytes: a filtered string view still points into the buffers of
+/// the whole batch it came from, which a tap would otherwise keep (and count) for a row or two.
+fn compact(rows: RecordBatch) -> Result<RecordBatch, ArrowError> {
+    let columns = rows.columns().iter().map(|c| match c.data_type() {
+        DataType::Utf8View => Arc::new(c.as_string_view().gc()) as ArrayRef,
+        DataType::BinaryView => Arc::new(c.as_binary_view().gc()),
+        _ => c.clone(),
+    });
+    RecordBatch::try_new(rows.schema(), columns.collect())
+}
+
 /// Registers `table` under `name`, in place of what was registered so.
 pub(crate) fn register(
     ctx: &SessionContext,
@@ -237,8 +248,8 @@ pub(crate) fn register(
 
 #[cfg(test)]
 mod tests {
-    use datafusion::arrow::array::{Int64Array, StringArray};
-    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::array::{BooleanArray, Int64Array, StringArray, StringViewArray};
+    use datafusion::arrow::datatypes::{Field, Schema};
     use datafusion::prelude::SessionContext;
 
     use super::*;
@@ -303,5 +314,30 @@ mod tests {
         assert!(stream.next().await.is_some(), "a first batch");
         drop(stream);
         assert_eq!(tap.counts().unwrap(), None, "read in part");
+    }
+
+    #[test]
+    fn a_kept_reject_holds_its_own_text_not_the_batch_it_was_filtered_from() {
+        let long = "x".repeat(1000);
+        let text = StringViewArray::from_iter_values((0..1000).map(|_| long.as_str()));
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "t",
+            DataType::Utf8View,
+            false,
+        )]));
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(text)]).unwrap();
+        let one = BooleanArray::from_iter((0..1000).map(|i| Some(i == 7)));
+        let filtered = filter_record_batch(&batch, &one).unwrap();
+        assert!(
+            filtered.get_array_memory_size() > 900_000,
+            "shares the batch's buffers"
+        );
+        let kept = compact(filtered).unwrap();
+        assert_eq!(kept.num_rows(), 1);
+        assert!(
+            kept.get_array_memory_size() < 10_000,
+            "{}",
+            kept.get_array_memory_size()
+        );
     }
 }
