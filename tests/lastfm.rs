@@ -130,6 +130,29 @@ fn rerunning_the_jobs_lands_nothing_twice_and_gives_the_same_answer() {
 }
 
 #[test]
+fn a_silver_run_that_explains_its_writes_builds_the_same_tables() {
+    // an explained write runs its query twice, over the same taps of bronze
+    let landing = hand_landing();
+    let plain = TempDir::new("explain-plain");
+    let explained = TempDir::new("explain-all");
+    for (dir, env) in [
+        (&plain, vec![]),
+        (&explained, vec![("LAKE_EXPLAIN_ANALYZE", "all")]),
+    ] {
+        let args = local_args(dir, &landing);
+        run("bronze", dir.path(), &strs(&args), &[]).ok();
+        let silver = run("silver", dir.path(), &strs(&args), &env).ok();
+        assert!(silver.num("rows_quarantined") > 0, "{}", silver.stdout);
+    }
+    let lake = |dir: &TempDir| dir.join("lake").display().to_string();
+    assert_same_lake(
+        &snapshot(&lake(&explained), &[], RUN_COLUMNS),
+        &snapshot(&lake(&plain), &[], RUN_COLUMNS),
+        "explained",
+    );
+}
+
+#[test]
 fn a_new_delivery_recharts_only_the_weeks_of_the_months_it_changed() {
     let dir = TempDir::new("new-weeks");
     let landing = hand_landing_copy(&dir);

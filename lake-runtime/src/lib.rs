@@ -52,7 +52,7 @@ pub use run::{Held, hold_lease, written_by};
 pub use run::{Input, Run, Summary, run_job};
 pub use scope::{Days, Month, Months, Part, Scope, ScopeArgs};
 pub use session::session;
-pub use sql::{Counts, Sql, counts, int64_column, register_view, text_column};
+pub use sql::{Counts, Sql, counts, int64_column, register_as, register_view, text_column};
 pub use store::Location;
 pub use stream::{BatchReceiver, BatchSender, batch_channel};
 pub use write::{BRONZE_TXN, Commit, GOLD_TXN, Requires, SILVER_TXN, WriteMode, Written, conform};

@@ -47,9 +47,18 @@ macro_rules! sql {
 
 /// Registers `df` as the view `name` for the queries that follow, replacing one of that name.
 pub fn register_view(ctx: &SessionContext, name: &str, df: DataFrame) -> Result<()> {
-    let err = LakeError::query(format!("registering the view {name}"));
+    register_as(ctx, name, df.into_view())
+}
+
+/// Registers `table` under `name` for the queries that follow, replacing one of that name.
+pub fn register_as(
+    ctx: &SessionContext,
+    name: &str,
+    table: std::sync::Arc<dyn datafusion::catalog::TableProvider>,
+) -> Result<()> {
+    let err = LakeError::query(format!("registering {name}"));
     ctx.deregister_table(name).map_err(&err)?;
-    ctx.register_table(name, df.into_view()).map_err(err)?;
+    ctx.register_table(name, table).map_err(err)?;
     Ok(())
 }
 

@@ -141,6 +141,10 @@ impl<'a> Engine<'a> {
             summary.detail(&format!("{name} refresh"), refresh.describe());
             let written = self.write(table, &refresh, recorded, &mut taps).await?;
             progress.inc(1);
+            if let Kind::Rejects = table.kind {
+                // the quarantine has what the taps kept: their counts stay, their rows go
+                taps.iter().for_each(Tap::release);
+            }
             if let Some(w) = &written {
                 match table.kind {
                     Kind::Rejects => summary.rows_quarantined += w.rows,
@@ -409,7 +413,7 @@ impl<'a> Engine<'a> {
             return Ok(());
         };
         let (tap, table) = Tap::over(name, df.clone()).await?;
-        crate::tap::register(self.ctx, name, table)?;
+        lake_runtime::register_as(self.ctx, name, table)?;
         taps.push(tap);
         Ok(())
     }
@@ -420,7 +424,7 @@ impl<'a> Engine<'a> {
         let mut kept = Vec::new();
         for (view, _) in self.checked.iter().filter(|(c, _)| !c.cached) {
             let rejects = match taps.iter().find(|t| t.view() == view.sql.name) {
-                Some(tap) => tap.rejects()?,
+                Some(tap) => tap.rejects(),
                 None => None,
             };
             match rejects {
@@ -436,7 +440,7 @@ impl<'a> Engine<'a> {
             }
         }
         for (name, rejects) in &kept {
-            crate::tap::register(self.ctx, name, rejects.clone())?;
+            lake_runtime::register_as(self.ctx, name, rejects.clone())?;
         }
         if !kept.is_empty() {
             tracing::info!(
@@ -566,18 +570,18 @@ impl<'a> Engine<'a> {
     ) -> Result<Option<Value>> {
         self.narrow_inputs(refresh)?;
         let tapped = match taps.iter().find(|t| t.view() == r.input.sql.name) {
-            Some(tap) if matches!(refresh, Refresh::Full) => tap.counts()?,
+            Some(tap) if matches!(refresh, Refresh::Full) => tap.counts(),
             _ => None,
         };
-        let (rows_in, rejected) = match refresh {
+        let (rows_in, rejected) = match (refresh, tapped) {
             // counted as the table's pass read them
-            _ if tapped.is_some() => tapped.unwrap_or_default(),
-            Refresh::Months(_) | Refresh::Days { .. } if r.input.time.is_some() => {
+            (_, Some(counts)) => counts,
+            (Refresh::Months(_) | Refresh::Days { .. }, None) if r.input.time.is_some() => {
                 self.count(r.input, refresh).await?
             }
             // all of bronze: the quarantine, refreshed above, holds every reject, so no record
             // is parsed again to count them
-            Refresh::Full => (
+            (Refresh::Full, None) => (
                 self.count(r.input, refresh).await?.0,
                 self.quarantined(table).await?,
             ),

@@ -55,7 +55,7 @@ pub const LASTFM_SOURCE: Source = Source {
         )
         .once_per(
             &["user_id", "played_at", "artist_name", "track_name"],
-            &["source_object", "source_line"],
+            &["batch", "source_object", "source_line"],
         )
         .reconciled(&LASTFM_PLAYS, "duplicates"),
         Table::new(&SILVER_LASTFM_USERS, sql!("lastfm_users"), Kind::Whole)

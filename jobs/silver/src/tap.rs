@@ -4,9 +4,11 @@
 //! A tapped view is registered as a table whose partitions run the view's plan and keep, of
 //! each batch, the rows that break a rule (`reject_reason` not null). A partition's rejects
 //! count once it was read to its end; a partition read again (an explained write runs its
-//! query twice) replaces what it kept. The rejects are complete when every partition was read
-//! to its end, and kept only up to a bound: beyond it (a landing of garbage) the quarantine
-//! reads the view again, as without a tap.
+//! query twice) replaces what it kept, from a plan made afresh for that reading (a physical
+//! plan runs once: its repartitions hand each output partition out once). The rejects are
+//! complete when every partition was read to its end, and kept only up to a bound and while
+//! the query memory pool grants them: beyond either (a landing of garbage) the quarantine reads
+//! the view again, as without a tap. One query at a time reads a tap.
 
 use std::sync::{Arc, Mutex};
 
@@ -14,28 +16,45 @@ use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::{filter_record_batch, is_not_null};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::error::ArrowError;
-use datafusion::catalog::TableProvider;
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
-use datafusion::prelude::{DataFrame, SessionContext};
-use futures::StreamExt;
+use datafusion::prelude::DataFrame;
+use futures::{StreamExt, TryStreamExt};
 use lake_runtime::{LakeError, Result};
 
 /// Bytes of rejects a tap keeps at most of each partition.
 const KEPT_AT_MOST: usize = 64 << 20;
 
+/// What one partition kept, read to its end.
+struct Part {
+    rejects: Vec<RecordBatch>,
+    /// Rows the partition read, and rejected.
+    read: u64,
+    rejected: u64,
+    /// The rejects' bytes, held in the query memory pool; `None` once released.
+    _held: Option<MemoryReservation>,
+}
+
 /// What a tap kept: each partition's rejects once it was read to its end.
 #[derive(Default)]
 struct Kept {
-    /// Of each partition read to its end: its rejects and the rows it read.
-    parts: Vec<Option<(Vec<RecordBatch>, u64)>>,
-    /// A partition's rejects passed the bound.
+    parts: Vec<Option<Part>>,
+    /// A partition's rejects passed the bound, or the pool refused them.
     overflowed: bool,
+    /// The rejects were let go (their counts stay).
+    released: bool,
+}
+
+/// The physical plan the partitions of one reading of the view run, and which of them ran it.
+struct Reading {
+    plan: Arc<dyn ExecutionPlan>,
+    started: Vec<bool>,
 }
 
 /// A checked view whose rejects are kept as a table's pass reads it.
@@ -53,19 +72,25 @@ impl Tap {
         view: DataFrame,
     ) -> Result<(Self, Arc<StreamingTable>)> {
         let err = LakeError::query(name);
-        let plan = view.create_physical_plan().await.map_err(&err)?;
+        let plan = view.clone().create_physical_plan().await.map_err(&err)?;
         let schema = plan.schema();
         let reason = schema
             .index_of("reject_reason")
             .map_err(|e| err(e.into()))?;
         let count = plan.properties().output_partitioning().partition_count();
         let kept = Arc::new(Mutex::new(Kept {
-            parts: vec![None; count],
+            parts: (0..count).map(|_| None).collect(),
             ..Kept::default()
+        }));
+        let reading = Arc::new(futures::lock::Mutex::new(Reading {
+            plan,
+            started: vec![false; count],
         }));
         let partitions = (0..count).map(|index| {
             Arc::new(TapPartition {
-                plan: plan.clone(),
+                name,
+                view: view.clone(),
+                reading: reading.clone(),
                 schema: schema.clone(),
                 index,
                 reason,
@@ -81,51 +106,63 @@ impl Tap {
         self.name
     }
 
-    /// The rejects as a table, when every partition was read to its end and they stayed under
-    /// the bound.
-    pub(crate) fn rejects(&self) -> Result<Option<Arc<MemTable>>> {
-        let Some(parts) = self.complete()? else {
-            return Ok(None);
-        };
-        let parts = parts.into_iter().map(|(rejects, _)| rejects).collect();
-        let table =
-            MemTable::try_new(self.schema.clone(), parts).map_err(LakeError::query(self.name))?;
-        Ok(Some(Arc::new(table)))
+    /// The rejects as a table, when every partition was read to its end and they were all
+    /// kept; `None` otherwise (the view is then read again).
+    pub(crate) fn rejects(&self) -> Option<Arc<MemTable>> {
+        let kept = self.kept.lock().ok()?;
+        if kept.overflowed || kept.released {
+            return None;
+        }
+        let mut parts = Vec::with_capacity(kept.parts.len());
+        for part in &kept.parts {
+            parts.push(part.as_ref()?.rejects.clone());
+        }
+        if parts.is_empty() {
+            parts.push(Vec::new());
+        }
+        match MemTable::try_new(self.schema.clone(), parts) {
+            Ok(table) => Some(Arc::new(table)),
+            Err(e) => {
+                tracing::warn!(view = self.name, "the rejects kept could not be read: {e}");
+                None
+            }
+        }
     }
 
     /// The records the pass read and the rejected among them, when it read them all.
-    pub(crate) fn counts(&self) -> Result<Option<(u64, u64)>> {
-        let Some(parts) = self.complete()? else {
-            return Ok(None);
-        };
-        let rows = parts.iter().map(|(_, rows)| rows).sum();
-        let rejected = parts
-            .iter()
-            .flat_map(|(rejects, _)| rejects)
-            .map(|b| b.num_rows() as u64)
-            .sum();
-        Ok(Some((rows, rejected)))
-    }
-
-    /// What every partition kept, when each was read to its end and none passed the bound.
-    fn complete(&self) -> Result<Option<Vec<(Vec<RecordBatch>, u64)>>> {
-        let kept = self.kept.lock().map_err(|_| poisoned(self.name))?;
+    pub(crate) fn counts(&self) -> Option<(u64, u64)> {
+        let kept = self.kept.lock().ok()?;
         if kept.overflowed {
-            return Ok(None);
+            return None;
         }
-        Ok(kept.parts.iter().cloned().collect())
+        let (mut rows, mut rejected) = (0, 0);
+        for part in &kept.parts {
+            let part = part.as_ref()?;
+            rows += part.read;
+            rejected += part.rejected;
+        }
+        Some((rows, rejected))
     }
-}
 
-fn poisoned(name: &str) -> LakeError {
-    LakeError::query(name)(DataFusionError::Internal(
-        "a tap's rejects were left half-written by a panic".into(),
-    ))
+    /// Lets the rejects go (and their memory back to the pool), keeping their counts.
+    pub(crate) fn release(&self) {
+        if let Ok(mut kept) = self.kept.lock() {
+            kept.released = true;
+            for part in kept.parts.iter_mut().flatten() {
+                part.rejects = Vec::new();
+                part._held = None;
+            }
+        }
+    }
 }
 
 /// One partition of a tapped view.
+#[derive(Clone)]
 struct TapPartition {
-    plan: Arc<dyn ExecutionPlan>,
+    name: &'static str,
+    /// The view, planned again for each reading.
+    view: DataFrame,
+    reading: Arc<futures::lock::Mutex<Reading>>,
     schema: SchemaRef,
     index: usize,
     /// The column of `reject_reason`.
@@ -135,7 +172,32 @@ struct TapPartition {
 
 impl std::fmt::Debug for TapPartition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TapPartition({})", self.index)
+        write!(f, "TapPartition({}, {})", self.name, self.index)
+    }
+}
+
+impl TapPartition {
+    /// The plan this partition runs: the current reading's, or a fresh one's when this
+    /// partition already ran the current plan.
+    async fn plan(&self) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
+        let mut reading = self.reading.lock().await;
+        if reading.started[self.index] {
+            let plan = self.view.clone().create_physical_plan().await?;
+            let count = plan.properties().output_partitioning().partition_count();
+            if count != reading.started.len() {
+                return Err(DataFusionError::Internal(format!(
+                    "the view {} was planned with {} partitions, then {count}",
+                    self.name,
+                    reading.started.len()
+                )));
+            }
+            *reading = Reading {
+                plan,
+                started: vec![false; count],
+            };
+        }
+        reading.started[self.index] = true;
+        Ok(reading.plan.clone())
     }
 }
 
@@ -145,20 +207,21 @@ impl PartitionStream for TapPartition {
     }
 
     fn execute(&self, ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let schema = self.plan.schema();
-        let rows = match self.plan.execute(self.index, ctx) {
-            Ok(rows) => rows,
-            Err(e) => {
-                let failed = futures::stream::once(async { Err(e) });
-                return Box::pin(RecordBatchStreamAdapter::new(schema, failed));
-            }
-        };
-        let reading = Reading {
-            rows,
-            index: self.index,
+        let partition = self.clone();
+        let held = MemoryConsumer::new(format!("tap of {}[{}]", self.name, self.index))
+            .register(ctx.memory_pool());
+        let index = self.index;
+        let rows = futures::stream::once(async move {
+            let plan = partition.plan().await?;
+            plan.execute(index, ctx)
+        })
+        .try_flatten();
+        let reading = Keeping {
+            rows: Box::pin(rows),
+            index,
             reason: self.reason,
             rejects: Some(Vec::new()),
-            bytes: 0,
+            held,
             read: 0,
             kept: self.kept.clone(),
         };
@@ -176,24 +239,25 @@ impl PartitionStream for TapPartition {
                 }
             }
         });
-        Box::pin(RecordBatchStreamAdapter::new(schema, tapped))
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), tapped))
     }
 }
 
 /// A partition of a tapped view being read.
-struct Reading {
-    rows: SendableRecordBatchStream,
+struct Keeping {
+    rows: futures::stream::BoxStream<'static, Result<RecordBatch, DataFusionError>>,
     index: usize,
     reason: usize,
-    /// The rejects so far; `None` once they passed the bound.
+    /// The rejects so far; `None` once they passed the bound or the pool refused them.
     rejects: Option<Vec<RecordBatch>>,
-    bytes: usize,
+    /// Their bytes, held in the query memory pool.
+    held: MemoryReservation,
     /// Rows read so far.
     read: u64,
     kept: Arc<Mutex<Kept>>,
 }
 
-impl Reading {
+impl Keeping {
     /// Keeps the rejects of `batch`.
     fn keep(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
         self.read += batch.num_rows() as u64;
@@ -201,13 +265,16 @@ impl Reading {
             return Ok(());
         };
         let broken = is_not_null(batch.column(self.reason))?;
-        if broken.true_count() > 0 {
-            let rows = compact(filter_record_batch(batch, &broken)?)?;
-            self.bytes += rows.get_array_memory_size();
-            rejects.push(rows);
+        if broken.true_count() == 0 {
+            return Ok(());
         }
-        if self.bytes > KEPT_AT_MOST {
+        let rows = compact(filter_record_batch(batch, &broken)?)?;
+        let bytes = rows.get_array_memory_size();
+        if self.held.size() + bytes > KEPT_AT_MOST || self.held.try_grow(bytes).is_err() {
             self.rejects = None;
+            self.held.free();
+        } else {
+            rejects.push(rows);
         }
         Ok(())
     }
@@ -216,7 +283,15 @@ impl Reading {
     fn finish(&mut self) {
         if let Ok(mut kept) = self.kept.lock() {
             match self.rejects.take() {
-                Some(rejects) => kept.parts[self.index] = Some((rejects, self.read)),
+                Some(rejects) => {
+                    let held = self.held.take();
+                    kept.parts[self.index] = Some(Part {
+                        rejected: rejects.iter().map(|b| b.num_rows() as u64).sum(),
+                        rejects,
+                        read: self.read,
+                        _held: Some(held),
+                    });
+                }
                 None => kept.overflowed = true,
             }
         }
@@ -234,22 +309,13 @@ fn compact(rows: RecordBatch) -> Result<RecordBatch, ArrowError> {
     RecordBatch::try_new(rows.schema(), columns.collect())
 }
 
-/// Registers `table` under `name`, in place of what was registered so.
-pub(crate) fn register(
-    ctx: &SessionContext,
-    name: &str,
-    table: Arc<dyn TableProvider>,
-) -> Result<()> {
-    let err = LakeError::query(format!("registering {name}"));
-    ctx.deregister_table(name).map_err(&err)?;
-    ctx.register_table(name, table).map_err(err)?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use datafusion::arrow::array::{BooleanArray, Int64Array, StringArray, StringViewArray};
     use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::execution::memory_pool::GreedyMemoryPool;
+    use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+    use datafusion::logical_expr::Partitioning;
     use datafusion::prelude::SessionContext;
 
     use super::*;
@@ -284,17 +350,47 @@ mod tests {
             &[&[(1, None), (2, Some("blank")), (3, None)]],
             &[&[(4, Some("bad time")), (5, None)]],
         ];
-        let (tap, table) = Tap::over("v", view(&ctx, parts)).await.unwrap();
-        assert!(tap.rejects().unwrap().is_none(), "nothing read yet");
-        register(&ctx, "v", table).unwrap();
+        // a view whose plan repartitions: a physical plan of it runs once only
+        let two = Partitioning::RoundRobinBatch(2);
+        let repartitioned = view(&ctx, parts).repartition(two).unwrap();
+        let (tap, table) = Tap::over("v", repartitioned).await.unwrap();
+        assert!(tap.rejects().is_none(), "nothing read yet");
+        lake_runtime::register_as(&ctx, "v", table).unwrap();
         let accepted = "SELECT n FROM v WHERE reject_reason IS NULL";
         // read twice, as an explained write does: the rejects count once
         for _ in 0..2 {
             assert_eq!(rows(&ctx, accepted).await, 3);
         }
-        assert_eq!(tap.counts().unwrap(), Some((5, 2)));
-        register(&ctx, "kept", tap.rejects().unwrap().unwrap()).unwrap();
+        assert_eq!(tap.counts(), Some((5, 2)));
+        lake_runtime::register_as(&ctx, "kept", tap.rejects().unwrap()).unwrap();
         assert_eq!(rows(&ctx, "SELECT n FROM kept WHERE n IN (2, 4)").await, 2);
+        tap.release();
+        assert!(tap.rejects().is_none(), "released");
+        assert_eq!(tap.counts(), Some((5, 2)), "the counts stay");
+    }
+
+    #[tokio::test]
+    async fn a_tap_lets_its_rejects_go_when_the_memory_pool_refuses_them() {
+        let pool = Arc::new(GreedyMemoryPool::new(1024));
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(pool)
+            .build_arc()
+            .unwrap();
+        let ctx = SessionContext::new_with_config_rt(Default::default(), runtime);
+        let long = "r".repeat(4096);
+        let parts: &[&[Rows]] = &[&[&[(1, Some(long.as_str())), (2, None)]]];
+        let (tap, table) = Tap::over("v", view(&ctx, parts)).await.unwrap();
+        lake_runtime::register_as(&ctx, "v", table).unwrap();
+        assert_eq!(
+            rows(&ctx, "SELECT n FROM v").await,
+            2,
+            "the view is read whole"
+        );
+        assert!(
+            tap.rejects().is_none(),
+            "the quarantine reads the view again"
+        );
+        assert_eq!(tap.counts(), None);
     }
 
     #[tokio::test]
@@ -303,7 +399,7 @@ mod tests {
         // one partition of two batches
         let parts: &[&[Rows]] = &[&[&[(1, Some("blank"))], &[(2, None)]]];
         let (tap, table) = Tap::over("v", view(&ctx, parts)).await.unwrap();
-        register(&ctx, "v", table).unwrap();
+        lake_runtime::register_as(&ctx, "v", table).unwrap();
         let mut stream = ctx
             .sql("SELECT n FROM v")
             .await
@@ -313,7 +409,7 @@ mod tests {
             .unwrap();
         assert!(stream.next().await.is_some(), "a first batch");
         drop(stream);
-        assert_eq!(tap.counts().unwrap(), None, "read in part");
+        assert_eq!(tap.counts(), None, "read in part");
     }
 
     #[test]
