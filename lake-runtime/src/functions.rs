@@ -24,23 +24,18 @@
 //! - `week_ending(timestamp)`: the Sunday (UTC) that ends the Monday-to-Sunday week of a UTC
 //!   timestamp, as a date: what `CAST(date_trunc('week', t) AS DATE) + INTERVAL '6' DAY` gives,
 //!   by arithmetic on the day number (a fifth of gold's time at 1× went to `date_trunc`).
-//! - `key_hash(value, ...)`: a 64-bit hash of its arguments, the same in every run. Equal
-//!   arguments give equal hashes; unequal ones almost always differ, so it narrows a search for
-//!   equal rows, which must still compare the values.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::json_records::{self, Lookup, Raw};
 use chrono::NaiveDate;
-use datafusion::arrow::array::UInt64Array;
 use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray,
     StringViewArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
-use datafusion::common::hash_utils::{RandomState, create_hashes};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, create_udf,
@@ -158,7 +153,6 @@ pub fn register(ctx: &SessionContext) {
         let out: StringArray = strings(args, 0)?.iter().map(|v| v.map(unquote)).collect();
         Ok(ColumnarValue::Array(Arc::new(out)))
     });
-    ctx.register_udf(ScalarUDF::from(KeyHash::default()));
     ctx.register_udf(ScalarUDF::from(StableId::default()));
 }
 
@@ -240,39 +234,6 @@ pub fn stable_id<'a>(values: impl Iterator<Item = Option<&'a str>>) -> i64 {
         body.iter().chain(end).copied()
     });
     i64::try_from(fnv1a(bytes) >> 1).unwrap_or(i64::MAX)
-}
-
-/// `key_hash(value, ...)`: DataFusion's own vectorised row hash (the one its joins and
-/// aggregations use) with a fixed seed, over any number of columns of any type.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct KeyHash {
-    signature: Signature,
-}
-
-impl Default for KeyHash {
-    fn default() -> Self {
-        Self {
-            signature: Signature::variadic_any(Volatility::Immutable),
-        }
-    }
-}
-
-impl ScalarUDFImpl for KeyHash {
-    fn name(&self) -> &str {
-        "key_hash"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::UInt64)
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let mut hashes = vec![0; args.number_rows];
-        create_hashes(&arrays, &RandomState::default(), &mut hashes)?;
-        Ok(ColumnarValue::Array(Arc::new(UInt64Array::from(hashes))))
-    }
 }
 
 /// The reason a value of kind `found` breaks `allowed` (comma-separated kinds), if it does.
