@@ -269,6 +269,9 @@ async fn commit_files(
     Ok(committed.version())
 }
 
+/// The rows a replace replaces, as a predicate and its text.
+type Replaced = (Arc<dyn PhysicalExpr>, String);
+
 /// Writes one stream sorted by partition, one file open at a time: the files added and the
 /// rows written.
 ///
@@ -279,7 +282,7 @@ async fn write_sorted(
     mut stream: SendableRecordBatchStream,
     mut files: Files,
     partition_by: &[(String, usize)],
-    (replaced, mut copies): (Option<&(Arc<dyn PhysicalExpr>, String)>, Option<CopyFilter>),
+    (replaced, mut copies): (Option<&Replaced>, Option<CopyFilter>),
     name: &str,
 ) -> crate::Result<(Vec<Add>, u64)> {
     let streamed: crate::Result<()> = async {
