@@ -3,14 +3,15 @@
 //!
 //! A tapped view is registered as a table whose partitions run the view's plan and keep, of
 //! each batch, the rows that break a rule (`reject_reason` not null). A partition's rejects
-//! count once it was read to its end; a partition read again (an explained write runs its
-//! query twice) replaces what it kept, from a plan made afresh for that reading (a physical
-//! plan runs once: its repartitions hand each output partition out once). The rejects are
-//! complete when every partition was read to its end, and kept only up to a bound and while
-//! the query memory pool grants them: beyond either (a landing of garbage) the quarantine reads
-//! the view again, as without a tap. One query at a time reads a tap.
+//! count once it was read to its end. A reading is one query's (one task context's): a new
+//! query reading the tap (an explained write runs its query twice) starts again from nothing,
+//! with a plan made afresh for it (a physical plan runs once: its repartitions hand each output
+//! partition out once, and its scans share their files among its partitions). The rejects are
+//! complete when every partition of the last reading was read to its end, and kept only up to
+//! a bound and while the query memory pool grants them: beyond either (a landing of garbage)
+//! the quarantine reads the view again, as without a tap. One query at a time reads a tap.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::{filter_record_batch, is_not_null};
@@ -25,11 +26,12 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::DataFrame;
+use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use lake_runtime::{LakeError, Result};
 
 /// Bytes of rejects a tap keeps at most of each partition.
-const KEPT_AT_MOST: usize = 64 << 20;
+const KEPT_AT_MOST: usize = 16 << 20;
 
 /// What one partition kept, read to its end.
 struct Part {
@@ -44,6 +46,8 @@ struct Part {
 /// What a tap kept: each partition's rejects once it was read to its end.
 #[derive(Default)]
 struct Kept {
+    /// The reading they come from.
+    reading: u64,
     parts: Vec<Option<Part>>,
     /// A partition's rejects passed the bound, or the pool refused them.
     overflowed: bool,
@@ -51,10 +55,13 @@ struct Kept {
     released: bool,
 }
 
-/// The physical plan the partitions of one reading of the view run, and which of them ran it.
+/// The physical plan the partitions of one reading of the view run: one query's.
 struct Reading {
     plan: Arc<dyn ExecutionPlan>,
-    started: Vec<bool>,
+    /// The query's task context; none before the first.
+    query: Option<Weak<TaskContext>>,
+    /// Counts the readings.
+    number: u64,
 }
 
 /// A checked view whose rejects are kept as a table's pass reads it.
@@ -84,7 +91,8 @@ impl Tap {
         }));
         let reading = Arc::new(futures::lock::Mutex::new(Reading {
             plan,
-            started: vec![false; count],
+            query: None,
+            number: 0,
         }));
         let partitions = (0..count).map(|index| {
             Arc::new(TapPartition {
@@ -177,27 +185,82 @@ impl std::fmt::Debug for TapPartition {
 }
 
 impl TapPartition {
-    /// The plan this partition runs: the current reading's, or a fresh one's when this
-    /// partition already ran the current plan.
-    async fn plan(&self) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
+    /// The plan this partition runs in the query of `ctx`, and the reading's number: a query
+    /// not seen before starts a reading, with a fresh plan (but the first) and nothing kept.
+    async fn plan(
+        &self,
+        ctx: &Arc<TaskContext>,
+    ) -> Result<(Arc<dyn ExecutionPlan>, u64), DataFusionError> {
         let mut reading = self.reading.lock().await;
-        if reading.started[self.index] {
-            let plan = self.view.clone().create_physical_plan().await?;
-            let count = plan.properties().output_partitioning().partition_count();
-            if count != reading.started.len() {
-                return Err(DataFusionError::Internal(format!(
-                    "the view {} was planned with {} partitions, then {count}",
-                    self.name,
-                    reading.started.len()
-                )));
+        let seen = reading
+            .query
+            .as_ref()
+            .map(|q| q.as_ptr() == Arc::as_ptr(ctx));
+        if seen != Some(true) {
+            if seen.is_some() {
+                let plan = self.view.clone().create_physical_plan().await?;
+                let count = plan.properties().output_partitioning().partition_count();
+                if count != self.count() {
+                    return Err(DataFusionError::Internal(format!(
+                        "the view {} was planned with {} partitions, then {count}",
+                        self.name,
+                        self.count()
+                    )));
+                }
+                reading.plan = plan;
             }
-            *reading = Reading {
-                plan,
-                started: vec![false; count],
-            };
+            reading.query = Some(Arc::downgrade(ctx));
+            reading.number += 1;
+            if let Ok(mut kept) = self.kept.lock() {
+                *kept = Kept {
+                    reading: reading.number,
+                    parts: (0..kept.parts.len()).map(|_| None).collect(),
+                    ..Kept::default()
+                };
+            }
         }
-        reading.started[self.index] = true;
-        Ok(reading.plan.clone())
+        Ok((reading.plan.clone(), reading.number))
+    }
+
+    /// The partitions of the view.
+    fn count(&self) -> usize {
+        self.kept.lock().map_or(0, |k| k.parts.len())
+    }
+
+    /// The rows of this partition in the query of `ctx`, its rejects kept on the way.
+    async fn read(
+        self,
+        ctx: Arc<TaskContext>,
+    ) -> Result<BoxStream<'static, Result<RecordBatch, DataFusionError>>, DataFusionError> {
+        let (plan, reading) = self.plan(&ctx).await?;
+        let held = MemoryConsumer::new(format!("tap of {}[{}]", self.name, self.index))
+            .register(ctx.memory_pool());
+        let keeping = Keeping {
+            rows: plan.execute(self.index, ctx)?,
+            name: self.name,
+            index: self.index,
+            reading,
+            reason: self.reason,
+            rejects: Some(Vec::new()),
+            held,
+            read: 0,
+            kept: self.kept,
+        };
+        let tapped = futures::stream::unfold(Some(keeping), |keeping| async move {
+            let mut keeping = keeping?;
+            match keeping.rows.next().await {
+                Some(Ok(batch)) => match keeping.keep(&batch) {
+                    Ok(()) => Some((Ok(batch), Some(keeping))),
+                    Err(e) => Some((Err(e.into()), None)),
+                },
+                Some(Err(e)) => Some((Err(e), None)),
+                None => {
+                    keeping.finish();
+                    None
+                }
+            }
+        });
+        Ok(tapped.boxed())
     }
 }
 
@@ -207,46 +270,18 @@ impl PartitionStream for TapPartition {
     }
 
     fn execute(&self, ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let partition = self.clone();
-        let held = MemoryConsumer::new(format!("tap of {}[{}]", self.name, self.index))
-            .register(ctx.memory_pool());
-        let index = self.index;
-        let rows = futures::stream::once(async move {
-            let plan = partition.plan().await?;
-            plan.execute(index, ctx)
-        })
-        .try_flatten();
-        let reading = Keeping {
-            rows: Box::pin(rows),
-            index,
-            reason: self.reason,
-            rejects: Some(Vec::new()),
-            held,
-            read: 0,
-            kept: self.kept.clone(),
-        };
-        let tapped = futures::stream::unfold(Some(reading), |reading| async move {
-            let mut reading = reading?;
-            match reading.rows.next().await {
-                Some(Ok(batch)) => match reading.keep(&batch) {
-                    Ok(()) => Some((Ok(batch), Some(reading))),
-                    Err(e) => Some((Err(e.into()), None)),
-                },
-                Some(Err(e)) => Some((Err(e), None)),
-                None => {
-                    reading.finish();
-                    None
-                }
-            }
-        });
-        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), tapped))
+        let rows = futures::stream::once(self.clone().read(ctx)).try_flatten();
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), rows))
     }
 }
 
 /// A partition of a tapped view being read.
 struct Keeping {
-    rows: futures::stream::BoxStream<'static, Result<RecordBatch, DataFusionError>>,
+    rows: SendableRecordBatchStream,
+    name: &'static str,
     index: usize,
+    /// The reading's number.
+    reading: u64,
     reason: usize,
     /// The rejects so far; `None` once they passed the bound or the pool refused them.
     rejects: Option<Vec<RecordBatch>>,
@@ -270,30 +305,45 @@ impl Keeping {
         }
         let rows = compact(filter_record_batch(batch, &broken)?)?;
         let bytes = rows.get_array_memory_size();
-        if self.held.size() + bytes > KEPT_AT_MOST || self.held.try_grow(bytes).is_err() {
-            self.rejects = None;
-            self.held.free();
+        let refused = if self.held.size() + bytes > KEPT_AT_MOST {
+            Some(format!("more than {} MiB", KEPT_AT_MOST >> 20))
         } else {
-            rejects.push(rows);
+            self.held.try_grow(bytes).err().map(|e| e.to_string())
+        };
+        match refused {
+            Some(why) => {
+                tracing::info!(
+                    "{}: the rejects of partition {} are not kept ({why}); the quarantine will read the view again",
+                    self.name,
+                    self.index
+                );
+                self.rejects = None;
+                self.held.free();
+            }
+            None => rejects.push(rows),
         }
         Ok(())
     }
 
-    /// The partition was read to its end: what it kept counts, in place of an earlier reading.
+    /// The partition was read to its end: what it kept counts, if its reading is the last.
     fn finish(&mut self) {
-        if let Ok(mut kept) = self.kept.lock() {
-            match self.rejects.take() {
-                Some(rejects) => {
-                    let held = self.held.take();
-                    kept.parts[self.index] = Some(Part {
-                        rejected: rejects.iter().map(|b| b.num_rows() as u64).sum(),
-                        rejects,
-                        read: self.read,
-                        _held: Some(held),
-                    });
-                }
-                None => kept.overflowed = true,
+        let Ok(mut kept) = self.kept.lock() else {
+            return;
+        };
+        if kept.reading != self.reading {
+            return;
+        }
+        match self.rejects.take() {
+            Some(rejects) => {
+                let held = self.held.take();
+                kept.parts[self.index] = Some(Part {
+                    rejected: rejects.iter().map(|b| b.num_rows() as u64).sum(),
+                    rejects,
+                    read: self.read,
+                    _held: Some(held),
+                });
             }
+            None => kept.overflowed = true,
         }
     }
 }
@@ -391,6 +441,24 @@ mod tests {
             "the quarantine reads the view again"
         );
         assert_eq!(tap.counts(), None);
+    }
+
+    #[tokio::test]
+    async fn a_query_reading_a_tap_in_part_after_a_whole_one_leaves_it_without_rejects() {
+        let ctx = SessionContext::new();
+        let parts: &[&[Rows]] = &[
+            &[&[(1, Some("blank"))], &[(2, None)]],
+            &[&[(3, None)], &[(4, Some("bad time"))]],
+        ];
+        let (tap, table) = Tap::over("v", view(&ctx, parts)).await.unwrap();
+        lake_runtime::register_as(&ctx, "v", table).unwrap();
+        assert_eq!(rows(&ctx, "SELECT n FROM v").await, 4);
+        assert_eq!(tap.counts(), Some((4, 2)));
+        let df = ctx.sql("SELECT n FROM v").await.unwrap();
+        let mut stream = df.execute_stream().await.unwrap();
+        assert!(stream.next().await.is_some(), "a first batch");
+        drop(stream);
+        assert_eq!(tap.counts(), None, "the last query read in part");
     }
 
     #[tokio::test]
