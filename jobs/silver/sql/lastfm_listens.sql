@@ -1,5 +1,5 @@
 -- silver.lastfm_listens: the accepted plays. Exact duplicates (same user, time, artist name and
--- track name) are counted once, the first landed copy kept (by batch, object and line): the
+-- track name) are counted once, the first copy kept (by object and line, then batch): the
 -- table declares that key (`sources.rs`), and the write drops the copies in the sort by month it
 -- makes anyway (`batch` is read for it, not written).
 SELECT

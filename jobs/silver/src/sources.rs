@@ -55,7 +55,9 @@ pub const LASTFM_SOURCE: Source = Source {
         )
         .once_per(
             &["user_id", "played_at", "artist_name", "track_name"],
-            &["batch", "source_object", "source_line"],
+            // by object and line, so that how the files were delivered changes nothing; by
+            // batch last, for an object landed again
+            &["source_object", "source_line", "batch"],
         )
         .reconciled(&LASTFM_PLAYS, "duplicates"),
         Table::new(&SILVER_LASTFM_USERS, sql!("lastfm_users"), Kind::Whole)
