@@ -634,7 +634,7 @@ mod tests {
             let df = ctx.read_batch(batch.clone()).expect("a data frame");
             let commit = Commit::new("t");
             let written = lake
-                .write_distinct(&ctx, def, df, mode, &commit, &copies)
+                .write_distinct(&ctx, def, df, mode, &commit, Some(&copies))
                 .await
                 .expect("the write");
             assert_eq!(written.rows, 4, "{}", def.name);

@@ -209,27 +209,13 @@ impl Lake {
         mode: WriteMode,
         commit: &Commit,
     ) -> Result<Written> {
-        self.write_explained(ctx, def, df, mode, commit, None).await
+        self.write_distinct(ctx, def, df, mode, commit, None).await
     }
 
-    /// [`Lake::write`] keeping one of each row's `copies`: the first, in their order. A
-    /// partitioned write finds the copies in the sort by partition it makes anyway.
+    /// [`Lake::write`] keeping, with `copies`, one of each row's copies: the first, in their
+    /// order (a partitioned write finds them in the sort by partition it makes anyway). The
+    /// query can run twice: it is explained first when `LAKE_EXPLAIN_ANALYZE` names its table.
     pub async fn write_distinct(
-        &self,
-        ctx: &SessionContext,
-        def: &TableDef,
-        df: DataFrame,
-        mode: WriteMode,
-        commit: &Commit,
-        copies: &Copies,
-    ) -> Result<Written> {
-        self.write_explained(ctx, def, df, mode, commit, Some(copies))
-            .await
-    }
-
-    /// A write of a query that can run twice: explained first when `LAKE_EXPLAIN_ANALYZE`
-    /// names its table.
-    async fn write_explained(
         &self,
         ctx: &SessionContext,
         def: &TableDef,

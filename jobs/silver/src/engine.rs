@@ -391,13 +391,10 @@ impl<'a> Engine<'a> {
             }
         }
         let lake = &self.run.lake;
-        let written = match &table.copies {
-            Some(copies) => {
-                lake.write_distinct(self.ctx, table.def, df, mode, &commit, copies)
-                    .await?
-            }
-            None => lake.write(self.ctx, table.def, df, mode, &commit).await?,
-        };
+        let copies = table.copies.as_ref();
+        let written = lake
+            .write_distinct(self.ctx, table.def, df, mode, &commit, copies)
+            .await?;
         self.run.lake.register(self.ctx, table.def).await?;
         Ok(Some(written))
     }
